@@ -1,0 +1,61 @@
+//! How many poses go into one batched forward/backward.
+
+use crate::model::{CompoundGraphs, ModelConfig};
+
+/// Default memory budget for one chunk's activations on CPU.
+pub const DEFAULT_BUDGET_BYTES: u64 = 4 << 30;
+
+/// Chunk size: fixed, or the most poses whose activations fit a byte budget.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ChunkPolicy {
+    /// Exactly this many poses per chunk (the last may be smaller).
+    Fixed(usize),
+    /// As many poses as fit this many bytes of activations (at least one).
+    Budget(u64),
+}
+
+impl Default for ChunkPolicy {
+    fn default() -> Self {
+        Self::Budget(DEFAULT_BUDGET_BYTES)
+    }
+}
+
+impl ChunkPolicy {
+    /// Splits the poses of `compound` into chunks of consecutive pose indices.
+    pub fn chunks(&self, config: &ModelConfig, compound: &CompoundGraphs) -> Vec<Vec<usize>> {
+        let n = compound.num_poses();
+        let k = match *self {
+            Self::Fixed(k) => k.max(1),
+            Self::Budget(bytes) => {
+                let per_pose = (0..n)
+                    .map(|i| pose_bytes(config, compound, i))
+                    .max()
+                    .unwrap_or(1)
+                    .max(1);
+                ((bytes / per_pose) as usize).max(1)
+            }
+        };
+        (0..n)
+            .collect::<Vec<_>>()
+            .chunks(k)
+            .map(<[usize]>::to_vec)
+            .collect()
+    }
+}
+
+/// Rough bytes of activations one pose keeps for backward: per interaction about ten
+/// `[edges, F]` tensors (filter network, envelope, gather, message) and ten `[atoms, H]`.
+pub fn pose_bytes(config: &ModelConfig, compound: &CompoundGraphs, pose: usize) -> u64 {
+    let s = &config.schnet;
+    let p = &compound.poses[pose];
+    let graphs = [p.complex.as_ref(), p.ligand.as_ref()];
+    let (atoms, edges) = graphs
+        .iter()
+        .flatten()
+        .fold((0u64, 0u64), |(a, e), g| {
+            (a + g.num_atoms() as u64, e + g.num_edges() as u64)
+        });
+    let per_edge = (s.num_gaussians + 10 * s.num_filters * s.num_interactions) as u64;
+    let per_atom = (10 * s.hidden_channels * s.num_interactions) as u64;
+    4 * (edges * per_edge + atoms * per_atom)
+}

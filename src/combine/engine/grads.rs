@@ -1,0 +1,110 @@
+//! Gradient buffers keyed by tensor, and the final per-parameter gradients.
+
+use crate::error::Result;
+use candle_core::backprop::GradStore;
+use candle_core::Tensor;
+
+/// ∂L/∂θ by parameter name (zeros for parameters the loss does not reach).
+#[derive(Debug, Clone)]
+pub struct Gradients {
+    entries: Vec<(String, Tensor)>,
+}
+
+impl Gradients {
+    /// Pairs of (name, gradient), sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+        self.entries.iter().map(|(n, t)| (n.as_str(), t))
+    }
+
+    /// Gradient of one parameter.
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+
+    /// A candle `GradStore` for `candle_nn::Optimizer::step`.
+    pub fn to_grad_store(&self, vars: &[(String, candle_core::Var)]) -> GradStore {
+        let mut store = GradStore::default();
+        for (name, var) in vars {
+            if let Some(g) = self.get(name) {
+                store.insert(var.as_tensor(), g.clone());
+            }
+        }
+        store
+    }
+
+    pub(crate) fn new(entries: Vec<(String, Tensor)>) -> Self {
+        Self { entries }
+    }
+}
+
+/// Running Σ cₖ · (∂sₖ/∂key) over backward passes, one slot per key tensor.
+pub(crate) struct GradBuffer {
+    keys: Vec<Tensor>,
+    acc: Vec<Option<Tensor>>,
+}
+
+impl GradBuffer {
+    pub(crate) fn new(keys: Vec<Tensor>) -> Self {
+        let acc = vec![None; keys.len()];
+        Self { keys, acc }
+    }
+
+    /// acc += scale · store[key].
+    pub(crate) fn add(&mut self, store: &GradStore, scale: f64) -> Result<()> {
+        for (key, slot) in self.keys.iter().zip(self.acc.iter_mut()) {
+            if let Some(g) = store.get(key) {
+                let g = if scale == 1.0 { g.clone() } else { (g * scale)? };
+                *slot = Some(match slot.take() {
+                    Some(a) => (a + g)?,
+                    None => g,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// acc *= factor.
+    pub(crate) fn scale(&mut self, factor: f64) -> Result<()> {
+        if factor == 1.0 {
+            return Ok(());
+        }
+        for slot in self.acc.iter_mut() {
+            if let Some(a) = slot.take() {
+                *slot = Some((a * factor)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// self += scale · other (same keys).
+    pub(crate) fn add_buffer(&mut self, other: &GradBuffer, scale: f64) -> Result<()> {
+        for (slot, o) in self.acc.iter_mut().zip(&other.acc) {
+            if let Some(o) = o {
+                let o = (o * scale)?;
+                *slot = Some(match slot.take() {
+                    Some(a) => (a + o)?,
+                    None => o,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Accumulated gradient of key `i`, if any pass reached it.
+    pub(crate) fn get(&self, i: usize) -> Option<&Tensor> {
+        self.acc[i].as_ref()
+    }
+
+    /// Gradients for the first `names.len()` keys (zeros where none arrived).
+    pub(crate) fn into_gradients(self, names: Vec<String>) -> Result<Gradients> {
+        let mut entries = Vec::with_capacity(names.len());
+        for ((name, key), slot) in names.into_iter().zip(self.keys).zip(self.acc) {
+            let g = match slot {
+                Some(g) => g,
+                None => key.zeros_like()?,
+            };
+            entries.push((name, g));
+        }
+        Ok(Gradients::new(entries))
+    }
+}

@@ -1,0 +1,228 @@
+//! Gradient engines: four ways to get ∂L/∂θ of a multi-pose loss, all equal.
+//!
+//! - `full`: every pose's graph kept, one backward (reference; memory grows with N).
+//! - `stored`: mtenn's scheme: forward+backward per pose, N gradient copies, combined
+//!   with the hand-derived ∂ŷ/∂ŷᵢ.
+//! - `streaming`: one pass with online-softmax accumulation into O(1) gradient buffers
+//!   (mean, max, boltzmann; per-pose loss terms that touch one pose each).
+//! - `recompute`: a pass without graphs gives every ŷᵢ, autodiff of the small scalar graph
+//!   (combination, readout, loss) gives the seeds cᵢ = ∂L/∂ŷᵢ, then a seeded backward per
+//!   chunk; works for any combination and loss, including learned constants.
+//!
+//! Streaming and recompute compute each distinct protein once per compound and
+//! backpropagate it once, with the summed seed of all poses.
+
+mod chunk;
+mod full;
+mod grads;
+mod recompute;
+mod stored;
+mod streaming;
+
+pub use chunk::ChunkPolicy;
+pub use grads::Gradients;
+
+use super::{GroupedModel, Objective};
+use crate::error::{Error, Result};
+use crate::model::{CompoundGraphs, Params};
+use candle_core::{DType, Tensor, Var};
+
+/// Which engine computes the gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    /// Streaming where it applies, else recompute.
+    #[default]
+    Auto,
+    /// Keep every pose's graph.
+    Full,
+    /// mtenn's per-pose gradient copies.
+    Stored,
+    /// Online accumulation, one gradient buffer per term.
+    Streaming,
+    /// Two passes with autodiff seeds.
+    Recompute,
+}
+
+impl EngineKind {
+    /// Name as used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Full => "full",
+            Self::Stored => "stored",
+            Self::Streaming => "streaming",
+            Self::Recompute => "recompute",
+        }
+    }
+
+    /// Parses a command-line name.
+    pub fn parse(s: &str) -> Result<Self> {
+        [
+            Self::Auto,
+            Self::Full,
+            Self::Stored,
+            Self::Streaming,
+            Self::Recompute,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+        .ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "unknown engine `{s}` (expected auto, full, stored, streaming or recompute)"
+            ))
+        })
+    }
+}
+
+/// Engine and chunking.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct EngineConfig {
+    /// The engine.
+    pub kind: EngineKind,
+    /// How many poses share one batched forward/backward.
+    pub chunk: ChunkPolicy,
+}
+
+/// What one training step on one compound gives.
+#[derive(Debug, Clone)]
+pub struct StepResult {
+    /// Loss L.
+    pub loss: f64,
+    /// Combined prediction ŷ.
+    pub combined: f64,
+    /// Read-out value z = r(ŷ).
+    pub output: f64,
+    /// Per-pose predictions ŷᵢ.
+    pub poses: Vec<f64>,
+    /// ∂L/∂θ for every parameter.
+    pub grads: Gradients,
+    /// The engine that ran.
+    pub engine: EngineKind,
+}
+
+/// Runs forward and backward of one compound with the configured engine.
+pub fn train_step(
+    model: &GroupedModel,
+    params: &Params,
+    compound: &CompoundGraphs,
+    objective: &Objective,
+    engine: &EngineConfig,
+) -> Result<StepResult> {
+    if compound.num_poses() == 0 {
+        return Err(Error::NoPoses {
+            name: compound.name.clone(),
+        });
+    }
+    let kind = match engine.kind {
+        EngineKind::Auto if streaming::supports(model, objective).is_ok() => EngineKind::Streaming,
+        EngineKind::Auto => EngineKind::Recompute,
+        k => k,
+    };
+    let chunks = engine.chunk.chunks(&model.config().model, compound);
+    let ctx = Step {
+        model,
+        params,
+        compound,
+        objective,
+        chunks,
+    };
+    let mut result = match kind {
+        EngineKind::Full => full::run(&ctx)?,
+        EngineKind::Stored => stored::run(&ctx)?,
+        EngineKind::Streaming => {
+            streaming::supports(model, objective)?;
+            streaming::run(&ctx)?
+        }
+        _ => recompute::run(&ctx)?,
+    };
+    result.engine = kind;
+    Ok(result)
+}
+
+/// Inputs shared by the engines.
+struct Step<'a> {
+    model: &'a GroupedModel,
+    params: &'a Params,
+    compound: &'a CompoundGraphs,
+    objective: &'a Objective,
+    chunks: Vec<Vec<usize>>,
+}
+
+impl Step<'_> {
+    /// Parameter names and their tensors, the keys of every gradient buffer.
+    fn keys(&self) -> (Vec<String>, Vec<Tensor>) {
+        self.params
+            .named()
+            .into_iter()
+            .map(|(n, v)| (n, v.as_tensor().clone()))
+            .unzip()
+    }
+
+    /// ∂/∂ŷᵢ of the per-pose loss terms alone (for terms that touch one pose each).
+    fn pose_seeds(&self, preds: &[f64]) -> Result<Vec<f64>> {
+        let y = Var::from_tensor(&self.preds_tensor(preds)?)?;
+        let grads = self.objective.poses(y.as_tensor())?.backward()?;
+        match grads.get(y.as_tensor()) {
+            Some(g) => to_f64(g),
+            None => Ok(vec![0.0; preds.len()]),
+        }
+    }
+
+    /// Backpropagates the protein representations once with their accumulated seed
+    /// (the buffer slot after the `params` parameter slots) and adds the result.
+    fn backprop_protein(
+        &self,
+        total: &mut grads::GradBuffer,
+        protein: Option<&Tensor>,
+        params: usize,
+    ) -> Result<()> {
+        let (Some(rep), Some(seed)) = (protein, total.get(params).cloned()) else {
+            return Ok(());
+        };
+        let store = (rep * seed)?.sum_all()?.backward()?;
+        total.add(&store, 1.0)
+    }
+
+    fn dtype(&self) -> DType {
+        self.params.dtype()
+    }
+
+    /// Per-pose predictions as a tensor in the model dtype.
+    fn preds_tensor(&self, preds: &[f64]) -> Result<Tensor> {
+        Ok(Tensor::new(preds, self.params.device())?.to_dtype(self.dtype())?)
+    }
+
+    /// Evaluates (ŷ, z, L) on plain numbers, without a graph.
+    fn evaluate(&self, preds: &[f64]) -> Result<(f64, f64, f64)> {
+        let p = self.preds_tensor(preds)?;
+        let combined = self.model.combination.forward(&p)?.detach();
+        let z = self.model.readout().forward(&combined)?;
+        let loss = self.objective.total(&z, &p)?;
+        Ok((scalar(&combined)?, scalar(&z)?, scalar(&loss)?))
+    }
+
+    /// ∂L/∂ŷ through readout and main loss, and the direct ∂L/∂ŷᵢ of the pose terms.
+    fn outer_seeds(&self, preds: &[f64], combined: f64) -> Result<(f64, Vec<f64>)> {
+        let y = Var::from_tensor(&self.preds_tensor(preds)?)?;
+        let c = Var::from_tensor(&self.preds_tensor(&[combined])?)?;
+        let z = self.model.readout().forward(c.as_tensor())?;
+        let loss = self.objective.total(&z, y.as_tensor())?;
+        let grads = loss.backward()?;
+        let dc = grads.get(c.as_tensor()).map(scalar).transpose()?.unwrap_or(0.0);
+        let dy = match grads.get(y.as_tensor()) {
+            Some(t) => to_f64(t)?,
+            None => vec![0.0; preds.len()],
+        };
+        Ok((dc, dy))
+    }
+}
+
+/// First element of a tensor as f64.
+fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?[0])
+}
+
+/// A vector tensor as f64s.
+fn to_f64(t: &Tensor) -> Result<Vec<f64>> {
+    Ok(t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?)
+}

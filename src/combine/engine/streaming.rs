@@ -1,0 +1,139 @@
+//! The `streaming` engine: one forward+backward per chunk, weights accumulated online
+//! like the running max and sum of an online softmax.
+//!
+//! Buffers: A = Σ wᵢ ∂ŷᵢ/∂θ, B = Σ wᵢ ŷᵢ ∂ŷᵢ/∂θ (boltzmann only), D = Σ ℓ'(ŷᵢ) ∂ŷᵢ/∂θ
+//! (per-pose loss terms), with wᵢ = exp(aᵢ − m) for the running maximum m of the logits
+//! aᵢ; when m grows, A and B are rescaled by exp(m_old − m_new). At the end
+//! ∂ŷ/∂θ = A/N (mean), A/s (max), ((1 + ŷ/T)·A − B/T)/s (boltzmann), s = Σ wᵢ.
+
+use super::grads::GradBuffer;
+use super::{EngineKind, Step, StepResult, to_f64};
+use crate::combine::{GroupedModel, Objective, Online};
+use crate::error::{Error, Result};
+use crate::model::ProteinInput;
+use candle_core::{Tensor, Var};
+
+/// Whether streaming can compute this model's gradient exactly.
+pub(super) fn supports(model: &GroupedModel, objective: &Objective) -> Result<()> {
+    if model.combination.online().is_none() {
+        return Err(Error::Unsupported {
+            engine: "streaming",
+            reason: "the combination has a learned constant; use recompute".into(),
+        });
+    }
+    if !objective.is_separable() {
+        return Err(Error::Unsupported {
+            engine: "streaming",
+            reason: "a pose loss term couples the poses (cross-entropy); use recompute".into(),
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn run(s: &Step) -> Result<StepResult> {
+    let online = s.model.combination.online().ok_or(Error::Unsupported {
+        engine: "streaming",
+        reason: "the combination has a learned constant".into(),
+    })?;
+    let protein = s.model.pose.protein_reps(s.compound)?;
+    let leaf = protein.as_ref().map(|r| Var::from_tensor(&r.detach())).transpose()?;
+    let (names, mut keys) = s.keys();
+    if let Some(l) = &leaf {
+        keys.push(l.as_tensor().clone());
+    }
+    let mut a = GradBuffer::new(keys.clone());
+    let mut b = GradBuffer::new(keys.clone());
+    let mut d = GradBuffer::new(keys.clone());
+    let mut m = f64::NEG_INFINITY;
+    let mut sum = 0.0;
+    let mut preds = Vec::with_capacity(s.compound.num_poses());
+    for ids in &s.chunks {
+        let input = match &leaf {
+            Some(l) => ProteinInput::Shared(l.as_tensor()),
+            None => ProteinInput::Inline,
+        };
+        let y = s.model.pose.predict(s.compound, ids, input)?;
+        let yv = to_f64(&y)?;
+        let (wa, wb) = match online {
+            Online::Mean => (vec![1.0; yv.len()], None),
+            Online::Softmax { factor } => (running_weights(&mut m, &mut sum, &yv, factor, &mut [&mut a])?, None),
+            Online::Boltzmann { temperature } => {
+                let w = running_weights(&mut m, &mut sum, &yv, -1.0 / temperature, &mut [&mut a, &mut b])?;
+                let wy = w.iter().zip(&yv).map(|(w, y)| w * y).collect();
+                (w, Some(wy))
+            }
+        };
+        let wd = if s.objective.pose_terms.is_empty() {
+            None
+        } else {
+            Some(s.pose_seeds(&yv)?)
+        };
+        let mut targets: Vec<(&mut GradBuffer, Vec<f64>)> = vec![(&mut a, wa)];
+        if let Some(wb) = wb {
+            targets.push((&mut b, wb));
+        }
+        if let Some(wd) = wd {
+            targets.push((&mut d, wd));
+        }
+        seeded_backward(s, &y, targets)?;
+        preds.extend(yv);
+    }
+    let (combined, output, loss) = s.evaluate(&preds)?;
+    let (dc, _) = s.outer_seeds(&preds, combined)?;
+    let n = preds.len() as f64;
+    let (alpha, beta) = match online {
+        Online::Mean => (dc / n, 0.0),
+        Online::Softmax { .. } => (dc / sum, 0.0),
+        Online::Boltzmann { temperature: t } => (dc * (1.0 + combined / t) / sum, -dc / (t * sum)),
+    };
+    let mut total = GradBuffer::new(keys);
+    total.add_buffer(&a, alpha)?;
+    total.add_buffer(&b, beta)?;
+    total.add_buffer(&d, 1.0)?;
+    s.backprop_protein(&mut total, protein.as_ref(), names.len())?;
+    Ok(StepResult {
+        loss,
+        combined,
+        output,
+        poses: preds,
+        grads: total.into_gradients(names)?,
+        engine: EngineKind::Streaming,
+    })
+}
+
+/// Updates the running maximum `m` of the logits factor·ŷ and the sum of weights,
+/// rescales `buffers` when the maximum grows, and returns this chunk's weights.
+fn running_weights(
+    m: &mut f64,
+    sum: &mut f64,
+    preds: &[f64],
+    factor: f64,
+    buffers: &mut [&mut GradBuffer],
+) -> Result<Vec<f64>> {
+    let logits: Vec<f64> = preds.iter().map(|y| factor * y).collect();
+    let m_new = logits.iter().copied().fold(*m, f64::max);
+    let rescale = (*m - m_new).exp();
+    for buffer in buffers.iter_mut() {
+        buffer.scale(rescale)?;
+    }
+    let w: Vec<f64> = logits.iter().map(|a| (a - m_new).exp()).collect();
+    *sum = *sum * rescale + w.iter().sum::<f64>();
+    *m = m_new;
+    Ok(w)
+}
+
+/// Adds Σᵢ wᵢ ∂ŷᵢ/∂θ to each buffer: one backward for a single pose, else one per buffer.
+fn seeded_backward(s: &Step, y: &Tensor, targets: Vec<(&mut GradBuffer, Vec<f64>)>) -> Result<()> {
+    if y.dim(0)? == 1 {
+        let store = y.sum_all()?.backward()?;
+        for (buffer, w) in targets {
+            buffer.add(&store, w[0])?;
+        }
+        return Ok(());
+    }
+    for (buffer, w) in targets {
+        let seed = s.preds_tensor(&w)?;
+        buffer.add(&(y * seed)?.sum_all()?.backward()?, 1.0)?;
+    }
+    Ok(())
+}

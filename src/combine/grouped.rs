@@ -1,0 +1,102 @@
+//! The multi-pose ("grouped") model: one single-pose model on every pose, a combination,
+//! and a readout of the combined value.
+
+use super::{Combination, CombinationConfig, engine::ChunkPolicy};
+use crate::error::Result;
+use crate::model::{CompoundGraphs, ModelConfig, Params, PoseModel, ProteinInput, Readout};
+use candle_core::{DType, Tensor};
+
+/// Everything that defines a multi-pose model.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GroupedConfig {
+    /// The single-pose model.
+    pub model: ModelConfig,
+    /// How per-pose predictions combine.
+    pub combination: CombinationConfig,
+    /// Readout of the combined value (e.g. pIC50).
+    pub readout: Readout,
+}
+
+/// A multi-pose model over a parameter store.
+#[derive(Debug, Clone)]
+pub struct GroupedModel {
+    config: GroupedConfig,
+    /// Single-pose model on tracked parameters.
+    pub pose: PoseModel,
+    /// Same model on detached parameters (no graph kept).
+    pub frozen: PoseModel,
+    /// The combination (its constant tracked when learnable).
+    pub combination: Combination,
+}
+
+/// A prediction for one compound.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Per-pose predictions ŷᵢ.
+    pub poses: Vec<f64>,
+    /// Combined ŷ.
+    pub combined: f64,
+    /// Read-out value r(ŷ).
+    pub output: f64,
+    /// ∂ŷ/∂ŷᵢ: how much each pose counts in the combined value.
+    pub weights: Vec<f64>,
+}
+
+impl GroupedModel {
+    /// Builds (and, if new, initialises) the model's parameters in `params`.
+    pub fn new(config: &GroupedConfig, params: &Params) -> Result<Self> {
+        let pose = PoseModel::new(&config.model, params, true)?;
+        let combination = Combination::new(&config.combination, params.vb().pp("combination"))?;
+        let frozen = PoseModel::new(&config.model, params, false)?;
+        Ok(Self {
+            config: config.clone(),
+            pose,
+            frozen,
+            combination,
+        })
+    }
+
+    /// The configuration the model was built from.
+    pub fn config(&self) -> &GroupedConfig {
+        &self.config
+    }
+
+    /// Readout of the combined value.
+    pub fn readout(&self) -> Readout {
+        self.config.readout
+    }
+
+    /// Inference: per-pose predictions (chunked, protein once), combination and readout.
+    pub fn predict(&self, compound: &CompoundGraphs, chunk: &ChunkPolicy) -> Result<Prediction> {
+        let shared = self.frozen.protein_reps(compound)?;
+        let protein = match &shared {
+            Some(t) => ProteinInput::Shared(t),
+            None => ProteinInput::Inline,
+        };
+        let mut poses = Vec::with_capacity(compound.num_poses());
+        for ids in chunk.chunks(&self.config.model, compound) {
+            let y = self.frozen.predict(compound, &ids, protein)?;
+            poses.extend(y.to_dtype(DType::F64)?.to_vec1::<f64>()?);
+        }
+        let preds = Tensor::new(poses.as_slice(), self.frozen_device())?;
+        let combined = self.combination.forward(&preds.to_dtype(self.param_dtype())?)?;
+        let output = self.readout().forward(&combined)?;
+        let scalar = |t: &Tensor| -> Result<f64> {
+            Ok(t.to_dtype(DType::F64)?.to_vec1::<f64>()?[0])
+        };
+        Ok(Prediction {
+            weights: self.combination.weights(&poses)?,
+            combined: scalar(&combined)?,
+            output: scalar(&output)?,
+            poses,
+        })
+    }
+
+    fn frozen_device(&self) -> &candle_core::Device {
+        self.frozen.device()
+    }
+
+    fn param_dtype(&self) -> DType {
+        self.frozen.dtype()
+    }
+}

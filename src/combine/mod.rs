@@ -1,0 +1,12 @@
+//! Multi-pose models: combinations of per-pose predictions, losses, and the four
+//! gradient engines (full, stored, streaming, recompute) that all give the same gradient.
+
+mod combination;
+pub mod engine;
+mod grouped;
+mod loss;
+
+pub use combination::{Combination, CombinationConfig, CombinationKind, Online};
+pub use engine::{ChunkPolicy, EngineConfig, EngineKind, Gradients, StepResult, train_step};
+pub use grouped::{GroupedConfig, GroupedModel, Prediction};
+pub use loss::{Objective, PoseTerm};

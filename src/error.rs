@@ -1,0 +1,69 @@
+//! Typed errors of the library; the CLI adds context on top.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A structure with no atoms.
+    #[error("structure `{name}` has no atoms")]
+    EmptyStructure { name: String },
+    /// Per-atom arrays of different lengths.
+    #[error("structure `{name}`: {what} has {found} entries but there are {atoms} atoms")]
+    LengthMismatch {
+        name: String,
+        what: &'static str,
+        found: usize,
+        atoms: usize,
+    },
+    /// A coordinate that is NaN or infinite.
+    #[error("structure `{name}`: atom {atom} has a non-finite coordinate {value}")]
+    NonFiniteCoordinate { name: String, atom: usize, value: f64 },
+    /// An atomic number the model has no embedding for.
+    #[error("structure `{name}`: atom {atom} has atomic number {z}, outside 1..=99 that the model embeds")]
+    UnknownElement { name: String, atom: usize, z: u32 },
+    /// The strategy needs protein and ligand parts but the structure has no ligand mask.
+    #[error("structure `{name}` has no ligand mask, but the `{strategy}` strategy splits protein and ligand")]
+    MissingLigandMask { name: String, strategy: &'static str },
+    /// Splitting left one part without atoms.
+    #[error("structure `{name}`: the {part} part has no atoms")]
+    EmptyPart { name: String, part: &'static str },
+    /// A compound without poses.
+    #[error("compound `{name}` has no poses")]
+    NoPoses { name: String },
+    /// A weights file lacks a tensor the model needs.
+    #[error("weights: tensor `{name}` is missing (is this a model of another architecture or size?)")]
+    MissingTensor { name: String },
+    /// A weights file holds a tensor the model does not have.
+    #[error("weights: unexpected tensor `{name}` (is this a model of another architecture or size?)")]
+    UnexpectedTensor { name: String },
+    /// A tensor with the wrong shape.
+    #[error("weights: tensor `{name}` has shape {found:?}, the model expects {expected:?}")]
+    ShapeMismatch {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    /// Two names of one shared tensor disagree.
+    #[error("weights: `{a}` and `{b}` name the same parameter but hold different values")]
+    AliasMismatch { a: String, b: String },
+    /// A configuration value out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// The chosen engine cannot run this combination or loss.
+    #[error("engine `{engine}` cannot be used here: {reason}")]
+    Unsupported { engine: &'static str, reason: String },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An error from the tensor library.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Result with the library's error type.
+pub type Result<T> = std::result::Result<T, Error>;

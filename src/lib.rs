@@ -1,0 +1,13 @@
+//! multipose: structure-based binding-affinity models over several docked poses per
+//! compound, trained with exact gradients in memory flat in the number of poses.
+//!
+//! Data flow: [`structure`] → [`graph`] → [`model`] → [`combine`] → [`bench`] / CLI.
+
+pub mod bench;
+pub mod combine;
+pub mod error;
+pub mod graph;
+pub mod model;
+pub mod structure;
+
+pub use error::{Error, Result};

@@ -1,0 +1,20 @@
+//! Single-pose models: the SchNet representation, strategies, readouts, weights.
+
+mod config;
+mod input;
+mod layer_norm;
+mod params;
+mod pose_model;
+mod readout;
+pub mod schnet;
+mod strategy;
+mod weights;
+
+pub use config::{ModelConfig, SchNetConfig, StrategyKind};
+pub use input::{CompoundGraphs, PoseGraphs};
+pub use layer_norm::LayerNorm;
+pub use params::Params;
+pub use pose_model::{PoseModel, ProteinInput};
+pub use readout::Readout;
+pub use strategy::Strategy;
+pub use weights::{load_weights, save_weights};

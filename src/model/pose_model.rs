@@ -1,0 +1,148 @@
+//! The single-pose model: representation → strategy → per-pose readout.
+
+use super::schnet::{GaussianSmearing, SchNet};
+use super::{CompoundGraphs, ModelConfig, Params, Strategy, StrategyKind};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, GraphBatch};
+use candle_core::{DType, Device, Tensor};
+
+/// Where the protein representation of a pose comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum ProteinInput<'a> {
+    /// Run the protein through the representation with every pose (mtenn's way).
+    Inline,
+    /// Rows `[proteins, D]` computed once per distinct protein (see `protein_reps`).
+    Shared(&'a Tensor),
+}
+
+/// One pose in, one ΔG (or read-out value) out.
+#[derive(Debug, Clone)]
+pub struct PoseModel {
+    config: ModelConfig,
+    representation: SchNet,
+    strategy: Strategy,
+    dtype: DType,
+    device: Device,
+}
+
+fn wrong_strategy(kind: StrategyKind) -> Error {
+    Error::InvalidConfig(format!(
+        "compound graphs were not built for the `{}` strategy",
+        kind.name()
+    ))
+}
+
+impl PoseModel {
+    /// Builds the model over `params`; `tracked` selects Vars (training) or detached tensors.
+    pub fn new(config: &ModelConfig, params: &Params, tracked: bool) -> Result<Self> {
+        config.schnet.validate()?;
+        let vb = if tracked {
+            params.vb()
+        } else {
+            params.detached_vb()
+        };
+        let s = &config.schnet;
+        let expansion = match params.gaussian_offsets() {
+            Some(o) => GaussianSmearing::from_offsets(o.to_vec()),
+            None => GaussianSmearing::new(s.cutoff, s.num_gaussians),
+        };
+        let ligand_only = config.strategy == StrategyKind::LigandOnly;
+        let representation = SchNet::new(s, expansion, ligand_only, vb.pp("representation"))?;
+        let strategy = Strategy::new(
+            config.strategy,
+            s.rep_dim(),
+            config.layer_norm,
+            vb.pp("strategy"),
+        )?;
+        Ok(Self {
+            config: config.clone(),
+            representation,
+            strategy,
+            dtype: params.dtype(),
+            device: params.device().clone(),
+        })
+    }
+
+    /// The configuration the model was built from.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// Element type of the model's tensors.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Device the model runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Representations `[graphs, D]` of several graphs, batched into one forward pass.
+    pub fn represent(&self, graphs: &[&Graph]) -> Result<Tensor> {
+        let batch = GraphBatch::new(graphs, self.dtype, &self.device)?;
+        self.representation.forward(&batch)
+    }
+
+    /// Representations `[proteins, D]` of the compound's distinct proteins, or `None`
+    /// when the strategy does not use the protein part.
+    pub fn protein_reps(&self, compound: &CompoundGraphs) -> Result<Option<Tensor>> {
+        if !self.config.strategy.needs_parts() || compound.proteins.is_empty() {
+            return Ok(None);
+        }
+        let graphs: Vec<&Graph> = compound.proteins.iter().collect();
+        Ok(Some(self.represent(&graphs)?))
+    }
+
+    /// Per-pose predictions `[poses.len()]` (after the per-pose readout), all poses of
+    /// the chunk in one batched forward pass.
+    pub fn predict(
+        &self,
+        compound: &CompoundGraphs,
+        poses: &[usize],
+        protein: ProteinInput<'_>,
+    ) -> Result<Tensor> {
+        let kind = self.config.strategy;
+        let k = poses.len();
+        let pick = |f: fn(&super::PoseGraphs) -> Option<&Graph>| -> Result<Vec<&Graph>> {
+            poses
+                .iter()
+                .map(|&p| f(&compound.poses[p]).ok_or_else(|| wrong_strategy(kind)))
+                .collect()
+        };
+        let dg = match kind {
+            StrategyKind::Complex => {
+                let reps = self.represent(&pick(|p| p.complex.as_ref())?)?;
+                self.strategy.forward(&reps, &reps, &reps)?
+            }
+            StrategyKind::LigandOnly => {
+                let reps = self.represent(&pick(|p| p.ligand.as_ref())?)?;
+                self.strategy.forward(&reps, &reps, &reps)?
+            }
+            StrategyKind::Delta | StrategyKind::Concat => {
+                let protein_ids: Vec<u32> = poses
+                    .iter()
+                    .map(|&p| compound.poses[p].protein.map(|i| i as u32))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| wrong_strategy(kind))?;
+                let mut graphs = pick(|p| p.complex.as_ref())?;
+                graphs.extend(pick(|p| p.ligand.as_ref())?);
+                if let ProteinInput::Inline = protein {
+                    graphs.extend(protein_ids.iter().map(|&i| &compound.proteins[i as usize]));
+                }
+                let reps = self.represent(&graphs)?;
+                let complex = reps.narrow(0, 0, k)?;
+                let ligand = reps.narrow(0, k, k)?;
+                let protein = match protein {
+                    ProteinInput::Inline => reps.narrow(0, 2 * k, k)?,
+                    ProteinInput::Shared(shared) => {
+                        let ids = Tensor::from_vec(protein_ids, k, &self.device)?;
+                        shared.index_select(&ids, 0)?
+                    }
+                };
+                self.strategy.forward(&complex, &protein, &ligand)?
+            }
+        };
+        self.config.pose_readout.forward(&dg)
+    }
+}

@@ -1,0 +1,107 @@
+//! safetensors weights under mtenn's state-dict names.
+//!
+//! PyG registers each filter network twice (`interactions.i.mlp` and
+//! `interactions.i.conv.nn`); `safetensors.torch.save_model` keeps one of the names. We
+//! accept either (both, if equal) and write `conv.nn`, as torch does, so
+//! `safetensors.torch.load_model` reads our files.
+
+use super::schnet::GaussianSmearing;
+use super::{ModelConfig, Params};
+use crate::error::{Error, Result};
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Name of SchNet's Gaussian-centre buffer.
+pub const OFFSET_NAME: &str = "representation.distance_expansion.offset";
+
+const MLP: &str = ".mlp.";
+const CONV_NN: &str = ".conv.nn.";
+
+/// Writes every parameter (and the offset buffer) of `params` to `path`.
+pub fn save_weights(params: &Params, config: &ModelConfig, path: &Path) -> Result<()> {
+    let mut out: HashMap<String, Tensor> = HashMap::new();
+    for (name, var) in params.named() {
+        out.insert(name.replace(MLP, CONV_NN), var.as_detached_tensor());
+    }
+    let offsets = match params.gaussian_offsets() {
+        Some(o) => o.to_vec(),
+        None => {
+            let s = &config.schnet;
+            GaussianSmearing::new(s.cutoff, s.num_gaussians)
+                .offsets()
+                .to_vec()
+        }
+    };
+    let n = offsets.len();
+    out.insert(
+        OFFSET_NAME.to_string(),
+        Tensor::from_vec(offsets, n, &Device::Cpu)?.to_dtype(params.dtype())?,
+    );
+    candle_core::safetensors::save(&out, path).map_err(|e| io_error(path, e))
+}
+
+/// Loads `path` into the existing parameters of `params` (build the model first, then
+/// rebuild it after loading so the Gaussian centres take effect).
+pub fn load_weights(params: &mut Params, config: &ModelConfig, path: &Path) -> Result<()> {
+    let raw = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| io_error(path, e))?;
+    let mut canonical: HashMap<String, Tensor> = HashMap::new();
+    let mut names: Vec<&String> = raw.keys().collect();
+    names.sort();
+    for name in names {
+        let tensor = &raw[name];
+        let key = name.replace(CONV_NN, MLP);
+        if let Some(other) = canonical.get(&key) {
+            let diff = (other.to_dtype(DType::F64)? - tensor.to_dtype(DType::F64)?)?
+                .abs()?
+                .max_all()?
+                .to_scalar::<f64>()?;
+            if diff != 0.0 {
+                return Err(Error::AliasMismatch {
+                    a: key,
+                    b: name.clone(),
+                });
+            }
+            continue;
+        }
+        canonical.insert(key, tensor.clone());
+    }
+    if let Some(offset) = canonical.remove(OFFSET_NAME) {
+        let g = config.schnet.num_gaussians;
+        if offset.dims() != [g] {
+            return Err(Error::ShapeMismatch {
+                name: OFFSET_NAME.into(),
+                expected: vec![g],
+                found: offset.dims().to_vec(),
+            });
+        }
+        params.set_gaussian_offsets(offset.to_dtype(DType::F64)?.to_vec1::<f64>()?);
+    }
+    let named = params.named();
+    for (name, var) in &named {
+        let tensor = canonical.remove(name).ok_or_else(|| Error::MissingTensor {
+            name: name.replace(MLP, CONV_NN),
+        })?;
+        if tensor.dims() != var.dims() {
+            return Err(Error::ShapeMismatch {
+                name: name.clone(),
+                expected: var.dims().to_vec(),
+                found: tensor.dims().to_vec(),
+            });
+        }
+        params.set(name, &tensor)?;
+    }
+    let mut extra: Vec<String> = canonical.into_keys().collect();
+    extra.sort();
+    if let Some(name) = extra.into_iter().next() {
+        return Err(Error::UnexpectedTensor { name });
+    }
+    Ok(())
+}
+
+fn io_error(path: &Path, e: candle_core::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}

@@ -1,0 +1,203 @@
+//! Atoms of one pose: atomic numbers, coordinates (Å) and which atoms are the ligand.
+//!
+//! File readers (PDB, SDF, ...) produce a [`Structure`]; everything downstream
+//! (graphs, models) starts from one.
+
+use crate::error::{Error, Result};
+use std::hash::{Hash, Hasher};
+
+/// Largest atomic number the SchNet embedding (100 rows, row 0 unused) can hold.
+pub const MAX_ATOMIC_NUMBER: u32 = 99;
+
+/// One validated structure: a complex, a protein or a ligand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Structure {
+    name: String,
+    z: Vec<u32>,
+    pos: Vec<[f64; 3]>,
+    ligand: Option<Vec<bool>>,
+}
+
+impl Structure {
+    /// Builds a structure, rejecting empty input, NaN coordinates and unknown elements.
+    pub fn new(
+        name: impl Into<String>,
+        z: Vec<u32>,
+        pos: Vec<[f64; 3]>,
+        ligand: Option<Vec<bool>>,
+    ) -> Result<Self> {
+        let name = name.into();
+        if z.is_empty() {
+            return Err(Error::EmptyStructure { name });
+        }
+        if pos.len() != z.len() {
+            return Err(Error::LengthMismatch {
+                name,
+                what: "coordinates",
+                found: pos.len(),
+                atoms: z.len(),
+            });
+        }
+        if let Some(mask) = &ligand
+            && mask.len() != z.len()
+        {
+            return Err(Error::LengthMismatch {
+                name,
+                what: "ligand mask",
+                found: mask.len(),
+                atoms: z.len(),
+            });
+        }
+        if let Some((atom, &z)) = z
+            .iter()
+            .enumerate()
+            .find(|(_, z)| **z == 0 || **z > MAX_ATOMIC_NUMBER)
+        {
+            return Err(Error::UnknownElement { name, atom, z });
+        }
+        for (atom, p) in pos.iter().enumerate() {
+            if let Some(&value) = p.iter().find(|v| !v.is_finite()) {
+                return Err(Error::NonFiniteCoordinate { name, atom, value });
+            }
+        }
+        Ok(Self {
+            name,
+            z,
+            pos,
+            ligand,
+        })
+    }
+
+    /// Name used in error messages and reports.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Atomic numbers.
+    pub fn z(&self) -> &[u32] {
+        &self.z
+    }
+
+    /// Coordinates in Å.
+    pub fn pos(&self) -> &[[f64; 3]] {
+        &self.pos
+    }
+
+    /// Ligand mask, if the structure is a complex.
+    pub fn ligand_mask(&self) -> Option<&[bool]> {
+        self.ligand.as_deref()
+    }
+
+    /// Number of atoms.
+    pub fn len(&self) -> usize {
+        self.z.len()
+    }
+
+    /// Always false: a structure has at least one atom.
+    pub fn is_empty(&self) -> bool {
+        self.z.is_empty()
+    }
+
+    /// Splits a complex into (protein, ligand) by its ligand mask, keeping atom order.
+    pub fn split(&self, strategy: &'static str) -> Result<(Structure, Structure)> {
+        let mask = self.ligand.as_ref().ok_or_else(|| Error::MissingLigandMask {
+            name: self.name.clone(),
+            strategy,
+        })?;
+        let part = |want: bool, part: &'static str| -> Result<Structure> {
+            let (z, pos): (Vec<u32>, Vec<[f64; 3]>) = self
+                .z
+                .iter()
+                .zip(&self.pos)
+                .zip(mask)
+                .filter(|(_, is_lig)| **is_lig == want)
+                .map(|((z, p), _)| (*z, *p))
+                .unzip();
+            if z.is_empty() {
+                return Err(Error::EmptyPart {
+                    name: self.name.clone(),
+                    part,
+                });
+            }
+            Structure::new(format!("{}:{part}", self.name), z, pos, None)
+        };
+        Ok((part(false, "protein")?, part(true, "ligand")?))
+    }
+
+    /// Hash of the atoms (elements and exact coordinates), used to share work between poses.
+    pub fn content_key(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.z.hash(&mut h);
+        for p in &self.pos {
+            for v in p {
+                v.to_bits().hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok() -> Structure {
+        Structure::new(
+            "x",
+            vec![6, 8, 7],
+            vec![[0.0; 3], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+            Some(vec![false, false, true]),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rejects_empty_nan_and_unknown_elements() {
+        assert!(matches!(
+            Structure::new("e", vec![], vec![], None),
+            Err(Error::EmptyStructure { .. })
+        ));
+        assert!(matches!(
+            Structure::new("n", vec![6], vec![[0.0, f64::NAN, 0.0]], None),
+            Err(Error::NonFiniteCoordinate { atom: 0, .. })
+        ));
+        assert!(matches!(
+            Structure::new("u", vec![6, 120], vec![[0.0; 3]; 2], None),
+            Err(Error::UnknownElement { atom: 1, z: 120, .. })
+        ));
+        assert!(matches!(
+            Structure::new("l", vec![6], vec![[0.0; 3]; 2], None),
+            Err(Error::LengthMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn split_keeps_order_and_needs_a_mask() {
+        let (p, l) = ok().split("delta").unwrap();
+        assert_eq!(p.z(), &[6, 8]);
+        assert_eq!(l.z(), &[7]);
+        let no_mask = Structure::new("m", vec![6], vec![[0.0; 3]], None).unwrap();
+        assert!(matches!(
+            no_mask.split("delta"),
+            Err(Error::MissingLigandMask { .. })
+        ));
+        let all_lig = Structure::new("a", vec![6], vec![[0.0; 3]], Some(vec![true])).unwrap();
+        assert!(matches!(
+            all_lig.split("delta"),
+            Err(Error::EmptyPart {
+                part: "protein",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn content_key_sees_coordinates() {
+        let a = ok();
+        let mut pos = a.pos().to_vec();
+        pos[0][0] += 1e-12;
+        let b = Structure::new("x", a.z().to_vec(), pos, None).unwrap();
+        assert_ne!(a.content_key(), b.content_key());
+        assert_eq!(a.content_key(), ok().content_key());
+    }
+}
