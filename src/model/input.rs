@@ -52,10 +52,7 @@ impl CompoundGraphs {
                     protein: None,
                 },
                 StrategyKind::LigandOnly => {
-                    let ligand = match pose.ligand_mask() {
-                        Some(_) => pose.split(strategy.name())?.1,
-                        None => pose.clone(),
-                    };
+                    let ligand = pose.ligand_or_all(strategy.name())?;
                     PoseGraphs {
                         complex: None,
                         ligand: Some(Graph::build(&ligand, graph)?),

@@ -100,28 +100,38 @@ impl Structure {
 
     /// Splits a complex into (protein, ligand) by its ligand mask, keeping atom order.
     pub fn split(&self, strategy: &'static str) -> Result<(Structure, Structure)> {
+        Ok((self.part(false, strategy)?, self.part(true, strategy)?))
+    }
+
+    /// The ligand atoms (by the mask), or the whole structure when it has no mask.
+    pub fn ligand_or_all(&self, strategy: &'static str) -> Result<Structure> {
+        match self.ligand {
+            Some(_) => self.part(true, strategy),
+            None => Ok(self.clone()),
+        }
+    }
+
+    fn part(&self, ligand: bool, strategy: &'static str) -> Result<Structure> {
         let mask = self.ligand.as_ref().ok_or_else(|| Error::MissingLigandMask {
             name: self.name.clone(),
             strategy,
         })?;
-        let part = |want: bool, part: &'static str| -> Result<Structure> {
-            let (z, pos): (Vec<u32>, Vec<[f64; 3]>) = self
-                .z
-                .iter()
-                .zip(&self.pos)
-                .zip(mask)
-                .filter(|(_, is_lig)| **is_lig == want)
-                .map(|((z, p), _)| (*z, *p))
-                .unzip();
-            if z.is_empty() {
-                return Err(Error::EmptyPart {
-                    name: self.name.clone(),
-                    part,
-                });
-            }
-            Structure::new(format!("{}:{part}", self.name), z, pos, None)
-        };
-        Ok((part(false, "protein")?, part(true, "ligand")?))
+        let part = if ligand { "ligand" } else { "protein" };
+        let (z, pos): (Vec<u32>, Vec<[f64; 3]>) = self
+            .z
+            .iter()
+            .zip(&self.pos)
+            .zip(mask)
+            .filter(|(_, is_lig)| **is_lig == ligand)
+            .map(|((z, p), _)| (*z, *p))
+            .unzip();
+        if z.is_empty() {
+            return Err(Error::EmptyPart {
+                name: self.name.clone(),
+                part,
+            });
+        }
+        Structure::new(format!("{}:{part}", self.name), z, pos, None)
     }
 
     /// Hash of the atoms (elements and exact coordinates), used to share work between poses.

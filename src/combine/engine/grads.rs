@@ -92,7 +92,7 @@ impl GradBuffer {
 
     /// Accumulated gradient of key `i`, if any pass reached it.
     pub(crate) fn get(&self, i: usize) -> Option<&Tensor> {
-        self.acc[i].as_ref()
+        self.acc.get(i).and_then(Option::as_ref)
     }
 
     /// Gradients for the first `names.len()` keys (zeros where none arrived).

@@ -1,0 +1,132 @@
+//! Helpers shared by the integration tests: small real-looking structures and models.
+#![allow(dead_code)]
+
+use candle_core::{DType, Device};
+use multipose::combine::{
+    CombinationConfig, CombinationKind, GroupedConfig, GroupedModel, Objective,
+};
+use multipose::model::{CompoundGraphs, ModelConfig, Params, SchNetConfig, StrategyKind};
+use multipose::structure::Structure;
+
+/// Deterministic pseudo-random numbers in [0, 1) (splitmix64), so tests need no RNG crate.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A small pocket (protein atoms) and `n` rigidly moved ligand poses.
+pub fn poses(protein_atoms: usize, ligand_atoms: usize, n: usize, seed: u64) -> Vec<Structure> {
+    let mut rng = Rng::new(seed);
+    let elements = [6u32, 7, 8, 16, 6, 6];
+    let mut pz = Vec::new();
+    let mut ppos = Vec::new();
+    for _ in 0..protein_atoms {
+        pz.push(elements[(rng.next_f64() * 6.0) as usize]);
+        ppos.push([
+            rng.next_f64() * 6.0 - 3.0,
+            rng.next_f64() * 6.0 - 3.0,
+            rng.next_f64() * 3.0 - 4.5,
+        ]);
+    }
+    let lz: Vec<u32> = (0..ligand_atoms).map(|i| elements[i % 4]).collect();
+    let lig: Vec<[f64; 3]> = (0..ligand_atoms)
+        .map(|_| {
+            [
+                rng.next_f64() * 2.0 - 1.0,
+                rng.next_f64() * 2.0 - 1.0,
+                rng.next_f64() * 1.5,
+            ]
+        })
+        .collect();
+    (0..n)
+        .map(|i| {
+            let shift = [
+                rng.next_f64() - 0.5,
+                rng.next_f64() - 0.5,
+                rng.next_f64() * 0.5,
+            ];
+            let angle = (rng.next_f64() - 0.5) * 1.2;
+            let (s, c) = angle.sin_cos();
+            let mut z = pz.clone();
+            let mut pos = ppos.clone();
+            for p in &lig {
+                pos.push([
+                    c * p[0] - s * p[1] + shift[0],
+                    s * p[0] + c * p[1] + shift[1],
+                    p[2] + shift[2],
+                ]);
+            }
+            z.extend(&lz);
+            let mut mask = vec![false; protein_atoms];
+            mask.extend(vec![true; ligand_atoms]);
+            Structure::new(format!("pose{i}"), z, pos, Some(mask)).unwrap()
+        })
+        .collect()
+}
+
+/// A small SchNet so tests run in milliseconds.
+pub fn small_schnet() -> SchNetConfig {
+    SchNetConfig {
+        hidden_channels: 8,
+        num_filters: 6,
+        num_interactions: 2,
+        num_gaussians: 5,
+        cutoff: 4.0,
+        max_num_neighbors: 6,
+    }
+}
+
+/// A grouped config with the given strategy and combination.
+pub fn grouped(strategy: StrategyKind, layer_norm: bool, kind: CombinationKind) -> GroupedConfig {
+    GroupedConfig {
+        model: ModelConfig {
+            schnet: small_schnet(),
+            strategy,
+            layer_norm,
+            ..ModelConfig::default()
+        },
+        combination: CombinationConfig {
+            kind,
+            learnable: false,
+        },
+        readout: multipose::model::Readout::PIC50 {
+            substrate: Some(2.0),
+            km: Some(1.0),
+        },
+    }
+}
+
+/// f64 model on CPU with fresh parameters.
+pub fn build(config: &GroupedConfig) -> (Params, GroupedModel) {
+    let params = Params::new(DType::F64, &Device::Cpu);
+    let model = GroupedModel::new(config, &params).unwrap();
+    (params, model)
+}
+
+/// Graphs of `n` poses for `config`.
+pub fn compound(config: &GroupedConfig, n: usize, seed: u64) -> CompoundGraphs {
+    let structures = poses(10, 4, n, seed);
+    CompoundGraphs::build(
+        "test",
+        &structures,
+        config.model.strategy,
+        &config.model.schnet.graph(),
+    )
+    .unwrap()
+}
+
+/// A target near the model's output so the loss gradient is not dominated by one term.
+pub fn objective(target: f64) -> Objective {
+    Objective::mse(target)
+}
