@@ -1,0 +1,157 @@
+//! Every engine gives the full engine's gradient (f64, relative difference ≤ 1e-10),
+//! for every combination, with and without per-pose loss terms, N = 1, 2, 7, 50 and
+//! chunk sizes 1, 3, N.
+
+mod common;
+
+use common::{build, compound, grouped};
+use multipose::combine::{
+    ChunkPolicy, CombinationKind, EngineConfig, EngineKind, Objective, PoseTerm, StepResult,
+    train_step,
+};
+use multipose::model::StrategyKind;
+
+fn max_rel_diff(a: &StepResult, b: &StepResult) -> f64 {
+    let mut worst = 0f64;
+    for (name, ga) in a.grads.iter() {
+        let gb = b.grads.get(name).unwrap();
+        let va = ga.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let vb = gb.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let scale = vb.iter().fold(0f64, |m, v| m.max(v.abs()));
+        if scale == 0.0 {
+            assert!(va.iter().all(|v| *v == 0.0), "{name}: nonzero where full has zero");
+            continue;
+        }
+        let d = va.iter().zip(&vb).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+        worst = worst.max(d / scale);
+    }
+    worst
+}
+
+fn combinations() -> Vec<CombinationKind> {
+    vec![
+        CombinationKind::Mean,
+        CombinationKind::Max { negate: false, scale: 1.0 },
+        CombinationKind::Max { negate: true, scale: 1.0 },
+        CombinationKind::Max { negate: false, scale: 1000.0 },
+        CombinationKind::Max { negate: true, scale: 1000.0 },
+        CombinationKind::Boltzmann { temperature: 0.7 },
+    ]
+}
+
+fn check(strategy: StrategyKind, layer_norm: bool, ns: &[usize]) {
+    for kind in combinations() {
+        let config = grouped(strategy, layer_norm, kind);
+        let (params, model) = build(&config);
+        for &n in ns {
+            let c = compound(&config, n, 7 + n as u64);
+            for pose_term in [false, true] {
+                let mut objective = Objective::mse(1.5);
+                if pose_term {
+                    objective.pose_terms.push(PoseTerm::Mse { weight: 0.25, target: -0.3 });
+                }
+                let run = |kind, chunk| {
+                    let engine = EngineConfig { kind, chunk: ChunkPolicy::Fixed(chunk) };
+                    train_step(&model, &params, &c, &objective, &engine).unwrap()
+                };
+                let full = run(EngineKind::Full, n);
+                assert!(full.loss.is_finite());
+                let stored = run(EngineKind::Stored, 1);
+                let d = max_rel_diff(&stored, &full);
+                assert!(d <= 1e-10, "{kind:?} N={n} pose_term={pose_term} stored: {d:e}");
+                for chunk in [1, 3, n] {
+                    for engine in [EngineKind::Streaming, EngineKind::Recompute] {
+                        let r = run(engine, chunk);
+                        assert!((r.loss - full.loss).abs() <= 1e-10 * full.loss.abs().max(1.0));
+                        let d = max_rel_diff(&r, &full);
+                        assert!(
+                            d <= 1e-10,
+                            "{kind:?} N={n} chunk={chunk} pose_term={pose_term} {engine:?}: {d:e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn engines_equal_full_delta() {
+    check(StrategyKind::Delta, false, &[1, 2, 7, 50]);
+}
+
+#[test]
+fn engines_equal_full_concat_layer_norm() {
+    check(StrategyKind::Concat, true, &[1, 2, 7]);
+}
+
+#[test]
+fn engines_equal_full_complex_and_ligand_only() {
+    check(StrategyKind::Complex, false, &[2, 7]);
+    check(StrategyKind::LigandOnly, false, &[2, 7]);
+}
+
+#[test]
+fn recompute_handles_learned_temperature_and_coupled_pose_loss() {
+    for kind in [
+        CombinationKind::Boltzmann { temperature: 0.8 },
+        CombinationKind::Max { negate: true, scale: 3.0 },
+    ] {
+        let mut config = grouped(StrategyKind::Delta, false, kind);
+        config.combination.learnable = true;
+        let (params, model) = build(&config);
+        let c = compound(&config, 7, 3);
+        let mut objective = Objective::mse(2.0);
+        objective.pose_terms.push(PoseTerm::CrossEntropy { weight: 0.5, label: 0, temperature: 1.0 });
+        let run = |kind, chunk| {
+            let engine = EngineConfig { kind, chunk: ChunkPolicy::Fixed(chunk) };
+            train_step(&model, &params, &c, &objective, &engine)
+        };
+        let full = run(EngineKind::Full, 7).unwrap();
+        let name = match kind {
+            CombinationKind::Max { .. } => "combination.scale",
+            _ => "combination.temperature",
+        };
+        let g = full.grads.get(name).expect("learned constant has a gradient");
+        assert!(g.flatten_all().unwrap().to_vec1::<f64>().unwrap()[0] != 0.0);
+        for chunk in [1, 3, 7] {
+            let r = run(EngineKind::Recompute, chunk).unwrap();
+            assert!(max_rel_diff(&r, &full) <= 1e-10);
+        }
+        // Auto falls back to recompute; streaming and stored refuse with a reason.
+        assert_eq!(run(EngineKind::Auto, 3).unwrap().engine, EngineKind::Recompute);
+        assert!(matches!(
+            run(EngineKind::Streaming, 3),
+            Err(multipose::Error::Unsupported { engine: "streaming", .. })
+        ));
+        assert!(matches!(
+            run(EngineKind::Stored, 1),
+            Err(multipose::Error::Unsupported { engine: "stored", .. })
+        ));
+    }
+}
+
+#[test]
+fn coupled_pose_loss_equal_in_full_stored_recompute() {
+    let config = grouped(StrategyKind::Delta, false, CombinationKind::Max { negate: true, scale: 1000.0 });
+    let (params, model) = build(&config);
+    let c = compound(&config, 7, 11);
+    let mut objective = Objective::mse(2.0);
+    objective.pose_terms.push(PoseTerm::CrossEntropy { weight: 0.5, label: 2, temperature: 0.5 });
+    let run = |kind, chunk| {
+        let engine = EngineConfig { kind, chunk: ChunkPolicy::Fixed(chunk) };
+        train_step(&model, &params, &c, &objective, &engine).unwrap()
+    };
+    let full = run(EngineKind::Full, 7);
+    assert!(max_rel_diff(&run(EngineKind::Stored, 1), &full) <= 1e-10);
+    assert!(max_rel_diff(&run(EngineKind::Recompute, 3), &full) <= 1e-10);
+}
+
+#[test]
+fn auto_picks_streaming_where_it_applies() {
+    let config = grouped(StrategyKind::Delta, false, CombinationKind::Mean);
+    let (params, model) = build(&config);
+    let c = compound(&config, 3, 1);
+    let r = train_step(&model, &params, &c, &Objective::mse(1.0), &EngineConfig::default()).unwrap();
+    assert_eq!(r.engine, EngineKind::Streaming);
+}

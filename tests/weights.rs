@@ -1,0 +1,107 @@
+//! Weights: round trip, mtenn's aliased names, and clear errors for foreign files.
+
+mod common;
+
+use candle_core::{DType, Device, Tensor};
+use common::{build, grouped};
+use multipose::combine::{CombinationKind, GroupedModel};
+use multipose::model::{Params, StrategyKind, load_weights, save_weights};
+use multipose::Error;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("multipose-weights-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn golden(case: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/golden/{case}.weights.safetensors"))
+}
+
+#[test]
+fn save_then_load_gives_identical_parameters_under_torch_names() {
+    let config = grouped(StrategyKind::Concat, true, CombinationKind::Mean);
+    let (params, _) = build(&config);
+    let path = tmp("roundtrip.safetensors");
+    save_weights(&params, &config.model, &path).unwrap();
+    let saved = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    assert!(saved.contains_key("representation.interactions.0.conv.nn.0.weight"));
+    assert!(!saved.contains_key("representation.interactions.0.mlp.0.weight"));
+    assert!(saved.contains_key("representation.distance_expansion.offset"));
+    assert!(saved.contains_key("strategy.reduce_nn.0.weight"));
+
+    let mut fresh = Params::new(DType::F64, &Device::Cpu);
+    GroupedModel::new(&config, &fresh).unwrap();
+    load_weights(&mut fresh, &config.model, &path).unwrap();
+    for ((na, a), (nb, b)) in params.named().iter().zip(fresh.named().iter()) {
+        assert_eq!(na, nb);
+        let d = (a.as_tensor() - b.as_tensor()).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(d.to_scalar::<f64>().unwrap(), 0.0, "{na}");
+    }
+}
+
+#[test]
+fn accepts_either_alias_or_both_when_equal() {
+    let config = grouped(StrategyKind::Delta, false, CombinationKind::Mean);
+    let (params, _) = build(&config);
+    let path = tmp("alias.safetensors");
+    save_weights(&params, &config.model, &path).unwrap();
+    let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let aliases: Vec<(String, Tensor)> = tensors
+        .iter()
+        .filter(|(k, _)| k.contains(".conv.nn."))
+        .map(|(k, v)| (k.replace(".conv.nn.", ".mlp."), v.clone()))
+        .collect();
+    // Both names, equal values: fine.
+    let mut both = tensors.clone();
+    both.extend(aliases.clone());
+    let both_path = tmp("both.safetensors");
+    candle_core::safetensors::save(&both, &both_path).unwrap();
+    let mut p = Params::new(DType::F64, &Device::Cpu);
+    GroupedModel::new(&config, &p).unwrap();
+    load_weights(&mut p, &config.model, &both_path).unwrap();
+    // Only the `mlp` names: fine.
+    tensors.retain(|k, _| !k.contains(".conv.nn."));
+    tensors.extend(aliases.clone());
+    let mlp_path = tmp("mlp.safetensors");
+    candle_core::safetensors::save(&tensors, &mlp_path).unwrap();
+    load_weights(&mut p, &config.model, &mlp_path).unwrap();
+    // Both names, different values: an error naming them.
+    let (name, t) = &aliases[0];
+    both.insert(name.clone(), (t + 1.0).unwrap());
+    candle_core::safetensors::save(&both, &both_path).unwrap();
+    assert!(matches!(
+        load_weights(&mut p, &config.model, &both_path),
+        Err(Error::AliasMismatch { .. })
+    ));
+}
+
+#[test]
+fn foreign_files_are_clear_errors() {
+    let config = grouped(StrategyKind::Delta, false, CombinationKind::Mean);
+    let mut p = Params::new(DType::F32, &Device::Cpu);
+    GroupedModel::new(&config, &p).unwrap();
+    // Another model size: a shape error naming the tensor.
+    let e = load_weights(&mut p, &config.model, &golden("tiny_delta_mean")).unwrap_err();
+    assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
+    // Another strategy: the missing head is named.
+    let concat = grouped(StrategyKind::Concat, false, CombinationKind::Mean);
+    let mut q = Params::new(DType::F32, &Device::Cpu);
+    GroupedModel::new(&concat, &q).unwrap();
+    let path = tmp("delta.safetensors");
+    save_weights(&p, &config.model, &path).unwrap();
+    let e = load_weights(&mut q, &concat.model, &path).unwrap_err();
+    assert!(e.to_string().contains("strategy.reduce_nn"), "{e}");
+    // An extra tensor.
+    let mut t = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    t.insert("representation.interactions.9.lin.bias".into(), Tensor::zeros(8, DType::F32, &Device::Cpu).unwrap());
+    candle_core::safetensors::save(&t, &path).unwrap();
+    let e = load_weights(&mut p, &config.model, &path).unwrap_err();
+    assert!(matches!(e, Error::UnexpectedTensor { ref name } if name.contains("interactions.9")), "{e}");
+    // Not a file.
+    let e = load_weights(&mut p, &config.model, &tmp("missing.safetensors")).unwrap_err();
+    assert!(matches!(e, Error::Io { .. }), "{e}");
+    let _ = HashMap::<String, Tensor>::new();
+}
