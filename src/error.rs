@@ -18,13 +18,24 @@ pub enum Error {
     },
     /// A coordinate that is NaN or infinite.
     #[error("structure `{name}`: atom {atom} has a non-finite coordinate {value}")]
-    NonFiniteCoordinate { name: String, atom: usize, value: f64 },
+    NonFiniteCoordinate {
+        name: String,
+        atom: usize,
+        value: f64,
+    },
     /// An atomic number the model has no embedding for.
-    #[error("structure `{name}`: atom {atom} has atomic number {z}, outside 1..=99 that the model embeds")]
+    #[error(
+        "structure `{name}`: atom {atom} has atomic number {z}, outside 1..=99 that the model embeds"
+    )]
     UnknownElement { name: String, atom: usize, z: u32 },
     /// The strategy needs protein and ligand parts but the structure has no ligand mask.
-    #[error("structure `{name}` has no ligand mask, but the `{strategy}` strategy splits protein and ligand")]
-    MissingLigandMask { name: String, strategy: &'static str },
+    #[error(
+        "structure `{name}` has no ligand mask, but the `{strategy}` strategy splits protein and ligand"
+    )]
+    MissingLigandMask {
+        name: String,
+        strategy: &'static str,
+    },
     /// Splitting left one part without atoms.
     #[error("structure `{name}`: the {part} part has no atoms")]
     EmptyPart { name: String, part: &'static str },
@@ -32,10 +43,14 @@ pub enum Error {
     #[error("compound `{name}` has no poses")]
     NoPoses { name: String },
     /// A weights file lacks a tensor the model needs.
-    #[error("weights: tensor `{name}` is missing (is this a model of another architecture or size?)")]
+    #[error(
+        "weights: tensor `{name}` is missing (is this a model of another architecture or size?)"
+    )]
     MissingTensor { name: String },
     /// A weights file holds a tensor the model does not have.
-    #[error("weights: unexpected tensor `{name}` (is this a model of another architecture or size?)")]
+    #[error(
+        "weights: unexpected tensor `{name}` (is this a model of another architecture or size?)"
+    )]
     UnexpectedTensor { name: String },
     /// A tensor with the wrong shape.
     #[error("weights: tensor `{name}` has shape {found:?}, the model expects {expected:?}")]
@@ -52,7 +67,10 @@ pub enum Error {
     InvalidConfig(String),
     /// The chosen engine cannot run this combination or loss.
     #[error("engine `{engine}` cannot be used here: {reason}")]
-    Unsupported { engine: &'static str, reason: String },
+    Unsupported {
+        engine: &'static str,
+        reason: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -19,10 +19,16 @@ fn max_rel_diff(a: &StepResult, b: &StepResult) -> f64 {
         let vb = gb.flatten_all().unwrap().to_vec1::<f64>().unwrap();
         let scale = vb.iter().fold(0f64, |m, v| m.max(v.abs()));
         if scale == 0.0 {
-            assert!(va.iter().all(|v| *v == 0.0), "{name}: nonzero where full has zero");
+            assert!(
+                va.iter().all(|v| *v == 0.0),
+                "{name}: nonzero where full has zero"
+            );
             continue;
         }
-        let d = va.iter().zip(&vb).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+        let d = va
+            .iter()
+            .zip(&vb)
+            .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
         worst = worst.max(d / scale);
     }
     worst
@@ -31,10 +37,22 @@ fn max_rel_diff(a: &StepResult, b: &StepResult) -> f64 {
 fn combinations() -> Vec<CombinationKind> {
     vec![
         CombinationKind::Mean,
-        CombinationKind::Max { negate: false, scale: 1.0 },
-        CombinationKind::Max { negate: true, scale: 1.0 },
-        CombinationKind::Max { negate: false, scale: 1000.0 },
-        CombinationKind::Max { negate: true, scale: 1000.0 },
+        CombinationKind::Max {
+            negate: false,
+            scale: 1.0,
+        },
+        CombinationKind::Max {
+            negate: true,
+            scale: 1.0,
+        },
+        CombinationKind::Max {
+            negate: false,
+            scale: 1000.0,
+        },
+        CombinationKind::Max {
+            negate: true,
+            scale: 1000.0,
+        },
         CombinationKind::Boltzmann { temperature: 0.7 },
     ]
 }
@@ -48,17 +66,26 @@ fn check(strategy: StrategyKind, layer_norm: bool, ns: &[usize]) {
             for pose_term in [false, true] {
                 let mut objective = Objective::mse(1.5);
                 if pose_term {
-                    objective.pose_terms.push(PoseTerm::Mse { weight: 0.25, target: -0.3 });
+                    objective.pose_terms.push(PoseTerm::Mse {
+                        weight: 0.25,
+                        target: -0.3,
+                    });
                 }
                 let run = |kind, chunk| {
-                    let engine = EngineConfig { kind, chunk: ChunkPolicy::Fixed(chunk) };
+                    let engine = EngineConfig {
+                        kind,
+                        chunk: ChunkPolicy::Fixed(chunk),
+                    };
                     train_step(&model, &params, &c, &objective, &engine).unwrap()
                 };
                 let full = run(EngineKind::Full, n);
                 assert!(full.loss.is_finite());
                 let stored = run(EngineKind::Stored, 1);
                 let d = max_rel_diff(&stored, &full);
-                assert!(d <= 1e-10, "{kind:?} N={n} pose_term={pose_term} stored: {d:e}");
+                assert!(
+                    d <= 1e-10,
+                    "{kind:?} N={n} pose_term={pose_term} stored: {d:e}"
+                );
                 for chunk in [1, 3, n] {
                     for engine in [EngineKind::Streaming, EngineKind::Recompute] {
                         let r = run(engine, chunk);
@@ -95,16 +122,26 @@ fn engines_equal_full_complex_and_ligand_only() {
 fn recompute_handles_learned_temperature_and_coupled_pose_loss() {
     for kind in [
         CombinationKind::Boltzmann { temperature: 0.8 },
-        CombinationKind::Max { negate: true, scale: 3.0 },
+        CombinationKind::Max {
+            negate: true,
+            scale: 3.0,
+        },
     ] {
         let mut config = grouped(StrategyKind::Delta, false, kind);
         config.combination.learnable = true;
         let (params, model) = build(&config);
         let c = compound(&config, 7, 3);
         let mut objective = Objective::mse(2.0);
-        objective.pose_terms.push(PoseTerm::CrossEntropy { weight: 0.5, label: 0, temperature: 1.0 });
+        objective.pose_terms.push(PoseTerm::CrossEntropy {
+            weight: 0.5,
+            label: 0,
+            temperature: 1.0,
+        });
         let run = |kind, chunk| {
-            let engine = EngineConfig { kind, chunk: ChunkPolicy::Fixed(chunk) };
+            let engine = EngineConfig {
+                kind,
+                chunk: ChunkPolicy::Fixed(chunk),
+            };
             train_step(&model, &params, &c, &objective, &engine)
         };
         let full = run(EngineKind::Full, 7).unwrap();
@@ -112,34 +149,60 @@ fn recompute_handles_learned_temperature_and_coupled_pose_loss() {
             CombinationKind::Max { .. } => "combination.scale",
             _ => "combination.temperature",
         };
-        let g = full.grads.get(name).expect("learned constant has a gradient");
+        let g = full
+            .grads
+            .get(name)
+            .expect("learned constant has a gradient");
         assert!(g.flatten_all().unwrap().to_vec1::<f64>().unwrap()[0] != 0.0);
         for chunk in [1, 3, 7] {
             let r = run(EngineKind::Recompute, chunk).unwrap();
             assert!(max_rel_diff(&r, &full) <= 1e-10);
         }
         // Auto falls back to recompute; streaming and stored refuse with a reason.
-        assert_eq!(run(EngineKind::Auto, 3).unwrap().engine, EngineKind::Recompute);
+        assert_eq!(
+            run(EngineKind::Auto, 3).unwrap().engine,
+            EngineKind::Recompute
+        );
         assert!(matches!(
             run(EngineKind::Streaming, 3),
-            Err(multipose::Error::Unsupported { engine: "streaming", .. })
+            Err(multipose::Error::Unsupported {
+                engine: "streaming",
+                ..
+            })
         ));
         assert!(matches!(
             run(EngineKind::Stored, 1),
-            Err(multipose::Error::Unsupported { engine: "stored", .. })
+            Err(multipose::Error::Unsupported {
+                engine: "stored",
+                ..
+            })
         ));
     }
 }
 
 #[test]
 fn coupled_pose_loss_equal_in_full_stored_recompute() {
-    let config = grouped(StrategyKind::Delta, false, CombinationKind::Max { negate: true, scale: 1000.0 });
+    let config = grouped(
+        StrategyKind::Delta,
+        false,
+        CombinationKind::Max {
+            negate: true,
+            scale: 1000.0,
+        },
+    );
     let (params, model) = build(&config);
     let c = compound(&config, 7, 11);
     let mut objective = Objective::mse(2.0);
-    objective.pose_terms.push(PoseTerm::CrossEntropy { weight: 0.5, label: 2, temperature: 0.5 });
+    objective.pose_terms.push(PoseTerm::CrossEntropy {
+        weight: 0.5,
+        label: 2,
+        temperature: 0.5,
+    });
     let run = |kind, chunk| {
-        let engine = EngineConfig { kind, chunk: ChunkPolicy::Fixed(chunk) };
+        let engine = EngineConfig {
+            kind,
+            chunk: ChunkPolicy::Fixed(chunk),
+        };
         train_step(&model, &params, &c, &objective, &engine).unwrap()
     };
     let full = run(EngineKind::Full, 7);
@@ -152,6 +215,13 @@ fn auto_picks_streaming_where_it_applies() {
     let config = grouped(StrategyKind::Delta, false, CombinationKind::Mean);
     let (params, model) = build(&config);
     let c = compound(&config, 3, 1);
-    let r = train_step(&model, &params, &c, &Objective::mse(1.0), &EngineConfig::default()).unwrap();
+    let r = train_step(
+        &model,
+        &params,
+        &c,
+        &Objective::mse(1.0),
+        &EngineConfig::default(),
+    )
+    .unwrap();
     assert_eq!(r.engine, EngineKind::Streaming);
 }

@@ -22,16 +22,31 @@ fn check(config: &GroupedConfig) {
     let (params, model) = build(config);
     let c = compound(config, 3, 5);
     let mut objective = Objective::mse(0.7);
-    objective.pose_terms.push(PoseTerm::Mse { weight: 0.1, target: 0.2 });
-    let engine = EngineConfig { kind: EngineKind::Full, chunk: ChunkPolicy::Fixed(3) };
+    objective.pose_terms.push(PoseTerm::Mse {
+        weight: 0.1,
+        target: 0.2,
+    });
+    let engine = EngineConfig {
+        kind: EngineKind::Full,
+        chunk: ChunkPolicy::Fixed(3),
+    };
     let loss = || train_step(&model, &params, &c, &objective, &engine).unwrap();
     let base = loss();
     let eps = 1e-6;
     for (name, var) in params.named() {
-        let grad = base.grads.get(&name).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let grad = base
+            .grads
+            .get(&name)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
         let values = var.flatten_all().unwrap().to_vec1::<f64>().unwrap();
         // The entry with the largest gradient and one in the middle of the tensor.
-        let largest = (0..grad.len()).max_by(|&a, &b| grad[a].abs().total_cmp(&grad[b].abs())).unwrap();
+        let largest = (0..grad.len())
+            .max_by(|&a, &b| grad[a].abs().total_cmp(&grad[b].abs()))
+            .unwrap();
         for index in [largest, values.len() / 2] {
             set_entry(&var, index, values[index] + eps);
             let plus = loss().loss;
@@ -57,23 +72,46 @@ fn delta_strategy_every_layer() {
 
 #[test]
 fn delta_with_layer_norm_and_max() {
-    check(&grouped(StrategyKind::Delta, true, CombinationKind::Max { negate: true, scale: 2.0 }));
+    check(&grouped(
+        StrategyKind::Delta,
+        true,
+        CombinationKind::Max {
+            negate: true,
+            scale: 2.0,
+        },
+    ));
 }
 
 #[test]
 fn concat_with_layer_norm_and_boltzmann() {
-    check(&grouped(StrategyKind::Concat, true, CombinationKind::Boltzmann { temperature: 0.5 }));
+    check(&grouped(
+        StrategyKind::Concat,
+        true,
+        CombinationKind::Boltzmann { temperature: 0.5 },
+    ));
 }
 
 #[test]
 fn complex_only_and_ligand_only() {
-    check(&grouped(StrategyKind::Complex, false, CombinationKind::Mean));
-    check(&grouped(StrategyKind::LigandOnly, false, CombinationKind::Mean));
+    check(&grouped(
+        StrategyKind::Complex,
+        false,
+        CombinationKind::Mean,
+    ));
+    check(&grouped(
+        StrategyKind::LigandOnly,
+        false,
+        CombinationKind::Mean,
+    ));
 }
 
 #[test]
 fn learned_temperature() {
-    let mut config = grouped(StrategyKind::Delta, false, CombinationKind::Boltzmann { temperature: 0.9 });
+    let mut config = grouped(
+        StrategyKind::Delta,
+        false,
+        CombinationKind::Boltzmann { temperature: 0.9 },
+    );
     config.combination.learnable = true;
     check(&config);
 }

@@ -44,9 +44,11 @@ fn load(case: &str) -> Case {
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(dir().join(format!("{case}.json"))).unwrap())
             .unwrap();
-    let data =
-        candle_core::safetensors::load(dir().join(format!("{case}.data.safetensors")), &Device::Cpu)
-            .unwrap();
+    let data = candle_core::safetensors::load(
+        dir().join(format!("{case}.data.safetensors")),
+        &Device::Cpu,
+    )
+    .unwrap();
     let strategy = match json["strategy"].as_str().unwrap() {
         "delta" => StrategyKind::Delta,
         "concat" => StrategyKind::Concat,
@@ -158,10 +160,7 @@ fn values(t: &Tensor) -> Vec<f64> {
 fn rel(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
     let scale = b.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
-    a.iter()
-        .zip(b)
-        .fold(0f64, |m, (x, y)| m.max((x - y).abs()))
-        / scale
+    a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs())) / scale
 }
 
 #[test]
@@ -176,7 +175,9 @@ fn radius_graph_equals_reference_edges() {
                 pose.clone()
             };
             let g = Graph::build(&s, &graph).unwrap();
-            let want = c.data[&format!("pose{p}.edge_index")].to_vec2::<i64>().unwrap();
+            let want = c.data[&format!("pose{p}.edge_index")]
+                .to_vec2::<i64>()
+                .unwrap();
             let src: Vec<i64> = g.src.iter().map(|&v| v as i64).collect();
             let dst: Vec<i64> = g.dst.iter().map(|&v| v as i64).collect();
             assert_eq!(src, want[0], "{case} pose {p}: sources");
@@ -244,7 +245,11 @@ fn every_engine_gradient_equals_reference() {
             let step = train_step(&m, &params, &compound, &c.objective, &engine).unwrap();
             let want_loss = values(&c.data["loss"])[0];
             let e = ((step.loss - want_loss) / want_loss).abs();
-            assert!(e < 1e-5, "{case} {kind:?}: loss {} vs {want_loss}", step.loss);
+            assert!(
+                e < 1e-5,
+                "{case} {kind:?}: loss {} vs {want_loss}",
+                step.loss
+            );
             let mut checked = 0;
             for (name, grad) in step.grads.iter() {
                 let want = c

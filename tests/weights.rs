@@ -4,9 +4,9 @@ mod common;
 
 use candle_core::{DType, Device, Tensor};
 use common::{build, grouped};
+use multipose::Error;
 use multipose::combine::{CombinationKind, GroupedModel};
 use multipose::model::{Params, StrategyKind, load_weights, save_weights};
-use multipose::Error;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -17,7 +17,8 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn golden(case: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/golden/{case}.weights.safetensors"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/fixtures/golden/{case}.weights.safetensors"))
 }
 
 #[test]
@@ -37,7 +38,12 @@ fn save_then_load_gives_identical_parameters_under_torch_names() {
     load_weights(&mut fresh, &config.model, &path).unwrap();
     for ((na, a), (nb, b)) in params.named().iter().zip(fresh.named().iter()) {
         assert_eq!(na, nb);
-        let d = (a.as_tensor() - b.as_tensor()).unwrap().abs().unwrap().max_all().unwrap();
+        let d = (a.as_tensor() - b.as_tensor())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap();
         assert_eq!(d.to_scalar::<f64>().unwrap(), 0.0, "{na}");
     }
 }
@@ -96,10 +102,16 @@ fn foreign_files_are_clear_errors() {
     assert!(e.to_string().contains("strategy.reduce_nn"), "{e}");
     // An extra tensor.
     let mut t = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
-    t.insert("representation.interactions.9.lin.bias".into(), Tensor::zeros(8, DType::F32, &Device::Cpu).unwrap());
+    t.insert(
+        "representation.interactions.9.lin.bias".into(),
+        Tensor::zeros(8, DType::F32, &Device::Cpu).unwrap(),
+    );
     candle_core::safetensors::save(&t, &path).unwrap();
     let e = load_weights(&mut p, &config.model, &path).unwrap_err();
-    assert!(matches!(e, Error::UnexpectedTensor { ref name } if name.contains("interactions.9")), "{e}");
+    assert!(
+        matches!(e, Error::UnexpectedTensor { ref name } if name.contains("interactions.9")),
+        "{e}"
+    );
     // Not a file.
     let e = load_weights(&mut p, &config.model, &tmp("missing.safetensors")).unwrap_err();
     assert!(matches!(e, Error::Io { .. }), "{e}");

@@ -1,1 +1,136 @@
-pub mod synthetic;
+//! Timing and peak memory of one training step on a synthetic complex (`multipose bench`).
+
+mod synthetic;
+
+pub use synthetic::{PROTEIN_DENSITY, SyntheticComplex};
+
+use crate::combine::{
+    ChunkPolicy, EngineConfig, EngineKind, GroupedConfig, GroupedModel, Objective, train_step,
+};
+use crate::error::Result;
+use crate::model::{CompoundGraphs, Params, Readout};
+use candle_core::{DType, Device};
+use std::time::Instant;
+
+/// One benchmark configuration.
+#[derive(Debug, Clone)]
+pub struct BenchCase {
+    /// Protein atoms.
+    pub atoms: usize,
+    /// Ligand atoms.
+    pub ligand_atoms: usize,
+    /// Poses N.
+    pub poses: usize,
+    /// Engine to time.
+    pub engine: EngineKind,
+    /// Chunking.
+    pub chunk: ChunkPolicy,
+    /// Timed repetitions (after one untimed warm-up step when > 1).
+    pub repeats: usize,
+    /// Model and combination.
+    pub config: GroupedConfig,
+}
+
+/// What one benchmark configuration measured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BenchResult {
+    /// Protein atoms.
+    pub atoms: usize,
+    /// Ligand atoms.
+    pub ligand_atoms: usize,
+    /// Poses N.
+    pub poses: usize,
+    /// Engine that ran.
+    pub engine: String,
+    /// Poses per chunk.
+    pub chunk: usize,
+    /// Edges of one complex graph.
+    pub complex_edges: usize,
+    /// Parameters of the model.
+    pub parameters: usize,
+    /// Time to build all graphs (ms).
+    pub graph_ms: f64,
+    /// Median time of one training step (ms).
+    pub step_ms: f64,
+    /// Peak resident memory of the process (MiB), if the OS reports it.
+    pub peak_rss_mib: Option<f64>,
+}
+
+impl BenchResult {
+    /// Step time per pose (ms).
+    pub fn ms_per_pose(&self) -> f64 {
+        self.step_ms / self.poses as f64
+    }
+}
+
+/// Runs one configuration in this process: forward, MSE on pIC50, backward.
+pub fn run(case: &BenchCase) -> Result<BenchResult> {
+    let mut config = case.config.clone();
+    if config.readout == Readout::None {
+        config.readout = Readout::PIC50 {
+            substrate: None,
+            km: None,
+        };
+    }
+    let synthetic = SyntheticComplex::new(case.atoms, case.ligand_atoms, 17);
+    let structures = synthetic.poses(case.poses, 23)?;
+    let started = Instant::now();
+    let compound = CompoundGraphs::build(
+        "synthetic",
+        &structures,
+        config.model.strategy,
+        &config.model.schnet.graph(),
+    )?;
+    let graph_ms = started.elapsed().as_secs_f64() * 1e3;
+    let params = Params::new(DType::F32, &Device::Cpu);
+    let model = GroupedModel::new(&config, &params)?;
+    let objective = Objective::mse(6.0);
+    let engine = EngineConfig {
+        kind: case.engine,
+        chunk: case.chunk,
+    };
+    // The stored engine (mtenn's scheme) always backpropagates one pose at a time.
+    let chunk = match case.engine {
+        EngineKind::Stored => 1,
+        _ => case
+            .chunk
+            .chunks(&config.model, &compound)
+            .first()
+            .map_or(0, Vec::len),
+    };
+    let mut times = Vec::new();
+    let mut engine_name = case.engine.name().to_string();
+    let warmup = usize::from(case.repeats > 1);
+    for i in 0..case.repeats + warmup {
+        let t = Instant::now();
+        let step = train_step(&model, &params, &compound, &objective, &engine)?;
+        if i >= warmup {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        engine_name = step.engine.name().to_string();
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(BenchResult {
+        atoms: case.atoms,
+        ligand_atoms: case.ligand_atoms,
+        poses: case.poses,
+        engine: engine_name,
+        chunk,
+        complex_edges: compound.poses[0]
+            .complex
+            .as_ref()
+            .map_or(0, |g| g.num_edges()),
+        parameters: params.count(),
+        graph_ms,
+        step_ms: times[times.len() / 2],
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// Peak resident set size of this process (VmHWM), in MiB; Linux only.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

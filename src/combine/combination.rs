@@ -84,7 +84,8 @@ impl Combination {
             CombinationKind::Max { scale, .. } => ("scale", scale),
             CombinationKind::Boltzmann { temperature } => ("temperature", temperature),
         };
-        if !name.is_empty() && !(value.is_finite() && value > 0.0) {
+        let positive = value.is_finite() && value > 0.0;
+        if !name.is_empty() && !positive {
             return Err(Error::InvalidConfig(format!(
                 "combination {name} must be a positive number, got {value}"
             )));

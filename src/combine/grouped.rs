@@ -79,11 +79,12 @@ impl GroupedModel {
             poses.extend(y.to_dtype(DType::F64)?.to_vec1::<f64>()?);
         }
         let preds = Tensor::new(poses.as_slice(), self.frozen_device())?;
-        let combined = self.combination.forward(&preds.to_dtype(self.param_dtype())?)?;
+        let combined = self
+            .combination
+            .forward(&preds.to_dtype(self.param_dtype())?)?;
         let output = self.readout().forward(&combined)?;
-        let scalar = |t: &Tensor| -> Result<f64> {
-            Ok(t.to_dtype(DType::F64)?.to_vec1::<f64>()?[0])
-        };
+        let scalar =
+            |t: &Tensor| -> Result<f64> { Ok(t.to_dtype(DType::F64)?.to_vec1::<f64>()?[0]) };
         Ok(Prediction {
             weights: self.combination.weights(&poses)?,
             combined: scalar(&combined)?,

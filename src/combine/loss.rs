@@ -60,7 +60,9 @@ impl Objective {
         let mut total = preds.zeros_like()?.sum_keepdim(0)?;
         for term in &self.pose_terms {
             let value = match *term {
-                PoseTerm::Mse { weight, target } => ((preds - target)?.sqr()?.sum_keepdim(0)? * weight)?,
+                PoseTerm::Mse { weight, target } => {
+                    ((preds - target)?.sqr()?.sum_keepdim(0)? * weight)?
+                }
                 PoseTerm::CrossEntropy {
                     weight,
                     label,

@@ -183,9 +183,18 @@ mod tests {
     fn cell_list_equals_brute_force_with_binding_cap() {
         let s = lattice(6, 1.5);
         for cfg in [
-            GraphConfig { cutoff: 2.0, max_num_neighbors: 32 },
-            GraphConfig { cutoff: 3.1, max_num_neighbors: 5 },
-            GraphConfig { cutoff: 100.0, max_num_neighbors: 1000 },
+            GraphConfig {
+                cutoff: 2.0,
+                max_num_neighbors: 32,
+            },
+            GraphConfig {
+                cutoff: 3.1,
+                max_num_neighbors: 5,
+            },
+            GraphConfig {
+                cutoff: 100.0,
+                max_num_neighbors: 1000,
+            },
         ] {
             let g = Graph::build(&s, &cfg).unwrap();
             let got: Vec<(u32, u32)> = g.src.iter().copied().zip(g.dst.iter().copied()).collect();
@@ -205,7 +214,14 @@ mod tests {
             [0.5, 0.0, 0.0],
         ];
         let s = Structure::new("t", vec![6; 6], pos, None).unwrap();
-        let g = Graph::build(&s, &GraphConfig { cutoff: 1.5, max_num_neighbors: 3 }).unwrap();
+        let g = Graph::build(
+            &s,
+            &GraphConfig {
+                cutoff: 1.5,
+                max_num_neighbors: 3,
+            },
+        )
+        .unwrap();
         let into0: Vec<u32> = g
             .src
             .iter()
@@ -219,7 +235,25 @@ mod tests {
     #[test]
     fn bad_settings_are_errors() {
         let s = lattice(2, 1.0);
-        assert!(Graph::build(&s, &GraphConfig { cutoff: 0.0, max_num_neighbors: 3 }).is_err());
-        assert!(Graph::build(&s, &GraphConfig { cutoff: 1.0, max_num_neighbors: 0 }).is_err());
+        assert!(
+            Graph::build(
+                &s,
+                &GraphConfig {
+                    cutoff: 0.0,
+                    max_num_neighbors: 3
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            Graph::build(
+                &s,
+                &GraphConfig {
+                    cutoff: 1.0,
+                    max_num_neighbors: 0
+                }
+            )
+            .is_err()
+        );
     }
 }

@@ -55,11 +55,22 @@ mod tests {
 
     #[test]
     fn cheng_prusoff_only_with_both_values() {
-        let r = Readout::PIC50 { substrate: Some(1.0), km: Some(0.5) };
+        let r = Readout::PIC50 {
+            substrate: Some(1.0),
+            km: Some(0.5),
+        };
         let (a, b) = r.affine();
         assert!((a + 1.0 / LN_10).abs() < 1e-15);
         assert!((b + 3f64.log10()).abs() < 1e-15);
-        assert_eq!(Readout::PIC50 { substrate: Some(1.0), km: None }.affine().1, 0.0);
+        assert_eq!(
+            Readout::PIC50 {
+                substrate: Some(1.0),
+                km: None
+            }
+            .affine()
+            .1,
+            0.0
+        );
         // ΔG = −ln(10)·7 kT is pKi 7.
         let dg = Tensor::new(&[-LN_10 * 7.0], &candle_core::Device::Cpu).unwrap();
         let p = Readout::PKi.forward(&dg).unwrap().to_vec1::<f64>().unwrap();

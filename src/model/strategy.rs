@@ -47,7 +47,12 @@ pub struct Strategy {
 
 impl Strategy {
     /// Loads the strategy's head under `vb` (`strategy`); representations are `rep_dim` wide.
-    pub fn new(kind: StrategyKind, rep_dim: usize, layer_norm: bool, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        kind: StrategyKind,
+        rep_dim: usize,
+        layer_norm: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let head = match kind {
             StrategyKind::Delta | StrategyKind::Complex => {
                 Some(Head::new(rep_dim, layer_norm, vb.pp("energy_func"))?)

@@ -112,10 +112,13 @@ impl Structure {
     }
 
     fn part(&self, ligand: bool, strategy: &'static str) -> Result<Structure> {
-        let mask = self.ligand.as_ref().ok_or_else(|| Error::MissingLigandMask {
-            name: self.name.clone(),
-            strategy,
-        })?;
+        let mask = self
+            .ligand
+            .as_ref()
+            .ok_or_else(|| Error::MissingLigandMask {
+                name: self.name.clone(),
+                strategy,
+            })?;
         let part = if ligand { "ligand" } else { "protein" };
         let (z, pos): (Vec<u32>, Vec<[f64; 3]>) = self
             .z
@@ -173,7 +176,11 @@ mod tests {
         ));
         assert!(matches!(
             Structure::new("u", vec![6, 120], vec![[0.0; 3]; 2], None),
-            Err(Error::UnknownElement { atom: 1, z: 120, .. })
+            Err(Error::UnknownElement {
+                atom: 1,
+                z: 120,
+                ..
+            })
         ));
         assert!(matches!(
             Structure::new("l", vec![6], vec![[0.0; 3]; 2], None),

@@ -49,12 +49,9 @@ pub fn pose_bytes(config: &ModelConfig, compound: &CompoundGraphs, pose: usize) 
     let s = &config.schnet;
     let p = &compound.poses[pose];
     let graphs = [p.complex.as_ref(), p.ligand.as_ref()];
-    let (atoms, edges) = graphs
-        .iter()
-        .flatten()
-        .fold((0u64, 0u64), |(a, e), g| {
-            (a + g.num_atoms() as u64, e + g.num_edges() as u64)
-        });
+    let (atoms, edges) = graphs.iter().flatten().fold((0u64, 0u64), |(a, e), g| {
+        (a + g.num_atoms() as u64, e + g.num_edges() as u64)
+    });
     let per_edge = (s.num_gaussians + 10 * s.num_filters * s.num_interactions) as u64;
     let per_atom = (10 * s.hidden_channels * s.num_interactions) as u64;
     4 * (edges * per_edge + atoms * per_atom)

@@ -9,7 +9,11 @@ use candle_core::Tensor;
 pub(super) fn run(s: &Step) -> Result<StepResult> {
     let mut parts = Vec::with_capacity(s.chunks.len());
     for ids in &s.chunks {
-        parts.push(s.model.pose.predict(s.compound, ids, ProteinInput::Inline)?);
+        parts.push(
+            s.model
+                .pose
+                .predict(s.compound, ids, ProteinInput::Inline)?,
+        );
     }
     let preds = Tensor::cat(&parts, 0)?;
     let combined = s.model.combination.forward(&preds)?;

@@ -1,8 +1,8 @@
 //! Gradient buffers keyed by tensor, and the final per-parameter gradients.
 
 use crate::error::Result;
-use candle_core::backprop::GradStore;
 use candle_core::Tensor;
+use candle_core::backprop::GradStore;
 
 /// ∂L/∂θ by parameter name (zeros for parameters the loss does not reach).
 #[derive(Debug, Clone)]
@@ -53,7 +53,11 @@ impl GradBuffer {
     pub(crate) fn add(&mut self, store: &GradStore, scale: f64) -> Result<()> {
         for (key, slot) in self.keys.iter().zip(self.acc.iter_mut()) {
             if let Some(g) = store.get(key) {
-                let g = if scale == 1.0 { g.clone() } else { (g * scale)? };
+                let g = if scale == 1.0 {
+                    g.clone()
+                } else {
+                    (g * scale)?
+                };
                 *slot = Some(match slot.take() {
                     Some(a) => (a + g)?,
                     None => g,

@@ -208,7 +208,11 @@ impl Step<'_> {
         let z = self.model.readout().forward(c.as_tensor())?;
         let loss = self.objective.total(&z, y.as_tensor())?;
         let grads = loss.backward()?;
-        let dc = grads.get(c.as_tensor()).map(scalar).transpose()?.unwrap_or(0.0);
+        let dc = grads
+            .get(c.as_tensor())
+            .map(scalar)
+            .transpose()?
+            .unwrap_or(0.0);
         let dy = match grads.get(y.as_tensor()) {
             Some(t) => to_f64(t)?,
             None => vec![0.0; preds.len()],

@@ -21,7 +21,10 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
     let mut per_pose = Vec::with_capacity(n);
     let mut preds = Vec::with_capacity(n);
     for i in 0..n {
-        let y = s.model.pose.predict(s.compound, &[i], ProteinInput::Inline)?;
+        let y = s
+            .model
+            .pose
+            .predict(s.compound, &[i], ProteinInput::Inline)?;
         preds.push(scalar(&y)?);
         let mut g = GradBuffer::new(keys.clone());
         g.add(&y.sum_all()?.backward()?, 1.0)?;

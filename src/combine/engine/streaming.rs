@@ -36,7 +36,10 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
         reason: "the combination has a learned constant".into(),
     })?;
     let protein = s.model.pose.protein_reps(s.compound)?;
-    let leaf = protein.as_ref().map(|r| Var::from_tensor(&r.detach())).transpose()?;
+    let leaf = protein
+        .as_ref()
+        .map(|r| Var::from_tensor(&r.detach()))
+        .transpose()?;
     let (names, mut keys) = s.keys();
     if let Some(l) = &leaf {
         keys.push(l.as_tensor().clone());
@@ -56,9 +59,18 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
         let yv = to_f64(&y)?;
         let (wa, wb) = match online {
             Online::Mean => (vec![1.0; yv.len()], None),
-            Online::Softmax { factor } => (running_weights(&mut m, &mut sum, &yv, factor, &mut [&mut a])?, None),
+            Online::Softmax { factor } => (
+                running_weights(&mut m, &mut sum, &yv, factor, &mut [&mut a])?,
+                None,
+            ),
             Online::Boltzmann { temperature } => {
-                let w = running_weights(&mut m, &mut sum, &yv, -1.0 / temperature, &mut [&mut a, &mut b])?;
+                let w = running_weights(
+                    &mut m,
+                    &mut sum,
+                    &yv,
+                    -1.0 / temperature,
+                    &mut [&mut a, &mut b],
+                )?;
                 let wy = w.iter().zip(&yv).map(|(w, y)| w * y).collect();
                 (w, Some(wy))
             }

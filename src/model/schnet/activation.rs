@@ -22,7 +22,11 @@ mod tests {
         let t = Tensor::new(&xs, &Device::Cpu).unwrap();
         let got = shifted_softplus(&t).unwrap().to_vec1::<f64>().unwrap();
         for (x, g) in xs.iter().zip(got) {
-            let want = if *x > 30.0 { x - LN_2 } else { x.exp().ln_1p() - LN_2 };
+            let want = if *x > 30.0 {
+                x - LN_2
+            } else {
+                x.exp().ln_1p() - LN_2
+            };
             assert!((g - want).abs() < 1e-12, "{x}: {g} vs {want}");
         }
     }

@@ -1,0 +1,235 @@
+//! `multipose bench`: one process per configuration so peak memory is measured alone.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use multipose::bench::{BenchCase, BenchResult};
+use multipose::combine::{
+    ChunkPolicy, CombinationConfig, CombinationKind, EngineKind, GroupedConfig,
+};
+use multipose::model::{ModelConfig, StrategyKind};
+use std::io::Write;
+use std::process::Command;
+
+/// Arguments of `multipose bench`. Lists (comma-separated) run every combination, each in
+/// a fresh child process so its peak RSS is its own.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Protein atoms of the synthetic complex (at protein heavy-atom density).
+    #[arg(long, value_delimiter = ',', default_values_t = [4700])]
+    atoms: Vec<usize>,
+    /// Ligand atoms.
+    #[arg(long, default_value_t = 30)]
+    ligand_atoms: usize,
+    /// Number of rigid ligand poses N.
+    #[arg(long, value_delimiter = ',', default_values_t = [16])]
+    poses: Vec<usize>,
+    /// Engines: full, stored, streaming, recompute, auto.
+    #[arg(long, value_delimiter = ',', default_values = ["stored", "streaming", "recompute"])]
+    engine: Vec<String>,
+    /// Combination: mean, max (smooth min, t = 1000, as mtenn) or boltzmann (T = 1).
+    #[arg(long, default_value = "mean")]
+    combination: String,
+    /// Strategy: delta, concat or complex.
+    #[arg(long, default_value = "delta")]
+    strategy: String,
+    /// Poses per chunk (default: as many as fit --budget-mib).
+    #[arg(long)]
+    chunk: Option<usize>,
+    /// Activation memory budget per chunk, MiB.
+    #[arg(long, default_value_t = 4096)]
+    budget_mib: u64,
+    /// Timed repetitions per configuration (median reported; one warm-up when > 1).
+    #[arg(long, default_value_t = 1)]
+    repeats: usize,
+    /// Print one JSON object per configuration instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let engines = args
+        .engine
+        .iter()
+        .map(|e| EngineKind::parse(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = grouped_config(&args)?;
+    let chunk = match args.chunk {
+        Some(k) if k > 0 => ChunkPolicy::Fixed(k),
+        Some(_) => bail!("--chunk must be at least 1"),
+        None => ChunkPolicy::Budget(args.budget_mib << 20),
+    };
+    if args.repeats == 0 {
+        bail!("--repeats must be at least 1");
+    }
+    let mut cases = Vec::new();
+    for &atoms in &args.atoms {
+        for &poses in &args.poses {
+            for &engine in &engines {
+                cases.push(BenchCase {
+                    atoms,
+                    ligand_atoms: args.ligand_atoms,
+                    poses,
+                    engine,
+                    chunk,
+                    repeats: args.repeats,
+                    config: config.clone(),
+                });
+            }
+        }
+    }
+    if cases.iter().any(|c| c.poses == 0 || c.atoms == 0) {
+        bail!("--atoms and --poses must be at least 1");
+    }
+    if cases.len() == 1 {
+        let r = multipose::bench::run(&cases[0])?;
+        if args.json {
+            println!("{}", serde_json::to_string(&r)?);
+        } else {
+            print_table(&[r]);
+        }
+        return Ok(());
+    }
+    let exe = std::env::current_exe().context("cannot find the multipose executable")?;
+    let mut results = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        eprint!(
+            "[{}/{}] {} atoms, N={}, {} ... ",
+            i + 1,
+            cases.len(),
+            case.atoms,
+            case.poses,
+            case.engine.name()
+        );
+        std::io::stderr().flush().ok();
+        let mut cmd = Command::new(&exe);
+        cmd.args(["bench", "--json"])
+            .arg(format!("--atoms={}", case.atoms))
+            .arg(format!("--ligand-atoms={}", case.ligand_atoms))
+            .arg(format!("--poses={}", case.poses))
+            .arg(format!("--engine={}", case.engine.name()))
+            .arg(format!("--combination={}", args.combination))
+            .arg(format!("--strategy={}", args.strategy))
+            .arg(format!("--budget-mib={}", args.budget_mib))
+            .arg(format!("--repeats={}", args.repeats));
+        if let Some(k) = args.chunk {
+            cmd.arg(format!("--chunk={k}"));
+        }
+        let out = cmd
+            .output()
+            .context("cannot start a benchmark child process")?;
+        if !out.status.success() {
+            bail!(
+                "benchmark of {} atoms, N={}, {} failed: {}",
+                case.atoms,
+                case.poses,
+                case.engine.name(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let line = String::from_utf8_lossy(&out.stdout);
+        let r: BenchResult = serde_json::from_str(line.trim())
+            .with_context(|| format!("unexpected benchmark output: {line}"))?;
+        eprintln!("{:.1} ms/pose", r.ms_per_pose());
+        if args.json {
+            println!("{}", line.trim());
+        }
+        results.push(r);
+    }
+    if !args.json {
+        print_table(&results);
+        print_ratios(&results);
+    }
+    Ok(())
+}
+
+fn grouped_config(args: &BenchArgs) -> anyhow::Result<GroupedConfig> {
+    let kind = match args.combination.as_str() {
+        "mean" => CombinationKind::Mean,
+        "max" => CombinationKind::Max {
+            negate: true,
+            scale: 1000.0,
+        },
+        "boltzmann" => CombinationKind::Boltzmann { temperature: 1.0 },
+        other => bail!("unknown combination `{other}` (expected mean, max or boltzmann)"),
+    };
+    let strategy = match args.strategy.as_str() {
+        "delta" => StrategyKind::Delta,
+        "concat" => StrategyKind::Concat,
+        "complex" => StrategyKind::Complex,
+        other => bail!("unknown strategy `{other}` (expected delta, concat or complex)"),
+    };
+    Ok(GroupedConfig {
+        model: ModelConfig {
+            strategy,
+            ..ModelConfig::default()
+        },
+        combination: CombinationConfig {
+            kind,
+            learnable: false,
+        },
+        ..GroupedConfig::default()
+    })
+}
+
+fn print_table(results: &[BenchResult]) {
+    println!(
+        "{:>6} {:>4} {:>5} {:>10} {:>5} {:>9} {:>10} {:>11} {:>10} {:>12}",
+        "atoms",
+        "lig",
+        "N",
+        "engine",
+        "chunk",
+        "edges",
+        "graph ms",
+        "step ms",
+        "ms/pose",
+        "peak RSS MiB"
+    );
+    for r in results {
+        println!(
+            "{:>6} {:>4} {:>5} {:>10} {:>5} {:>9} {:>10.1} {:>11.1} {:>10.1} {:>12}",
+            r.atoms,
+            r.ligand_atoms,
+            r.poses,
+            r.engine,
+            r.chunk,
+            r.complex_edges,
+            r.graph_ms,
+            r.step_ms,
+            r.ms_per_pose(),
+            r.peak_rss_mib.map_or("n/a".into(), |m| format!("{m:.0}"))
+        );
+    }
+}
+
+/// Peak memory at the largest N over the smallest N, per atom count and engine.
+fn print_ratios(results: &[BenchResult]) {
+    let mut keys: Vec<(usize, String)> = results
+        .iter()
+        .map(|r| (r.atoms, r.engine.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for (atoms, engine) in keys {
+        let rows: Vec<&BenchResult> = results
+            .iter()
+            .filter(|r| r.atoms == atoms && r.engine == engine)
+            .collect();
+        let (Some(lo), Some(hi)) = (
+            rows.iter().min_by_key(|r| r.poses),
+            rows.iter().max_by_key(|r| r.poses),
+        ) else {
+            continue;
+        };
+        if let (Some(a), Some(b)) = (lo.peak_rss_mib, hi.peak_rss_mib)
+            && hi.poses > lo.poses
+        {
+            println!(
+                "{atoms} atoms, {engine}: peak RSS N={} / N={} = {:.2}",
+                hi.poses,
+                lo.poses,
+                b / a
+            );
+        }
+    }
+}
