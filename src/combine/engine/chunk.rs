@@ -43,8 +43,8 @@ impl ChunkPolicy {
     }
 }
 
-/// Rough bytes of activations one pose keeps for backward: per interaction about ten
-/// `[edges, F]` tensors (filter network, envelope, gather, message) and ten `[atoms, H]`.
+/// Rough bytes of activations one pose keeps for backward: per interaction about thirty
+/// `[edges, F]` tensors (candle keeps every elementwise intermediate) and ten `[atoms, H]`.
 pub fn pose_bytes(config: &ModelConfig, compound: &CompoundGraphs, pose: usize) -> u64 {
     let s = &config.schnet;
     let p = &compound.poses[pose];
@@ -52,7 +52,7 @@ pub fn pose_bytes(config: &ModelConfig, compound: &CompoundGraphs, pose: usize) 
     let (atoms, edges) = graphs.iter().flatten().fold((0u64, 0u64), |(a, e), g| {
         (a + g.num_atoms() as u64, e + g.num_edges() as u64)
     });
-    let per_edge = (s.num_gaussians + 10 * s.num_filters * s.num_interactions) as u64;
+    let per_edge = (s.num_gaussians + 30 * s.num_filters * s.num_interactions) as u64;
     let per_atom = (10 * s.hidden_channels * s.num_interactions) as u64;
     4 * (edges * per_edge + atoms * per_atom)
 }
