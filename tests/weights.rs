@@ -7,7 +7,6 @@ use common::{build, grouped};
 use multipose::Error;
 use multipose::combine::{CombinationKind, GroupedModel};
 use multipose::model::{Params, StrategyKind, load_weights, save_weights};
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 fn tmp(name: &str) -> PathBuf {
@@ -115,5 +114,42 @@ fn foreign_files_are_clear_errors() {
     // Not a file.
     let e = load_weights(&mut p, &config.model, &tmp("missing.safetensors")).unwrap_err();
     assert!(matches!(e, Error::Io { .. }), "{e}");
-    let _ = HashMap::<String, Tensor>::new();
+}
+
+#[test]
+fn saved_names_are_exactly_those_torch_save_model_writes() {
+    // The golden weights were written by safetensors.torch.save_model from an mtenn-style
+    // module; ours must carry the same names so load_model (strict) accepts them.
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/golden/tiny_delta_mean.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut config = grouped(StrategyKind::Delta, false, CombinationKind::Mean);
+    let s = &mut config.model.schnet;
+    s.hidden_channels = json["hidden"].as_u64().unwrap() as usize;
+    s.num_filters = json["filters"].as_u64().unwrap() as usize;
+    s.num_interactions = json["interactions"].as_u64().unwrap() as usize;
+    s.num_gaussians = json["gaussians"].as_u64().unwrap() as usize;
+    s.cutoff = json["cutoff"].as_f64().unwrap();
+    let params = Params::new(DType::F32, &Device::Cpu);
+    GroupedModel::new(&config, &params).unwrap();
+    let path = tmp("names.safetensors");
+    save_weights(&params, &config.model, &path).unwrap();
+    let ours = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let theirs = candle_core::safetensors::load(golden("tiny_delta_mean"), &Device::Cpu).unwrap();
+    let mut a: Vec<_> = ours
+        .iter()
+        .map(|(k, v)| (k.clone(), v.dims().to_vec()))
+        .collect();
+    let mut b: Vec<_> = theirs
+        .iter()
+        .map(|(k, v)| (k.clone(), v.dims().to_vec()))
+        .collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
 }
