@@ -138,6 +138,13 @@ fn load(case: &str) -> Case {
     }
 }
 
+impl Case {
+    fn graphs(&self, name: &str) -> CompoundGraphs {
+        let m = &self.config.model;
+        CompoundGraphs::build(name, &self.poses, m.strategy, &m.schnet.graph()).unwrap()
+    }
+}
+
 fn model(case: &str, config: &GroupedConfig) -> (Params, GroupedModel) {
     let mut params = Params::new(DType::F32, &Device::Cpu);
     GroupedModel::new(config, &params).unwrap();
@@ -191,13 +198,7 @@ fn representation_and_predictions_equal_reference() {
     for case in CASES {
         let c = load(case);
         let (_, m) = model(case, &c.config);
-        let compound = CompoundGraphs::build(
-            case,
-            &c.poses,
-            c.config.model.strategy,
-            &c.config.model.schnet.graph(),
-        )
-        .unwrap();
+        let compound = c.graphs(case);
         for p in 0..c.poses.len() {
             if let Some(want) = c.data.get(&format!("pose{p}.rep_complex")) {
                 let g = compound.poses[p].complex.as_ref().unwrap();
@@ -225,13 +226,7 @@ fn every_engine_gradient_equals_reference() {
     for case in CASES {
         let c = load(case);
         let (params, m) = model(case, &c.config);
-        let compound = CompoundGraphs::build(
-            case,
-            &c.poses,
-            c.config.model.strategy,
-            &c.config.model.schnet.graph(),
-        )
-        .unwrap();
+        let compound = c.graphs(case);
         for kind in [
             EngineKind::Full,
             EngineKind::Stored,

@@ -2,7 +2,7 @@
 
 mod synthetic;
 
-pub use synthetic::{PROTEIN_DENSITY, SyntheticComplex};
+pub use synthetic::{PROTEIN_DENSITY, SplitMix, SyntheticComplex};
 
 use crate::combine::{
     ChunkPolicy, EngineConfig, EngineKind, GroupedConfig, GroupedModel, Objective, train_step,

@@ -19,10 +19,12 @@ pub struct SyntheticComplex {
     ligand_pos: Vec<[f64; 3]>,
 }
 
-struct SplitMix(u64);
+/// Seeded splitmix64 numbers in [0, 1).
+pub struct SplitMix(pub u64);
 
 impl SplitMix {
-    fn next(&mut self) -> f64 {
+    /// Next number in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -32,17 +34,17 @@ impl SplitMix {
 
     /// Uniform point in the shell r_in ≤ |x| ≤ r_out.
     fn in_shell(&mut self, r_in: f64, r_out: f64) -> [f64; 3] {
-        let u = self.next();
+        let u = self.next_f64();
         let r = (r_in.powi(3) + u * (r_out.powi(3) - r_in.powi(3))).cbrt();
-        let cos_t = 2.0 * self.next() - 1.0;
+        let cos_t = 2.0 * self.next_f64() - 1.0;
         let sin_t = (1.0 - cos_t * cos_t).sqrt();
-        let phi = 2.0 * PI * self.next();
+        let phi = 2.0 * PI * self.next_f64();
         [r * sin_t * phi.cos(), r * sin_t * phi.sin(), r * cos_t]
     }
 
     /// Element by typical protein (or ligand) composition.
     fn element(&mut self, ligand: bool) -> u32 {
-        let u = self.next();
+        let u = self.next_f64();
         match (ligand, u) {
             (false, u) if u < 0.62 => 6,
             (false, u) if u < 0.79 => 7,
@@ -87,8 +89,12 @@ impl SyntheticComplex {
                     ([0.0, 0.0, 1.0], 0.0, [0.0; 3])
                 } else {
                     let axis = rng.in_shell(1.0, 1.0);
-                    let angle = (rng.next() - 0.5) * PI / 3.0;
-                    let shift = [rng.next() - 0.5, rng.next() - 0.5, rng.next() - 0.5];
+                    let angle = (rng.next_f64() - 0.5) * PI / 3.0;
+                    let shift = [
+                        rng.next_f64() - 0.5,
+                        rng.next_f64() - 0.5,
+                        rng.next_f64() - 0.5,
+                    ];
                     (axis, angle, shift)
                 };
                 let mut z = self.protein_z.clone();

@@ -2,32 +2,16 @@
 #![allow(dead_code)]
 
 use candle_core::{DType, Device};
+use multipose::bench::SplitMix;
 use multipose::combine::{
     CombinationConfig, CombinationKind, GroupedConfig, GroupedModel, Objective,
 };
 use multipose::model::{CompoundGraphs, ModelConfig, Params, SchNetConfig, StrategyKind};
 use multipose::structure::Structure;
 
-/// Deterministic pseudo-random numbers in [0, 1) (splitmix64), so tests need no RNG crate.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// A small pocket (protein atoms) and `n` rigidly moved ligand poses.
 pub fn poses(protein_atoms: usize, ligand_atoms: usize, n: usize, seed: u64) -> Vec<Structure> {
-    let mut rng = Rng::new(seed);
+    let mut rng = SplitMix(seed);
     let elements = [6u32, 7, 8, 16, 6, 6];
     let mut pz = Vec::new();
     let mut ppos = Vec::new();
