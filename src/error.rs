@@ -5,6 +5,16 @@ use std::path::PathBuf;
 /// Everything that can go wrong in the library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A malformed line in an input file.
+    #[error("{}:{line}: {message}", path.display())]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    /// An input that is well-formed but unusable (unknown element, duplicate id, ...).
+    #[error("{}: {message}", path.display())]
+    Input { path: PathBuf, message: String },
     /// A structure with no atoms.
     #[error("structure `{name}` has no atoms")]
     EmptyStructure { name: String },

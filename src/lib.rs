@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod combine;
+pub mod dataset;
 pub mod error;
 pub mod graph;
 pub mod model;

@@ -7,7 +7,7 @@ use crate::structure::Structure;
 use std::collections::HashMap;
 
 /// The graphs one pose needs under a strategy.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PoseGraphs {
     /// Graph of the whole complex (absent for the ligand-only model).
     pub complex: Option<Graph>,
@@ -18,7 +18,7 @@ pub struct PoseGraphs {
 }
 
 /// All poses of one compound, ready for the model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CompoundGraphs {
     /// Compound name.
     pub name: String,

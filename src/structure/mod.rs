@@ -1,9 +1,41 @@
-//! Atoms of one pose: atomic numbers, coordinates (Å) and which atoms are the ligand.
+//! Atoms of one pose: atomic numbers, coordinates (Å) and which atoms are the ligand,
+//! and the readers that produce them (PDB / mmCIF, SDF V2000 / V3000, MOL2).
 //!
-//! File readers (PDB, SDF, ...) produce a [`Structure`]; everything downstream
-//! (graphs, models) starts from one.
+//! Everything downstream (graphs, models) starts from a [`Structure`].
+
+mod element;
+mod mol2;
+mod molecule;
+mod pocket;
+mod protein;
+mod sdf;
+
+pub use element::{atomic_number, is_hydrogen};
+pub use mol2::{parse_mol2, read_mol2};
+pub use molecule::Molecule;
+pub use pocket::{assemble, pocket_indices};
+pub use protein::{ProteinAtoms, is_water, read_protein};
+pub use sdf::{parse_sdf, read_sdf};
 
 use crate::error::{Error, Result};
+use std::path::Path;
+
+/// Reads ligand records from an `.sdf`/`.mol`/`.sdf` or `.mol2` file (by extension).
+pub fn read_ligands(path: &Path) -> Result<Vec<Molecule>> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("mol2") => read_mol2(path),
+        Some("sdf" | "mol" | "sd") => read_sdf(path),
+        _ => Err(Error::Input {
+            path: path.to_path_buf(),
+            message: "unknown ligand format (expected .sdf, .mol or .mol2)".into(),
+        }),
+    }
+}
 use std::hash::{Hash, Hasher};
 
 /// Largest atomic number the SchNet embedding (100 rows, row 0 unused) can hold.

@@ -1,0 +1,71 @@
+//! Dataset options shared by the commands that read data.
+
+use anyhow::Context;
+use clap::Args;
+use multipose::dataset::{DatasetSpec, GroupBy};
+use std::path::PathBuf;
+
+/// Where the data is: a dataset folder, or files named one by one.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Dataset folder: receptor.pdb, poses/*.sdf|mol2 (or complexes/<compound>/*.pdb),
+    /// labels.csv|json. Default: the bundled TYK2 set.
+    #[arg(default_value = "data/tyk2")]
+    pub data: PathBuf,
+    /// Receptor (PDB or mmCIF), instead of the folder's.
+    #[arg(long)]
+    pub receptor: Option<PathBuf>,
+    /// Ligand pose files (SDF or MOL2), instead of the folder's poses/.
+    #[arg(long, num_args = 1..)]
+    pub poses: Vec<PathBuf>,
+    /// Label table (CSV or asapdiscovery JSON), instead of the folder's.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Grouping of pose records into compounds: auto, file, title or property:NAME.
+    #[arg(long, default_value = "auto")]
+    pub group_by: String,
+    /// Ligand residue name in complex files.
+    #[arg(long, default_value = "LIG")]
+    pub ligand_resname: String,
+    /// Keep hydrogens (dropped by default).
+    #[arg(long)]
+    pub keep_hydrogens: bool,
+    /// Keep only protein atoms within this many Å of any pose of the compound.
+    #[arg(long)]
+    pub pocket_radius: Option<f64>,
+    /// Fail on compounds with poses but no label (or a label but no poses).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+impl DataArgs {
+    /// The dataset specification these options describe.
+    pub fn spec(&self) -> anyhow::Result<DatasetSpec> {
+        let mut spec = if self.poses.is_empty() {
+            DatasetSpec::from_dir(&self.data)
+                .with_context(|| format!("reading dataset folder {}", self.data.display()))?
+        } else {
+            DatasetSpec {
+                poses: self.poses.clone(),
+                ..DatasetSpec::default()
+            }
+        };
+        if self.receptor.is_some() {
+            spec.receptor = self.receptor.clone();
+        }
+        if self.labels.is_some() {
+            spec.labels = self.labels.clone();
+        }
+        if let Some(r) = self.pocket_radius
+            && !(r.is_finite() && r > 0.0)
+        {
+            anyhow::bail!("--pocket-radius must be a positive number of Å, got {r}");
+        }
+        spec.group_by = GroupBy::parse(&self.group_by)?;
+        spec.ligand_resname = self.ligand_resname.clone();
+        spec.keep_hydrogens = self.keep_hydrogens;
+        spec.pocket_radius = self.pocket_radius;
+        spec.strict = self.strict;
+        Ok(spec)
+    }
+}

@@ -1,0 +1,332 @@
+//! Assay labels: CSV tables and asapdiscovery's JSON, converted to the p scale.
+//!
+//! Concentrations (IC50, Ki, Kd in M, mM, µM, nM, pM) become −log10(molar); ΔG becomes
+//! pK = −ΔG / (RT ln 10) at 298.15 K. Censored values (`<10`, `>100`) keep their
+//! qualifier, flipped where the scale flips (IC50 < 10 µM means pIC50 > 5).
+
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// RT at 298.15 K in kcal/mol.
+const RT_KCAL: f64 = 0.592_487;
+
+/// Which read-out the label is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Assay {
+    /// pIC50 (functional assay).
+    Pic50,
+    /// pKi / pKd / −ΔG/(RT ln 10) (binding).
+    Pki,
+}
+
+/// Where the true value lies relative to `value`, on the p scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Qualifier {
+    /// Measured.
+    Exact,
+    /// True value below `value` (e.g. IC50 > 100 µM: pIC50 < 4).
+    Below,
+    /// True value above `value` (e.g. IC50 < 10 nM: pIC50 > 8).
+    Above,
+}
+
+/// One compound's measurement on the p scale.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Label {
+    /// Compound id as in the file.
+    pub compound_id: String,
+    /// Value on the p scale.
+    pub value: f64,
+    /// Censoring.
+    pub qualifier: Qualifier,
+    /// Standard error on the p scale.
+    pub stderr: Option<f64>,
+    /// Read-out scale.
+    pub assay: Assay,
+    /// Date (ISO text) for temporal splits.
+    pub date: Option<String>,
+}
+
+/// Reads labels from `.csv` or asapdiscovery `.json` (by extension); ids must be unique.
+pub fn read_labels(path: &Path) -> Result<Vec<Label>> {
+    let labels = match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => read_asap_json(path)?,
+        _ => read_csv(path)?,
+    };
+    let mut seen = HashMap::new();
+    for (i, l) in labels.iter().enumerate() {
+        if let Some(first) = seen.insert(l.compound_id.clone(), i) {
+            return Err(Error::Input {
+                path: path.to_path_buf(),
+                message: format!(
+                    "compound `{}` has two labels (entries {} and {})",
+                    l.compound_id,
+                    first + 1,
+                    i + 1
+                ),
+            });
+        }
+    }
+    Ok(labels)
+}
+
+/// Splits `<10`, `>100`, `10` into a qualifier (on the raw scale) and a number.
+fn parse_value(text: &str) -> Option<(Qualifier, f64)> {
+    let t = text.trim();
+    let (q, rest) = if let Some(r) = t.strip_prefix("<=").or_else(|| t.strip_prefix('<')) {
+        (Qualifier::Below, r)
+    } else if let Some(r) = t.strip_prefix(">=").or_else(|| t.strip_prefix('>')) {
+        (Qualifier::Above, r)
+    } else {
+        (Qualifier::Exact, t)
+    };
+    let v: f64 = rest.trim().parse().ok()?;
+    v.is_finite().then_some((q, v))
+}
+
+fn flip(q: Qualifier) -> Qualifier {
+    match q {
+        Qualifier::Below => Qualifier::Above,
+        Qualifier::Above => Qualifier::Below,
+        Qualifier::Exact => Qualifier::Exact,
+    }
+}
+
+/// Molar factor of a concentration unit.
+fn molar(unit: &str) -> Option<f64> {
+    Some(
+        match unit
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['μ', 'µ'], "u")
+            .as_str()
+        {
+            "m" | "mol/l" => 1.0,
+            "mm" => 1e-3,
+            "um" | "umol/l" => 1e-6,
+            "nm" | "nmol/l" => 1e-9,
+            "pm" => 1e-12,
+            _ => return None,
+        },
+    )
+}
+
+/// Converts (type, unit, value, stderr) to the p scale; `Err` is a message.
+fn to_p_scale(
+    kind: &str,
+    unit: &str,
+    q: Qualifier,
+    v: f64,
+    stderr: Option<f64>,
+) -> std::result::Result<(Assay, Qualifier, f64, Option<f64>), String> {
+    let k = kind.trim().to_ascii_lowercase();
+    let assay = if k.contains("ic50") {
+        Assay::Pic50
+    } else {
+        Assay::Pki
+    };
+    match k.as_str() {
+        "pic50" | "pki" | "pkd" | "p" | "pk" | "pvalue" => Ok((assay, q, v, stderr)),
+        "ic50" | "ki" | "kd" => {
+            let f = molar(unit).ok_or_else(|| {
+                format!("unknown concentration unit `{unit}` (expected M, mM, uM, µM, nM or pM)")
+            })?;
+            if v <= 0.0 {
+                return Err(format!("{kind} must be positive, got {v}"));
+            }
+            let se = stderr.map(|s| s / (v * std::f64::consts::LN_10));
+            Ok((assay, flip(q), -(v * f).log10(), se))
+        }
+        "dg" | "deltag" | "δg" => {
+            let per_kcal = match unit.trim().to_ascii_lowercase().as_str() {
+                "kcal/mol" | "" => 1.0,
+                "kj/mol" => 1.0 / 4.184,
+                "kt" => RT_KCAL,
+                u => {
+                    return Err(format!(
+                        "unknown energy unit `{u}` (expected kcal/mol, kJ/mol or kT)"
+                    ));
+                }
+            };
+            let scale = per_kcal / (RT_KCAL * std::f64::consts::LN_10);
+            Ok((Assay::Pki, flip(q), -v * scale, stderr.map(|s| s * scale)))
+        }
+        _ => Err(format!(
+            "unknown measurement type `{kind}` (expected pIC50, IC50, Ki, Kd, pKi, pKd or dG)"
+        )),
+    }
+}
+
+fn read_csv(path: &Path) -> Result<Vec<Label>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| Error::Input {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            line: 1,
+            message: e.to_string(),
+        })?
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
+    let id =
+        col(&["compound_id", "id", "name", "compound", "ligand"]).ok_or_else(|| Error::Parse {
+            path: path.to_path_buf(),
+            line: 1,
+            message: "no compound id column (compound_id, id, name, compound or ligand)".into(),
+        })?;
+    let value = col(&["value"]).ok_or_else(|| Error::Parse {
+        path: path.to_path_buf(),
+        line: 1,
+        message: "no `value` column".into(),
+    })?;
+    let (unit, kind, stderr, date) = (
+        col(&["unit", "units"]),
+        col(&["type", "measurement", "kind"]),
+        col(&["stderr", "error", "sem", "std_error"]),
+        col(&["date", "date_created"]),
+    );
+    let mut out = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            line: e.position().map_or(0, |p| p.line() as usize),
+            message: e.to_string(),
+        })?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let err = |message: String| Error::Parse {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let get = |c: Option<usize>| c.and_then(|c| record.get(c)).unwrap_or("");
+        let id_text = get(Some(id));
+        if id_text.is_empty() {
+            return Err(err("empty compound id".into()));
+        }
+        let (q, v) = parse_value(get(Some(value))).ok_or_else(|| {
+            err(format!(
+                "expected a number, optionally with < or >, in `value`, found `{}`",
+                get(Some(value))
+            ))
+        })?;
+        let se = match get(stderr) {
+            "" => None,
+            s => Some(
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite() && *x >= 0.0)
+                    .ok_or_else(|| {
+                        err(format!(
+                            "expected a non-negative standard error, found `{s}`"
+                        ))
+                    })?,
+            ),
+        };
+        let kind_text = match get(kind) {
+            "" => "pIC50",
+            k => k,
+        };
+        let (assay, q, v, se) = to_p_scale(kind_text, get(unit), q, v, se).map_err(err)?;
+        out.push(Label {
+            compound_id: id_text.to_string(),
+            value: v,
+            qualifier: q,
+            stderr: se,
+            assay,
+            date: Some(get(date).to_string()).filter(|d| !d.is_empty()),
+        });
+    }
+    Ok(out)
+}
+
+/// asapdiscovery's list of compounds: `compound_id`, `experimental_data` with `pIC50`,
+/// `pIC50_stderr`, `pIC50_range` (−1: below the range, +1: above), `date_created`.
+fn read_asap_json(path: &Path) -> Result<Vec<Label>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
+        path: path.to_path_buf(),
+        line: e.line(),
+        message: e.to_string(),
+    })?;
+    let entries = json.as_array().ok_or_else(|| Error::Input {
+        path: path.to_path_buf(),
+        message: "expected a JSON list of compounds".into(),
+    })?;
+    let mut out = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let err = |message: String| Error::Input {
+            path: path.to_path_buf(),
+            message: format!("compound {}: {message}", i + 1),
+        };
+        let id = e["compound_id"]
+            .as_str()
+            .ok_or_else(|| err("no `compound_id`".into()))?;
+        let data = &e["experimental_data"];
+        let (key, assay) = if data.get("pIC50").is_some() {
+            ("pIC50", Assay::Pic50)
+        } else if data.get("pKi").is_some() {
+            ("pKi", Assay::Pki)
+        } else {
+            return Err(err(format!(
+                "`{id}` has no pIC50 or pKi in `experimental_data`"
+            )));
+        };
+        let value = data[key]
+            .as_f64()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| err(format!("`{id}`: {key} is not a number")))?;
+        let qualifier = match data[format!("{key}_range")].as_f64() {
+            Some(r) if r < 0.0 => Qualifier::Below,
+            Some(r) if r > 0.0 => Qualifier::Above,
+            _ => Qualifier::Exact,
+        };
+        out.push(Label {
+            compound_id: id.to_string(),
+            value,
+            qualifier,
+            stderr: data[format!("{key}_stderr")]
+                .as_f64()
+                .filter(|s| s.is_finite()),
+            assay,
+            date: e["date_created"].as_str().map(str::to_string),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_and_qualifiers() {
+        let (a, q, v, se) = to_p_scale("IC50", "uM", Qualifier::Below, 10.0, Some(1.0)).unwrap();
+        assert_eq!((a, q), (Assay::Pic50, Qualifier::Above));
+        assert!((v - 5.0).abs() < 1e-12);
+        assert!((se.unwrap() - 1.0 / (10.0 * std::f64::consts::LN_10)).abs() < 1e-12);
+        let (_, _, v, _) = to_p_scale("Ki", "nM", Qualifier::Exact, 1.0, None).unwrap();
+        assert!((v - 9.0).abs() < 1e-12);
+        let (_, _, v, _) = to_p_scale("Ki", "µM", Qualifier::Exact, 0.096, None).unwrap();
+        assert!((v - 7.017_728_766).abs() < 1e-6);
+        // ΔG = −RT ln(10) · 7 kcal/mol is pK 7.
+        let dg = -RT_KCAL * std::f64::consts::LN_10 * 7.0;
+        let (_, _, v, _) = to_p_scale("dG", "kcal/mol", Qualifier::Exact, dg, None).unwrap();
+        assert!((v - 7.0).abs() < 1e-9);
+        assert!(to_p_scale("IC50", "furlongs", Qualifier::Exact, 1.0, None).is_err());
+        assert!(to_p_scale("potency", "", Qualifier::Exact, 1.0, None).is_err());
+        assert_eq!(parse_value(">100"), Some((Qualifier::Above, 100.0)));
+        assert_eq!(parse_value("nan"), None);
+    }
+}

@@ -1,0 +1,317 @@
+//! Datasets: the files users have (receptor + docked poses, or one complex file per pose,
+//! plus an assay table) turned into validated multi-pose examples.
+
+mod cache;
+mod labels;
+mod layout;
+
+pub use cache::{GraphCache, cache_key};
+pub use labels::{Assay, Label, Qualifier, read_labels};
+pub use layout::{DatasetSpec, GroupBy};
+
+use crate::error::{Error, Result};
+use crate::structure::{
+    Molecule, ProteinAtoms, Structure, assemble, is_hydrogen, pocket_indices, read_ligands,
+    read_protein,
+};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// One compound: its poses as complexes, its label, and what was noticed on the way.
+#[derive(Debug, Clone)]
+pub struct CompoundData {
+    /// Compound id (matches the label table).
+    pub id: String,
+    /// One complex per pose (protein first, ligand masked).
+    pub poses: Vec<Structure>,
+    /// Where each pose came from (`file:line`).
+    pub sources: Vec<String>,
+    /// RMSD of each pose to the reference pose, when the file records it.
+    pub rmsd: Vec<Option<f64>>,
+    /// Heavy-atom ligand bonds of pose 0 (atom indices within the ligand).
+    pub ligand_bonds: Vec<(usize, usize, u8)>,
+    /// The measurement, if any.
+    pub label: Option<Label>,
+    /// Protein atoms before the pocket crop.
+    pub protein_atoms: usize,
+    /// Protein atoms kept (after the crop).
+    pub pocket_atoms: usize,
+    /// Ligand atoms (pose 0).
+    pub ligand_atoms: usize,
+    /// Things a user should know about this compound.
+    pub warnings: Vec<String>,
+}
+
+/// A loaded dataset.
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    /// Compounds with poses and a label, in id order.
+    pub compounds: Vec<CompoundData>,
+    /// Compounds left out, with the reason (listed, never silently dropped).
+    pub skipped: Vec<(String, String)>,
+    /// Dataset-level notes (dropped hydrogens, waters kept, ...).
+    pub notes: Vec<String>,
+}
+
+/// Per pose: the protein (layout (b) may move it), the ligand, and where it came from.
+type PoseSet = (Vec<ProteinAtoms>, Vec<Molecule>, Vec<String>);
+
+/// Poses of one compound before they meet the receptor.
+struct Group {
+    molecules: Vec<Molecule>,
+    sources: Vec<String>,
+}
+
+/// Loads a dataset: reads receptor, poses and labels, groups poses by compound, crops
+/// pockets, matches labels. Compounds without poses or without a label are listed in
+/// `skipped` (an error with `spec.strict`).
+pub fn load(spec: &DatasetSpec) -> Result<Dataset> {
+    let mut data = Dataset::default();
+    let labels = match &spec.labels {
+        Some(path) => read_labels(path)?,
+        None => Vec::new(),
+    };
+    let mut by_id: BTreeMap<String, Label> = labels
+        .into_iter()
+        .map(|l| (l.compound_id.clone(), l))
+        .collect();
+
+    // Per compound: one protein per pose (layout (b) may move the protein), poses, sources.
+    let mut compounds: Vec<(String, PoseSet)> = Vec::new();
+    if !spec.poses.is_empty() {
+        let receptor = match &spec.receptor {
+            Some(path) => {
+                let r = read_protein(path, spec.keep_hydrogens)?;
+                data.notes.push(format!(
+                    "receptor {}: {} atoms kept, {} hydrogens dropped, {} water atoms kept",
+                    path.display(),
+                    r.len(),
+                    r.dropped_hydrogens,
+                    r.waters()
+                ));
+                r
+            }
+            None => {
+                data.notes
+                    .push("no receptor: ligands only (for the ligand-only model)".into());
+                ProteinAtoms::default()
+            }
+        };
+        for (id, group) in group_poses(spec)? {
+            let proteins = vec![receptor.clone(); group.molecules.len()];
+            compounds.push((id, (proteins, group.molecules, group.sources)));
+        }
+    }
+    compounds.extend(read_complexes(spec)?);
+
+    let mut seen = std::collections::HashSet::new();
+    for (id, (proteins, molecules, sources)) in compounds {
+        if !seen.insert(id.clone()) {
+            return Err(Error::InvalidConfig(format!(
+                "compound `{id}` appears in more than one pose file or layout"
+            )));
+        }
+        let Some(label) = by_id.remove(&id) else {
+            skip(&mut data, spec, &id, "has poses but no label")?;
+            continue;
+        };
+        data.compounds.push(build_compound(
+            spec, id, proteins, molecules, sources, label,
+        )?);
+    }
+    for id in by_id.into_keys() {
+        skip(&mut data, spec, &id, "has a label but no poses")?;
+    }
+    data.compounds.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(data)
+}
+
+fn skip(data: &mut Dataset, spec: &DatasetSpec, id: &str, why: &str) -> Result<()> {
+    if spec.strict {
+        return Err(Error::InvalidConfig(format!(
+            "compound `{id}` {why} (--strict)"
+        )));
+    }
+    data.skipped.push((id.to_string(), why.to_string()));
+    Ok(())
+}
+
+fn build_compound(
+    spec: &DatasetSpec,
+    id: String,
+    proteins: Vec<ProteinAtoms>,
+    molecules: Vec<Molecule>,
+    sources: Vec<String>,
+    label: Label,
+) -> Result<CompoundData> {
+    let mut warnings = Vec::new();
+    let molecules: Vec<Molecule> = if spec.keep_hydrogens {
+        molecules
+    } else {
+        molecules.iter().map(Molecule::without_hydrogens).collect()
+    };
+    let first = &molecules[0];
+    for (k, m) in molecules.iter().enumerate().skip(1) {
+        if m.z != first.z {
+            warnings.push(format!(
+                "pose {k} ({}) has other atoms than pose 0 ({} vs {})",
+                sources[k],
+                m.z.len(),
+                first.z.len()
+            ));
+        }
+    }
+    let protein_atoms = proteins[0].len();
+    let proteins: Vec<ProteinAtoms> = match spec.pocket_radius {
+        Some(r) => {
+            // One crop for the whole compound: atoms near any ligand atom of any pose.
+            let poses: Vec<&[[f64; 3]]> = molecules.iter().map(|m| m.pos.as_slice()).collect();
+            let keep = pocket_indices(&proteins[0].pos, &poses, r);
+            if keep.is_empty() {
+                return Err(Error::InvalidConfig(format!(
+                    "compound `{id}`: no protein atom within {r} Å of any pose (is the ligand in the receptor's frame?)"
+                )));
+            }
+            proteins.iter().map(|p| p.select(&keep)).collect()
+        }
+        None => proteins,
+    };
+    let rmsd = molecules
+        .iter()
+        .map(|m| {
+            ["rmsd_to_reference", "rmsd"]
+                .iter()
+                .find_map(|k| m.property(k))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .collect();
+    let poses = molecules
+        .iter()
+        .enumerate()
+        .map(|(k, m)| assemble(&format!("{id}:{k}"), &proteins[k], m))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(CompoundData {
+        ligand_atoms: first.z.len(),
+        ligand_bonds: first.bonds.clone(),
+        pocket_atoms: proteins[0].len(),
+        protein_atoms,
+        id,
+        poses,
+        sources,
+        rmsd,
+        label: Some(label),
+        warnings,
+    })
+}
+
+/// Reads every ligand file and groups its records into compounds.
+fn group_poses(spec: &DatasetSpec) -> Result<BTreeMap<String, Group>> {
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for path in &spec.poses {
+        let records = read_ligands(path)?;
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("ligand")
+            .to_string();
+        for m in records {
+            let id = match &spec.group_by {
+                GroupBy::File => stem.clone(),
+                GroupBy::Title => m.title.clone(),
+                GroupBy::Property(p) => {
+                    m.property(p)
+                        .map(str::to_string)
+                        .ok_or_else(|| Error::Parse {
+                            path: path.clone(),
+                            line: m.line,
+                            message: format!("record has no `{p}` data field to group poses by"),
+                        })?
+                }
+                GroupBy::Auto => m
+                    .property("compound_id")
+                    .map(str::to_string)
+                    .unwrap_or_else(|| stem.clone()),
+            };
+            if id.trim().is_empty() {
+                return Err(Error::Parse {
+                    path: path.clone(),
+                    line: m.line,
+                    message: "empty compound id".into(),
+                });
+            }
+            let group = groups.entry(id).or_insert(Group {
+                molecules: Vec::new(),
+                sources: Vec::new(),
+            });
+            group.sources.push(format!("{}:{}", path.display(), m.line));
+            group.molecules.push(m);
+        }
+    }
+    Ok(groups)
+}
+
+type ComplexGroups = BTreeMap<String, PoseSet>;
+
+/// Layout (b): one complex file per pose, `<compound>/<pose>.pdb`; the ligand is found
+/// by residue name. All poses of a compound must share the protein atoms.
+fn read_complexes(spec: &DatasetSpec) -> Result<ComplexGroups> {
+    let mut out: ComplexGroups = BTreeMap::new();
+    for path in &spec.complexes {
+        let atoms = read_protein(path, true)?;
+        let is_lig: Vec<bool> = atoms
+            .residue
+            .iter()
+            .map(|r| r == &spec.ligand_resname)
+            .collect();
+        if !is_lig.iter().any(|&b| b) {
+            return Err(Error::Input {
+                path: path.clone(),
+                message: format!(
+                    "no ligand residue `{}` (set the ligand residue name)",
+                    spec.ligand_resname
+                ),
+            });
+        }
+        let keep = |want: bool| -> Vec<usize> {
+            (0..atoms.len())
+                .filter(|&i| is_lig[i] == want && (spec.keep_hydrogens || !is_hydrogen(atoms.z[i])))
+                .collect()
+        };
+        let protein = atoms.select(&keep(false));
+        let lig = atoms.select(&keep(true));
+        let molecule = Molecule {
+            title: spec.ligand_resname.clone(),
+            z: lig.z,
+            pos: lig.pos,
+            bonds: Vec::new(),
+            properties: Vec::new(),
+            line: 0,
+        };
+        let id = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|s| s.to_str())
+            .unwrap_or("complex")
+            .to_string();
+        let entry = out.entry(id.clone()).or_default();
+        if entry.0.first().is_some_and(|first| first.z != protein.z) {
+            return Err(Error::Input {
+                path: path.clone(),
+                message: format!("the protein atoms differ from the first pose of `{id}`"),
+            });
+        }
+        entry.0.push(protein);
+        entry.1.push(molecule);
+        entry.2.push(path.display().to_string());
+    }
+    Ok(out)
+}
+
+/// Paths helper for messages.
+pub fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,99 @@
+//! Proteins and complexes from PDB or mmCIF (via pdbtbx), elements from element columns.
+
+use super::element::is_hydrogen;
+use crate::error::{Error, Result};
+use pdbtbx::{ContainsAtomConformer, ContainsAtomConformerResidue};
+use std::path::Path;
+
+/// Heavy (or all) atoms of a PDB / mmCIF file, in file order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProteinAtoms {
+    /// Atomic numbers.
+    pub z: Vec<u32>,
+    /// Coordinates in Å.
+    pub pos: Vec<[f64; 3]>,
+    /// Residue name of each atom (e.g. `ALA`, `HOH`, `LIG`).
+    pub residue: Vec<String>,
+    /// Hydrogens that were dropped.
+    pub dropped_hydrogens: usize,
+}
+
+impl ProteinAtoms {
+    /// Number of atoms kept.
+    pub fn len(&self) -> usize {
+        self.z.len()
+    }
+
+    /// Whether no atom was kept.
+    pub fn is_empty(&self) -> bool {
+        self.z.is_empty()
+    }
+
+    /// Number of water oxygens (HOH/WAT) among the kept atoms.
+    pub fn waters(&self) -> usize {
+        self.residue.iter().filter(|r| is_water(r)).count()
+    }
+}
+
+/// Whether a residue name is water.
+pub fn is_water(name: &str) -> bool {
+    matches!(name, "HOH" | "WAT" | "H2O" | "DOD")
+}
+
+/// Reads the first model of a PDB or mmCIF file (format from the extension).
+pub fn read_protein(path: &Path, keep_hydrogens: bool) -> Result<ProteinAtoms> {
+    let input = |message: String| Error::Input {
+        path: path.to_path_buf(),
+        message,
+    };
+    let name = path
+        .to_str()
+        .ok_or_else(|| input("path is not valid UTF-8".into()))?;
+    if !path.exists() {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        });
+    }
+    let (pdb, _warnings) = pdbtbx::ReadOptions::new()
+        .guess_format(name)
+        .set_level(pdbtbx::StrictnessLevel::Loose)
+        .set_only_first_model(true)
+        .read(name)
+        .map_err(|errors| {
+            let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            input(text.join("\n"))
+        })?;
+    let mut out = ProteinAtoms {
+        z: Vec::new(),
+        pos: Vec::new(),
+        residue: Vec::new(),
+        dropped_hydrogens: 0,
+    };
+    for h in pdb.atoms_with_hierarchy() {
+        let atom = h.atom();
+        let element = atom.element().ok_or_else(|| {
+            input(format!(
+                "atom {} (`{}`, residue {} {}) has no element symbol (columns 77-78)",
+                atom.serial_number(),
+                atom.name(),
+                h.residue().name().unwrap_or("?"),
+                h.residue().serial_number()
+            ))
+        })?;
+        let z = element.atomic_number() as u32;
+        if is_hydrogen(z) && !keep_hydrogens {
+            out.dropped_hydrogens += 1;
+            continue;
+        }
+        let (x, y, zc) = atom.pos();
+        out.z.push(z);
+        out.pos.push([x, y, zc]);
+        out.residue
+            .push(h.residue().name().unwrap_or("").to_string());
+    }
+    if out.is_empty() {
+        return Err(input("no atoms".into()));
+    }
+    Ok(out)
+}
