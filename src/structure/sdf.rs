@@ -94,10 +94,14 @@ impl Parser<'_> {
                 return Ok((molecule, i + 1));
             }
             if l.starts_with('>') {
-                let name = match (l.find('<'), l.rfind('>')) {
-                    (Some(a), Some(b)) if b > a => l[a + 1..b].to_string(),
-                    _ => return Err(self.err(i, "expected a data header like `> <name>`")),
-                };
+                let name = l
+                    .find('<')
+                    .and_then(|a| {
+                        l[a + 1..]
+                            .find('>')
+                            .map(|b| l[a + 1..a + 1 + b].to_string())
+                    })
+                    .ok_or_else(|| self.err(i, "expected a data header like `> <name>`"))?;
                 let mut value = Vec::new();
                 i += 1;
                 while i < self.lines.len() && !self.lines[i].trim().is_empty() {
