@@ -525,13 +525,31 @@ def write_data_readme(out: Path, all_stats: dict, meta: dict) -> None:
                 f"{fmt_range(s['rmsd_min_vina'], s['rmsd_max_vina'])} | {s['best_vina']:.2f} | "
                 f"{s['glide_score']:.2f} | {l['type']} {l['value']} {l['unit']} |")
         lines.append("")
+    notes = []
+    for name, stats in all_stats.items():
+        for cid in sorted(stats):
+            st = stats[cid]
+            if st["rmsd_min_vina"] is not None and st["rmsd_min_vina"] > 2.0:
+                notes.append(f"- `{name}/{cid}`: no Vina pose within 2 Å of the Glide pose (closest "
+                             f"{st['rmsd_min_vina']:.2f} Å; best Vina score {st['best_vina']:.2f} vs "
+                             f"{st['glide_score']:.2f} for the Glide pose in place): Vina's search at "
+                             f"exhaustiveness {EXHAUSTIVENESS} missed that basin. Kept as docked.")
+            if st["box_margin_h"] is not None and st["box_margin_h"] < 0:
+                notes.append(f"- `{name}/{cid}`: all heavy atoms inside the box, but a meeko-rebuilt "
+                             f"non-polar H of some Vina pose lies {-st['box_margin_h']:.2f} Å outside it.")
+    if "eg5" in all_stats:
+        notes.append("- `eg5` labels follow pbcnet's `predict.csv`, whose per-ligand assignment disagrees with "
+                     "the source IC50s for 4 of 6 ligands: see `eg5/PROVENANCE.md` before using them.")
+    if notes:
+        lines += ["Notes:", ""] + notes + [""]
     lines += [
-        "Regenerate (about a minute per compound on one core; the environment is created on first use):",
+        "Regenerate (one CPU core: about 20 s per compound, a minute for the largest, about 8 minutes "
+        "for both sets; the pinned environment is created on first use):",
         "",
         "```sh",
         "tools/dock/run.sh                 # both sets, then the checks",
         "tools/dock/run.sh --datasets eg5  # one set",
-        "tools/dock/run.sh --check-only    # only re-read and verify data/",
+        "tools/dock/run.sh --check-only    # only re-read and verify data/, rewrite the READMEs",
         "```",
         "",
         f"Settings: {settings_text()}.",
@@ -551,8 +569,9 @@ def write_provenance(out: Path, name: str, meta: dict, stats: dict, vers: dict, 
         "",
         f"- {settings_text()}.",
         "- Receptor: `receptor.pdb` converted to PDBQT by meeko's `mk_prepare_receptor.py --read_pdb`"
-        " (residue templates, all residues including caps and crystal waters kept, input H kept,"
-        " non-polar H merged). The PDBQT is a temporary file and is not shipped.",
+        " (residue templates; every residue matched one and all were kept"
+        + (", including the ACE/NME caps and the two crystal waters" if name == "tyk2" else "")
+        + "; the H of the file kept, non-polar H merged). The PDBQT is a temporary file and is not shipped.",
         "- Ligand: the Glide record (explicit H, input protonation) prepared by meeko"
         " `MoleculePreparation` with default settings.",
         "- Record 0 = the Glide pose as given; `vina_score` = Vina `score()` of that pose in place"
@@ -611,7 +630,9 @@ def write_provenance(out: Path, name: str, meta: dict, stats: dict, vers: dict, 
             "**Caution — label-to-ligand assignment.** In pbcnet's `run.py` these six values are a"
             " hard-coded list (`ic50 = [7.47, 8.52, 8.3, 7.77, 7.6, 8.1]`, commented as example values)"
             " assigned to the ligand files in `os.listdir` order. The OpenFF protein-ligand-benchmark"
-            " Eg5 set (Merck set, IC50 in nM, `doi:10.1158/0008-5472.CAN-16-0473` as recorded there)"
+            " Eg5 set (repository openforcefield/protein-ligand-benchmark,"
+            " `data/2020-06-19_eg5/00_data/ligands.yml`: Merck set, IC50 in nM,"
+            " `doi:10.1158/0008-5472.CAN-16-0473` as recorded there)"
             " gives, as pIC50: CHEMBL1077204 8.10 (8 nM), CHEMBL1077227 8.30 (5 nM), CHEMBL1078691 7.47"
             " (34 nM), CHEMBL1078774 7.77 (17 nM), CHEMBL1078998 7.60 (25 nM), CHEMBL1082248 8.52 (3 nM):"
             " the same six values, but four of them on different ligands than in `predict.csv`"
