@@ -10,5 +10,6 @@ pub mod error;
 pub mod graph;
 pub mod model;
 pub mod structure;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -9,4 +9,4 @@ mod loss;
 pub use combination::{Combination, CombinationConfig, CombinationKind, Online};
 pub use engine::{ChunkPolicy, EngineConfig, EngineKind, Gradients, StepResult, train_step};
 pub use grouped::{GroupedConfig, GroupedModel, Prediction};
-pub use loss::{Objective, PoseTerm};
+pub use loss::{Objective, OutputTerm, PoseTerm};

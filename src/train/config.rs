@@ -1,0 +1,514 @@
+//! The training configuration: one TOML file, every key overridable from the command line
+//! (`--section.key value`). Unknown keys and wrong types are errors that name the key.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Where the data is and how it is featurised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Dataset folder (receptor.pdb, poses/, labels.csv).
+    pub path: PathBuf,
+    /// Keep protein atoms within this many Å of any pose (0 = whole protein).
+    pub pocket_radius: f64,
+    /// Keep hydrogens.
+    pub keep_hydrogens: bool,
+    /// Folder for the graph cache ("" = no cache).
+    pub cache: PathBuf,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            path: "data/tyk2".into(),
+            pocket_radius: 6.0,
+            keep_hydrogens: false,
+            cache: PathBuf::new(),
+        }
+    }
+}
+
+/// The model: SchNet, strategy, combination, readout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSection {
+    /// Atom feature width H.
+    pub hidden_channels: usize,
+    /// Filter width F.
+    pub num_filters: usize,
+    /// Interaction blocks.
+    pub num_interactions: usize,
+    /// Gaussians of the distance expansion.
+    pub num_gaussians: usize,
+    /// Cutoff in Å.
+    pub cutoff: f64,
+    /// Neighbour cap.
+    pub max_num_neighbors: usize,
+    /// delta, concat or complex.
+    pub strategy: String,
+    /// LayerNorm in the strategy head.
+    pub layer_norm: bool,
+    /// mean, max or boltzmann.
+    pub combination: String,
+    /// max: smooth minimum instead of maximum.
+    pub negate: bool,
+    /// max: scale t.
+    pub scale: f64,
+    /// boltzmann: temperature T.
+    pub temperature: f64,
+    /// Learn the scale / temperature.
+    pub learnable: bool,
+    /// Start from these weights (mtenn safetensors; "" = random, seeded).
+    pub init_weights: PathBuf,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        Self {
+            hidden_channels: 64,
+            num_filters: 64,
+            num_interactions: 3,
+            num_gaussians: 25,
+            cutoff: 6.0,
+            max_num_neighbors: 16,
+            strategy: "delta".into(),
+            layer_norm: false,
+            combination: "max".into(),
+            negate: true,
+            scale: 1.0,
+            temperature: 1.0,
+            learnable: false,
+            init_weights: PathBuf::new(),
+        }
+    }
+}
+
+/// Gradient engine and chunking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSection {
+    /// auto, full, stored, streaming or recompute.
+    pub kind: String,
+    /// Poses per chunk (0 = from the memory budget).
+    pub chunk: usize,
+    /// Activation memory budget per chunk, MiB.
+    pub budget_mib: u64,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        Self {
+            kind: "auto".into(),
+            chunk: 0,
+            budget_mib: 4096,
+        }
+    }
+}
+
+/// Loss term weights (0 = off).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossConfig {
+    /// MSE on the read-out value.
+    pub mse: f64,
+    /// Censored MSE (penalise only the wrong side of `<` / `>`; MSE for exact values).
+    pub mse_step: f64,
+    /// Gaussian NLL with the label's standard error (labels without one use `default_stderr`).
+    pub gaussian_nll: f64,
+    /// Standard error for labels that have none.
+    pub default_stderr: f64,
+    /// L1.
+    pub l1: f64,
+    /// Smooth L1 (Huber).
+    pub smooth_l1: f64,
+    /// Huber threshold β.
+    pub smooth_l1_beta: f64,
+    /// Penalty outside [range_lo, range_hi].
+    pub range: f64,
+    /// Lower end of the range.
+    pub range_lo: f64,
+    /// Upper end of the range.
+    pub range_hi: f64,
+    /// Pose cross-entropy of softmax(−ŷ/τ) against the pose label.
+    pub pose_cross_entropy: f64,
+    /// `reference` (one-hot on pose 0) or `rmsd` (softmax(−rmsd/rmsd_scale)).
+    pub pose_label: String,
+    /// Å: RMSD scale for `rmsd` pose labels.
+    pub rmsd_scale: f64,
+    /// τ of the pose cross-entropy.
+    pub pose_temperature: f64,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        Self {
+            mse: 0.0,
+            mse_step: 1.0,
+            gaussian_nll: 0.0,
+            default_stderr: 0.3,
+            l1: 0.0,
+            smooth_l1: 0.0,
+            smooth_l1_beta: 1.0,
+            range: 0.0,
+            range_lo: 2.0,
+            range_hi: 12.0,
+            pose_cross_entropy: 0.0,
+            pose_label: "reference".into(),
+            rmsd_scale: 1.0,
+            pose_temperature: 1.0,
+        }
+    }
+}
+
+/// Optimiser and schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// adam, adamw or sgd.
+    pub optimizer: String,
+    /// Learning rate.
+    pub lr: f64,
+    /// Weight decay (L2 for adam and sgd, decoupled for adamw).
+    pub weight_decay: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Compounds per optimiser step (gradients accumulated).
+    pub batch_size: usize,
+    /// Maximum epochs.
+    pub epochs: usize,
+    /// Seed of initialisation, shuffling, splits and bootstrap.
+    pub seed: u64,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            optimizer: "adam".into(),
+            lr: 1e-3,
+            weight_decay: 0.0,
+            momentum: 0.9,
+            batch_size: 4,
+            epochs: 20,
+            seed: 42,
+        }
+    }
+}
+
+/// Train / validation / test split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SplitConfig {
+    /// random, temporal, manual or scaffold.
+    pub kind: String,
+    /// Fraction of compounds for training.
+    pub train: f64,
+    /// Fraction for validation.
+    pub val: f64,
+    /// Fraction for test.
+    pub test: f64,
+    /// manual: JSON file `{"train": [...], "val": [...], "test": [...]}`.
+    pub manual: PathBuf,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        Self {
+            kind: "random".into(),
+            train: 0.7,
+            val: 0.15,
+            test: 0.15,
+            manual: PathBuf::new(),
+        }
+    }
+}
+
+/// When to stop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoppingConfig {
+    /// none, best, converged or patient_converged.
+    pub kind: String,
+    /// best: epochs without improvement of the validation loss before stopping.
+    pub patience: usize,
+    /// converged: epochs in the window.
+    pub window: usize,
+    /// converged: largest relative change of the training loss over the window.
+    pub tolerance: f64,
+    /// Epochs before any rule may stop training.
+    pub burn_in: usize,
+}
+
+impl Default for StoppingConfig {
+    fn default() -> Self {
+        Self {
+            kind: "best".into(),
+            patience: 5,
+            window: 3,
+            tolerance: 1e-3,
+            burn_in: 2,
+        }
+    }
+}
+
+/// A complete training configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Data.
+    pub data: DataConfig,
+    /// Model.
+    pub model: ModelSection,
+    /// Engine.
+    pub engine: EngineSection,
+    /// Loss.
+    pub loss: LossConfig,
+    /// Optimiser.
+    pub optim: OptimConfig,
+    /// Split.
+    pub split: SplitConfig,
+    /// Early stopping.
+    pub early_stopping: StoppingConfig,
+}
+
+impl TrainConfig {
+    /// Parses TOML, with `overrides` (`section.key`, value text) applied on top.
+    pub fn from_toml(text: &str, overrides: &[(String, String)]) -> Result<Self> {
+        let mut value: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::InvalidConfig(e.to_string()))?;
+        for (key, raw) in overrides {
+            let (section, field) = key.split_once('.').ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "`--{key}`: expected --section.key (e.g. --optim.lr 0.001)"
+                ))
+            })?;
+            let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or_else(|| toml::Value::String(raw.clone()));
+            let table = value
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match table {
+                toml::Value::Table(t) => {
+                    t.insert(field.to_string(), parsed);
+                }
+                _ => {
+                    return Err(Error::InvalidConfig(format!("`{section}` is not a section")));
+                }
+            }
+        }
+        let config: TrainConfig = toml::Value::Table(value)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::InvalidConfig(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The configuration as TOML (what `config.toml` in a run folder holds).
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| Error::InvalidConfig(e.to_string()))
+    }
+
+    /// Checks the choices that are strings and the numeric ranges.
+    pub fn validate(&self) -> Result<()> {
+        let one_of = |key: &str, v: &str, allowed: &[&str]| -> Result<()> {
+            if allowed.contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::InvalidConfig(format!(
+                    "`{key}` is `{v}`; allowed values: {}",
+                    allowed.join(", ")
+                )))
+            }
+        };
+        one_of("model.strategy", &self.model.strategy, &["delta", "concat", "complex"])?;
+        one_of("model.combination", &self.model.combination, &["mean", "max", "boltzmann"])?;
+        one_of("engine.kind", &self.engine.kind, &["auto", "full", "stored", "streaming", "recompute"])?;
+        one_of("optim.optimizer", &self.optim.optimizer, &["adam", "adamw", "sgd"])?;
+        one_of("split.kind", &self.split.kind, &["random", "temporal", "manual", "scaffold"])?;
+        one_of(
+            "early_stopping.kind",
+            &self.early_stopping.kind,
+            &["none", "best", "converged", "patient_converged"],
+        )?;
+        one_of("loss.pose_label", &self.loss.pose_label, &["reference", "rmsd"])?;
+        let s = &self.split;
+        if [s.train, s.val, s.test].iter().any(|f| !(0.0..=1.0).contains(f))
+            || (s.train + s.val + s.test - 1.0).abs() > 1e-6
+        {
+            return Err(Error::InvalidConfig(format!(
+                "split fractions must be in [0, 1] and sum to 1 (train {}, val {}, test {})",
+                s.train, s.val, s.test
+            )));
+        }
+        if self.optim.batch_size == 0 || self.optim.epochs == 0 || !(self.optim.lr > 0.0) {
+            return Err(Error::InvalidConfig(
+                "optim.batch_size and optim.epochs must be at least 1 and optim.lr positive".into(),
+            ));
+        }
+        let l = &self.loss;
+        let weights = [l.mse, l.mse_step, l.gaussian_nll, l.l1, l.smooth_l1, l.range, l.pose_cross_entropy];
+        if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || weights.iter().all(|w| *w == 0.0) {
+            return Err(Error::InvalidConfig(
+                "loss weights must be non-negative and at least one positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The default configuration as commented TOML (`multipose config --default`).
+pub fn default_toml_commented() -> String {
+    let d = TrainConfig::default();
+    format!(
+        r#"# multipose training configuration. Every key can also be given on the command line
+# as --section.key value (e.g. --optim.lr 0.0005), which overrides this file.
+
+[data]
+path = "{path}"            # dataset folder: receptor.pdb, poses/*.sdf|mol2, labels.csv|json
+pocket_radius = {pocket:?}         # keep protein atoms within this many Å of any pose (0 = all)
+keep_hydrogens = {keep_h}      # hydrogens are dropped by default
+cache = ""                   # graph cache folder ("" = none)
+
+[model]
+hidden_channels = {h}         # SchNet width H (mtenn: 128); small by default so CPU training takes minutes
+num_filters = {f}             # filter width F (mtenn: 128)
+num_interactions = {i}         # interaction blocks (mtenn: 6)
+num_gaussians = {g}           # Gaussian distance features (mtenn: 50)
+cutoff = {cutoff:?}                # Å (mtenn: 10)
+max_num_neighbors = {m}       # neighbour cap, nearest first (mtenn: 32)
+strategy = "{strategy}"           # delta | concat | complex
+layer_norm = {ln}            # LayerNorm before the strategy's linear layer
+combination = "{comb}"          # mean | max (smooth; negate = min) | boltzmann
+negate = {negate}               # max: smooth minimum of ΔG (the best-scoring pose)
+scale = {scale:?}                  # max: scale t (mtenn: 1000)
+temperature = {t:?}            # boltzmann: temperature T
+learnable = {learnable}           # learn the scale / temperature
+init_weights = ""            # start from mtenn-named safetensors ("" = seeded random)
+
+[engine]
+kind = "{engine}"                # auto | full | stored | streaming | recompute
+chunk = {chunk}                    # poses per batched forward/backward (0 = from budget_mib)
+budget_mib = {budget}            # activation memory per chunk
+
+[loss]                       # weights; 0 switches a term off
+mse = {mse:?}
+mse_step = {mse_step:?}               # censored MSE: `<`/`>` labels only penalised on the wrong side
+gaussian_nll = {nll:?}           # uses each label's standard error
+default_stderr = {dse:?}         # for labels without one
+l1 = {l1:?}
+smooth_l1 = {sl1:?}
+smooth_l1_beta = {beta:?}
+range = {range:?}                  # penalty outside [range_lo, range_hi]
+range_lo = {lo:?}
+range_hi = {hi:?}
+pose_cross_entropy = {pce:?}     # per-pose term: softmax(-ŷ/τ) vs the pose label
+pose_label = "{pl}"     # reference (pose 0) | rmsd (softmax(-rmsd/rmsd_scale))
+rmsd_scale = {rs:?}
+pose_temperature = {pt:?}
+
+[optim]
+optimizer = "{opt}"           # adam | adamw | sgd
+lr = {lr:?}
+weight_decay = {wd:?}
+momentum = {mom:?}               # sgd
+batch_size = {bs}               # compounds per optimiser step (gradient accumulation)
+epochs = {epochs}
+seed = {seed}                    # initialisation, shuffling, split, bootstrap
+
+[split]
+kind = "{split}"              # random | temporal (by label date) | manual | scaffold (Bemis-Murcko)
+train = {train:?}
+val = {val:?}
+test = {test:?}
+manual = ""                  # manual: JSON {{"train": [ids], "val": [ids], "test": [ids]}}
+
+[early_stopping]
+kind = "{stop}"                # none | best (patience, restores best) | converged | patient_converged
+patience = {patience}
+window = {window}
+tolerance = {tol:?}
+burn_in = {burn}
+"#,
+        path = d.data.path.display(),
+        pocket = d.data.pocket_radius,
+        keep_h = d.data.keep_hydrogens,
+        h = d.model.hidden_channels,
+        f = d.model.num_filters,
+        i = d.model.num_interactions,
+        g = d.model.num_gaussians,
+        cutoff = d.model.cutoff,
+        m = d.model.max_num_neighbors,
+        strategy = d.model.strategy,
+        ln = d.model.layer_norm,
+        comb = d.model.combination,
+        negate = d.model.negate,
+        scale = d.model.scale,
+        t = d.model.temperature,
+        learnable = d.model.learnable,
+        engine = d.engine.kind,
+        chunk = d.engine.chunk,
+        budget = d.engine.budget_mib,
+        mse = d.loss.mse,
+        mse_step = d.loss.mse_step,
+        nll = d.loss.gaussian_nll,
+        dse = d.loss.default_stderr,
+        l1 = d.loss.l1,
+        sl1 = d.loss.smooth_l1,
+        beta = d.loss.smooth_l1_beta,
+        range = d.loss.range,
+        lo = d.loss.range_lo,
+        hi = d.loss.range_hi,
+        pce = d.loss.pose_cross_entropy,
+        pl = d.loss.pose_label,
+        rs = d.loss.rmsd_scale,
+        pt = d.loss.pose_temperature,
+        opt = d.optim.optimizer,
+        lr = d.optim.lr,
+        wd = d.optim.weight_decay,
+        mom = d.optim.momentum,
+        bs = d.optim.batch_size,
+        epochs = d.optim.epochs,
+        seed = d.optim.seed,
+        split = d.split.kind,
+        train = d.split.train,
+        val = d.split.val,
+        test = d.split.test,
+        stop = d.early_stopping.kind,
+        patience = d.early_stopping.patience,
+        window = d.early_stopping.window,
+        tol = d.early_stopping.tolerance,
+        burn = d.early_stopping.burn_in,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_default_parses_back_identically() {
+        let parsed = TrainConfig::from_toml(&default_toml_commented(), &[]).unwrap();
+        assert_eq!(parsed, TrainConfig::default());
+        let round = TrainConfig::from_toml(&parsed.to_toml().unwrap(), &[]).unwrap();
+        assert_eq!(round, parsed);
+    }
+
+    #[test]
+    fn overrides_and_errors_name_the_key() {
+        let c = TrainConfig::from_toml("", &[("optim.lr".into(), "0.01".into()), ("model.strategy".into(), "concat".into())])
+            .unwrap();
+        assert_eq!(c.optim.lr, 0.01);
+        assert_eq!(c.model.strategy, "concat");
+        let e = TrainConfig::from_toml("[model]\nhiden_channels = 3\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("hiden_channels") && e.contains("hidden_channels"), "{e}");
+        let e = TrainConfig::from_toml("[optim]\nlr = \"fast\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("lr"), "{e}");
+        let e = TrainConfig::from_toml("", &[("model.combination".into(), "median".into())]).unwrap_err().to_string();
+        assert!(e.contains("model.combination") && e.contains("boltzmann"), "{e}");
+        let e = TrainConfig::from_toml("[optimizer]\nlr = 1\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("optimizer"), "{e}");
+    }
+}

@@ -1,0 +1,9 @@
+//! Training: configuration, targets, optimisers, splits, metrics, early stopping and the
+//! training loop with checkpoints and exact resume.
+
+mod config;
+
+pub use config::{
+    DataConfig, EngineSection, LossConfig, ModelSection, OptimConfig, SplitConfig,
+    StoppingConfig, TrainConfig, default_toml_commented,
+};
