@@ -3,6 +3,8 @@
 mod bench;
 mod data_args;
 mod inspect;
+mod predict;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +18,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Train a multi-pose model (default: a small SchNet on the bundled TYK2 data).
+    /// Every config key can be overridden with `--section.key value`.
+    Train(train::TrainArgs),
+    /// Print the default training configuration (`--default`), with comments.
+    Config(train::ConfigArgs),
+    /// Predict compounds with trained model(s): per compound, per pose, and which pose
+    /// the model favours.
+    Predict(predict::PredictArgs),
+    /// Predict labelled data and report MAE, RMSE, Pearson, Spearman, Kendall (95% CIs).
+    Evaluate(predict::PredictArgs),
     /// Time one training step (forward, MSE on pIC50, backward) per engine on a synthetic
     /// complex, and report ms per pose and peak memory.
     Bench(bench::BenchArgs),
@@ -24,10 +36,47 @@ enum Command {
     Inspect(inspect::InspectArgs),
 }
 
+/// Splits `--section.key value` / `--section.key=value` (config overrides) from the
+/// arguments clap parses.
+/// Config overrides as (`section.key`, value text).
+type Overrides = Vec<(String, String)>;
+
+fn split_overrides(args: Vec<String>) -> anyhow::Result<(Vec<String>, Overrides)> {
+    let mut rest = Vec::new();
+    let mut overrides = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a
+            .strip_prefix("--")
+            .filter(|k| k.split('=').next().is_some_and(|k| k.contains('.')))
+        {
+            Some(key) => match key.split_once('=') {
+                Some((k, v)) => overrides.push((k.to_string(), v.to_string())),
+                None => {
+                    let v = it
+                        .next()
+                        .ok_or_else(|| anyhow::anyhow!("`--{key}` needs a value"))?;
+                    overrides.push((key.to_string(), v));
+                }
+            },
+            None => rest.push(a),
+        }
+    }
+    Ok((rest, overrides))
+}
+
 /// Parses the command line and runs the chosen command.
 pub fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let (args, overrides) = split_overrides(std::env::args().collect())?;
+    let cli = Cli::parse_from(args);
+    if !overrides.is_empty() && !matches!(cli.command, Command::Train(_)) {
+        anyhow::bail!("--section.key overrides only apply to `multipose train`");
+    }
     match cli.command {
+        Command::Train(args) => train::run(args, overrides),
+        Command::Config(args) => train::config(args),
+        Command::Predict(args) => predict::predict(args),
+        Command::Evaluate(args) => predict::evaluate_cmd(args),
         Command::Bench(args) => bench::run(args),
         Command::Inspect(args) => inspect::run(args),
     }

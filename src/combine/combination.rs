@@ -200,8 +200,8 @@ fn softmax(a: &Tensor) -> Result<Tensor> {
     Ok(e.broadcast_div(&e.sum_keepdim(0)?)?)
 }
 
-/// softmax of plain numbers.
-pub(crate) fn softmax_f64(a: &[f64]) -> Vec<f64> {
+/// softmax of plain numbers (stable).
+pub fn softmax_f64(a: &[f64]) -> Vec<f64> {
     let m = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let e: Vec<f64> = a.iter().map(|x| (x - m).exp()).collect();
     let s: f64 = e.iter().sum();

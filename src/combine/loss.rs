@@ -18,7 +18,11 @@ pub enum OutputTerm {
         side: i8,
     },
     /// w · ((z − y)² / (2σ²) + ln σ): Gaussian negative log-likelihood with known σ.
-    GaussianNll { weight: f64, target: f64, sigma: f64 },
+    GaussianNll {
+        weight: f64,
+        target: f64,
+        sigma: f64,
+    },
     /// w · (max(0, lo − z)² + max(0, z − hi)²).
     Range { weight: f64, lo: f64, hi: f64 },
     /// w · |z − y|.
@@ -116,7 +120,10 @@ impl Objective {
                             "gaussian_nll needs a positive standard error, got {sigma}"
                         )));
                     }
-                    ((z - target)?.sqr()?.affine(1.0 / (2.0 * sigma * sigma), sigma.ln())? * weight)?
+                    ((z - target)?
+                        .sqr()?
+                        .affine(1.0 / (2.0 * sigma * sigma), sigma.ln())?
+                        * weight)?
                 }
                 OutputTerm::Range { weight, lo, hi } => {
                     let below = z.affine(-1.0, lo)?.relu()?.sqr()?;
@@ -175,7 +182,8 @@ impl Objective {
                         )));
                     }
                     let (logits, lse) = log_softmax_parts(preds, *temperature)?;
-                    let q = Tensor::new(probs.as_slice(), preds.device())?.to_dtype(preds.dtype())?;
+                    let q =
+                        Tensor::new(probs.as_slice(), preds.device())?.to_dtype(preds.dtype())?;
                     let log_p = logits.broadcast_sub(&lse)?;
                     ((q * log_p)?.sum_keepdim(0)?.neg()? * *weight)?
                 }
@@ -219,24 +227,50 @@ mod tests {
 
     #[test]
     fn output_terms_against_hand_computed_values() {
-        let mse = single(OutputTerm::Mse { weight: 2.0, target: 5.0 });
+        let mse = single(OutputTerm::Mse {
+            weight: 2.0,
+            target: 5.0,
+        });
         assert!((value(&mse, 6.5, &[0.0]) - 4.5).abs() < 1e-12);
         // Censored: true value below 5: a prediction of 4 is fine, 6 costs (6−5)².
-        let below = single(OutputTerm::Step { weight: 1.0, target: 5.0, side: -1 });
+        let below = single(OutputTerm::Step {
+            weight: 1.0,
+            target: 5.0,
+            side: -1,
+        });
         assert_eq!(value(&below, 4.0, &[0.0]), 0.0);
         assert!((value(&below, 6.0, &[0.0]) - 1.0).abs() < 1e-12);
-        let above = single(OutputTerm::Step { weight: 1.0, target: 5.0, side: 1 });
+        let above = single(OutputTerm::Step {
+            weight: 1.0,
+            target: 5.0,
+            side: 1,
+        });
         assert_eq!(value(&above, 6.0, &[0.0]), 0.0);
         assert!((value(&above, 3.0, &[0.0]) - 4.0).abs() < 1e-12);
-        let nll = single(OutputTerm::GaussianNll { weight: 1.0, target: 5.0, sigma: 0.5 });
+        let nll = single(OutputTerm::GaussianNll {
+            weight: 1.0,
+            target: 5.0,
+            sigma: 0.5,
+        });
         assert!((value(&nll, 6.0, &[0.0]) - (2.0 + 0.5f64.ln())).abs() < 1e-12);
-        let range = single(OutputTerm::Range { weight: 1.0, lo: 4.0, hi: 8.0 });
+        let range = single(OutputTerm::Range {
+            weight: 1.0,
+            lo: 4.0,
+            hi: 8.0,
+        });
         assert_eq!(value(&range, 6.0, &[0.0]), 0.0);
         assert!((value(&range, 3.0, &[0.0]) - 1.0).abs() < 1e-12);
         assert!((value(&range, 10.0, &[0.0]) - 4.0).abs() < 1e-12);
-        let l1 = single(OutputTerm::L1 { weight: 1.0, target: 5.0 });
+        let l1 = single(OutputTerm::L1 {
+            weight: 1.0,
+            target: 5.0,
+        });
         assert!((value(&l1, 3.5, &[0.0]) - 1.5).abs() < 1e-12);
-        let huber = single(OutputTerm::SmoothL1 { weight: 1.0, target: 0.0, beta: 1.0 });
+        let huber = single(OutputTerm::SmoothL1 {
+            weight: 1.0,
+            target: 0.0,
+            beta: 1.0,
+        });
         assert!((value(&huber, 0.5, &[0.0]) - 0.125).abs() < 1e-12);
         assert!((value(&huber, -3.0, &[0.0]) - 2.5).abs() < 1e-12);
     }
@@ -248,7 +282,11 @@ mod tests {
         let s: f64 = [1.0f64, 0.0, -2.0].iter().map(|x| x.exp()).sum();
         let ce = Objective {
             output_terms: vec![],
-            pose_terms: vec![PoseTerm::CrossEntropy { weight: 1.0, label: 0, temperature: 1.0 }],
+            pose_terms: vec![PoseTerm::CrossEntropy {
+                weight: 1.0,
+                label: 0,
+                temperature: 1.0,
+            }],
         };
         assert!((value(&ce, 0.0, &preds) - (s.ln() - 1.0)).abs() < 1e-12);
         let soft = Objective {
@@ -262,7 +300,10 @@ mod tests {
         assert!((value(&soft, 0.0, &preds) - (s.ln() - 1.0)).abs() < 1e-12);
         let mse = Objective {
             output_terms: vec![],
-            pose_terms: vec![PoseTerm::Mse { weight: 0.5, target: 1.0 }],
+            pose_terms: vec![PoseTerm::Mse {
+                weight: 0.5,
+                target: 1.0,
+            }],
         };
         assert!((value(&mse, 0.0, &preds) - 0.5 * (4.0 + 1.0 + 1.0)).abs() < 1e-12);
     }

@@ -2,6 +2,7 @@
 //! gradient engines (full, stored, streaming, recompute) that all give the same gradient.
 
 mod combination;
+pub use combination::softmax_f64;
 pub mod engine;
 mod grouped;
 mod loss;

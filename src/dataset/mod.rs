@@ -111,10 +111,12 @@ pub fn load(spec: &DatasetSpec) -> Result<Dataset> {
                 "compound `{id}` appears in more than one pose file or layout"
             )));
         }
-        let Some(label) = by_id.remove(&id) else {
+        // Without a label table (prediction), every compound is kept unlabelled.
+        let label = by_id.remove(&id);
+        if label.is_none() && spec.labels.is_some() {
             skip(&mut data, spec, &id, "has poses but no label")?;
             continue;
-        };
+        }
         data.compounds.push(build_compound(
             spec, id, proteins, molecules, sources, label,
         )?);
@@ -142,7 +144,7 @@ fn build_compound(
     proteins: Vec<ProteinAtoms>,
     molecules: Vec<Molecule>,
     sources: Vec<String>,
-    label: Label,
+    label: Option<Label>,
 ) -> Result<CompoundData> {
     let mut warnings = Vec::new();
     let molecules: Vec<Molecule> = if spec.keep_hydrogens {
@@ -199,7 +201,7 @@ fn build_compound(
         poses,
         sources,
         rmsd,
-        label: Some(label),
+        label,
         warnings,
     })
 }

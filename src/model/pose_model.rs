@@ -44,7 +44,16 @@ impl PoseModel {
         let s = &config.schnet;
         let expansion = match params.gaussian_offsets() {
             Some(o) => GaussianSmearing::from_offsets(o.to_vec()),
-            None => GaussianSmearing::new(s.cutoff, s.num_gaussians),
+            // Rounded to the parameter dtype, as the saved buffer will be, so a model
+            // reloaded from its own weights computes exactly what it computed before.
+            None => {
+                let fresh = GaussianSmearing::new(s.cutoff, s.num_gaussians);
+                let rounded = match params.dtype() {
+                    DType::F32 => fresh.offsets().iter().map(|&o| o as f32 as f64).collect(),
+                    _ => fresh.offsets().to_vec(),
+                };
+                GaussianSmearing::from_offsets(rounded)
+            }
         };
         let ligand_only = config.strategy == StrategyKind::LigandOnly;
         let representation = SchNet::new(s, expansion, ligand_only, vb.pp("representation"))?;

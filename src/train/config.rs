@@ -186,7 +186,7 @@ impl Default for OptimConfig {
     fn default() -> Self {
         Self {
             optimizer: "adam".into(),
-            lr: 1e-3,
+            lr: 1e-2,
             weight_decay: 0.0,
             momentum: 0.9,
             batch_size: 4,
@@ -275,8 +275,8 @@ pub struct TrainConfig {
 impl TrainConfig {
     /// Parses TOML, with `overrides` (`section.key`, value text) applied on top.
     pub fn from_toml(text: &str, overrides: &[(String, String)]) -> Result<Self> {
-        let mut value: toml::Table = toml::from_str(text)
-            .map_err(|e| Error::InvalidConfig(e.to_string()))?;
+        let mut value: toml::Table =
+            toml::from_str(text).map_err(|e| Error::InvalidConfig(e.to_string()))?;
         for (key, raw) in overrides {
             let (section, field) = key.split_once('.').ok_or_else(|| {
                 Error::InvalidConfig(format!(
@@ -295,7 +295,9 @@ impl TrainConfig {
                     t.insert(field.to_string(), parsed);
                 }
                 _ => {
-                    return Err(Error::InvalidConfig(format!("`{section}` is not a section")));
+                    return Err(Error::InvalidConfig(format!(
+                        "`{section}` is not a section"
+                    )));
                 }
             }
         }
@@ -323,19 +325,45 @@ impl TrainConfig {
                 )))
             }
         };
-        one_of("model.strategy", &self.model.strategy, &["delta", "concat", "complex"])?;
-        one_of("model.combination", &self.model.combination, &["mean", "max", "boltzmann"])?;
-        one_of("engine.kind", &self.engine.kind, &["auto", "full", "stored", "streaming", "recompute"])?;
-        one_of("optim.optimizer", &self.optim.optimizer, &["adam", "adamw", "sgd"])?;
-        one_of("split.kind", &self.split.kind, &["random", "temporal", "manual", "scaffold"])?;
+        one_of(
+            "model.strategy",
+            &self.model.strategy,
+            &["delta", "concat", "complex"],
+        )?;
+        one_of(
+            "model.combination",
+            &self.model.combination,
+            &["mean", "max", "boltzmann"],
+        )?;
+        one_of(
+            "engine.kind",
+            &self.engine.kind,
+            &["auto", "full", "stored", "streaming", "recompute"],
+        )?;
+        one_of(
+            "optim.optimizer",
+            &self.optim.optimizer,
+            &["adam", "adamw", "sgd"],
+        )?;
+        one_of(
+            "split.kind",
+            &self.split.kind,
+            &["random", "temporal", "manual", "scaffold"],
+        )?;
         one_of(
             "early_stopping.kind",
             &self.early_stopping.kind,
             &["none", "best", "converged", "patient_converged"],
         )?;
-        one_of("loss.pose_label", &self.loss.pose_label, &["reference", "rmsd"])?;
+        one_of(
+            "loss.pose_label",
+            &self.loss.pose_label,
+            &["reference", "rmsd"],
+        )?;
         let s = &self.split;
-        if [s.train, s.val, s.test].iter().any(|f| !(0.0..=1.0).contains(f))
+        if [s.train, s.val, s.test]
+            .iter()
+            .any(|f| !(0.0..=1.0).contains(f))
             || (s.train + s.val + s.test - 1.0).abs() > 1e-6
         {
             return Err(Error::InvalidConfig(format!(
@@ -343,14 +371,27 @@ impl TrainConfig {
                 s.train, s.val, s.test
             )));
         }
-        if self.optim.batch_size == 0 || self.optim.epochs == 0 || !(self.optim.lr > 0.0) {
+        if self.optim.batch_size == 0
+            || self.optim.epochs == 0
+            || self.optim.lr.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+        {
             return Err(Error::InvalidConfig(
                 "optim.batch_size and optim.epochs must be at least 1 and optim.lr positive".into(),
             ));
         }
         let l = &self.loss;
-        let weights = [l.mse, l.mse_step, l.gaussian_nll, l.l1, l.smooth_l1, l.range, l.pose_cross_entropy];
-        if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || weights.iter().all(|w| *w == 0.0) {
+        let weights = [
+            l.mse,
+            l.mse_step,
+            l.gaussian_nll,
+            l.l1,
+            l.smooth_l1,
+            l.range,
+            l.pose_cross_entropy,
+        ];
+        if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+            || weights.iter().all(|w| *w == 0.0)
+        {
             return Err(Error::InvalidConfig(
                 "loss weights must be non-negative and at least one positive".into(),
             ));
@@ -498,17 +539,37 @@ mod tests {
 
     #[test]
     fn overrides_and_errors_name_the_key() {
-        let c = TrainConfig::from_toml("", &[("optim.lr".into(), "0.01".into()), ("model.strategy".into(), "concat".into())])
-            .unwrap();
+        let c = TrainConfig::from_toml(
+            "",
+            &[
+                ("optim.lr".into(), "0.01".into()),
+                ("model.strategy".into(), "concat".into()),
+            ],
+        )
+        .unwrap();
         assert_eq!(c.optim.lr, 0.01);
         assert_eq!(c.model.strategy, "concat");
-        let e = TrainConfig::from_toml("[model]\nhiden_channels = 3\n", &[]).unwrap_err().to_string();
-        assert!(e.contains("hiden_channels") && e.contains("hidden_channels"), "{e}");
-        let e = TrainConfig::from_toml("[optim]\nlr = \"fast\"\n", &[]).unwrap_err().to_string();
+        let e = TrainConfig::from_toml("[model]\nhiden_channels = 3\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("hiden_channels") && e.contains("hidden_channels"),
+            "{e}"
+        );
+        let e = TrainConfig::from_toml("[optim]\nlr = \"fast\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lr"), "{e}");
-        let e = TrainConfig::from_toml("", &[("model.combination".into(), "median".into())]).unwrap_err().to_string();
-        assert!(e.contains("model.combination") && e.contains("boltzmann"), "{e}");
-        let e = TrainConfig::from_toml("[optimizer]\nlr = 1\n", &[]).unwrap_err().to_string();
+        let e = TrainConfig::from_toml("", &[("model.combination".into(), "median".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("model.combination") && e.contains("boltzmann"),
+            "{e}"
+        );
+        let e = TrainConfig::from_toml("[optimizer]\nlr = 1\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("optimizer"), "{e}");
     }
 }

@@ -33,12 +33,22 @@ pub struct Metrics {
 
 /// Mean absolute error.
 pub fn mae(pred: &[f64], truth: &[f64]) -> f64 {
-    pred.iter().zip(truth).map(|(p, t)| (p - t).abs()).sum::<f64>() / pred.len() as f64
+    pred.iter()
+        .zip(truth)
+        .map(|(p, t)| (p - t).abs())
+        .sum::<f64>()
+        / pred.len() as f64
 }
 
 /// Root mean squared error.
 pub fn rmse(pred: &[f64], truth: &[f64]) -> f64 {
-    (pred.iter().zip(truth).map(|(p, t)| (p - t).powi(2)).sum::<f64>() / pred.len() as f64).sqrt()
+    (pred
+        .iter()
+        .zip(truth)
+        .map(|(p, t)| (p - t).powi(2))
+        .sum::<f64>()
+        / pred.len() as f64)
+        .sqrt()
 }
 
 /// Pearson correlation (NaN when a side is constant).
@@ -95,7 +105,8 @@ pub fn kendall(x: &[f64], y: &[f64]) -> f64 {
             }
         }
     }
-    (concordant - discordant) / ((concordant + discordant + tx) * (concordant + discordant + ty)).sqrt()
+    (concordant - discordant)
+        / ((concordant + discordant + tx) * (concordant + discordant + ty)).sqrt()
 }
 
 /// All metrics with `samples` bootstrap resamples (seeded); `None` for fewer than 2 values.
@@ -106,7 +117,7 @@ pub fn evaluate(pred: &[f64], truth: &[f64], samples: usize, seed: u64) -> Optio
     }
     type F = fn(&[f64], &[f64]) -> f64;
     let fs: [F; 5] = [mae, rmse, pearson, spearman, kendall];
-    let mut boots: Vec<Vec<f64>> = vec![Vec::with_capacity(samples); 5];
+    let mut boots: Vec<Vec<f64>> = (0..5).map(|_| Vec::with_capacity(samples)).collect();
     let mut rng = SplitMix(seed);
     let (mut p, mut t) = (vec![0.0; n], vec![0.0; n]);
     for _ in 0..samples {
@@ -125,7 +136,11 @@ pub fn evaluate(pred: &[f64], truth: &[f64], samples: usize, seed: u64) -> Optio
     let interval = |k: usize| {
         let mut b = boots[k].clone();
         b.sort_by(f64::total_cmp);
-        let pick = |q: f64| b.get(((b.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN);
+        let pick = |q: f64| {
+            b.get(((b.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
         Interval {
             value: fs[k](pred, truth),
             lo: pick(0.025),

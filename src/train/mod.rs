@@ -1,15 +1,24 @@
 //! Training: configuration, targets, optimisers, splits, metrics, early stopping and the
 //! training loop with checkpoints and exact resume.
 
+mod checkpoint;
 mod config;
 pub mod metrics;
 mod optim;
+mod plots;
 pub mod split;
 mod stopping;
+mod targets;
+mod trainer;
 
 pub use config::{
-    DataConfig, EngineSection, LossConfig, ModelSection, OptimConfig, SplitConfig,
-    StoppingConfig, TrainConfig, default_toml_commented,
+    DataConfig, EngineSection, LossConfig, ModelSection, OptimConfig, SplitConfig, StoppingConfig,
+    TrainConfig, default_toml_commented,
 };
 pub use optim::{Optimizer, OptimizerKind};
 pub use stopping::{Decision, EarlyStopping};
+pub use targets::objective;
+pub use trainer::{
+    Prepared, RunOptions, Summary, engine_config, grouped_config, init_params, make_split, prepare,
+    resume, run_files, train,
+};

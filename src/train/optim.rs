@@ -59,7 +59,11 @@ impl Optimizer {
     }
 
     /// One update of every parameter that has a gradient.
-    pub fn step(&mut self, params: &[(String, Var)], grads: &HashMap<String, Tensor>) -> Result<()> {
+    pub fn step(
+        &mut self,
+        params: &[(String, Var)],
+        grads: &HashMap<String, Tensor>,
+    ) -> Result<()> {
         self.step += 1;
         let t = self.step as i32;
         for (name, var) in params {
@@ -122,7 +126,11 @@ impl Optimizer {
     }
 
     /// Restores state written by [`Optimizer::state`].
-    pub fn load_state(&mut self, state: HashMap<String, Tensor>, device: &candle_core::Device) -> Result<()> {
+    pub fn load_state(
+        &mut self,
+        state: HashMap<String, Tensor>,
+        device: &candle_core::Device,
+    ) -> Result<()> {
         self.m.clear();
         self.v.clear();
         for (k, t) in state {
@@ -147,12 +155,18 @@ mod tests {
     fn adam_first_step_moves_by_lr_and_sgd_by_lr_times_grad() {
         let x = Var::new(&[1.0f64, -2.0], &Device::Cpu).unwrap();
         let params = vec![("x".to_string(), x.clone())];
-        let grads: HashMap<String, Tensor> =
-            [("x".to_string(), Tensor::new(&[0.5f64, -3.0], &Device::Cpu).unwrap())].into();
+        let grads: HashMap<String, Tensor> = [(
+            "x".to_string(),
+            Tensor::new(&[0.5f64, -3.0], &Device::Cpu).unwrap(),
+        )]
+        .into();
         let mut adam = Optimizer::new(OptimizerKind::Adam, 0.1, 0.0);
         adam.step(&params, &grads).unwrap();
         let v = x.to_vec1::<f64>().unwrap();
-        assert!((v[0] - 0.9).abs() < 1e-6 && (v[1] + 1.9).abs() < 1e-6, "{v:?}");
+        assert!(
+            (v[0] - 0.9).abs() < 1e-6 && (v[1] + 1.9).abs() < 1e-6,
+            "{v:?}"
+        );
         let y = Var::new(&[1.0f64, -2.0], &Device::Cpu).unwrap();
         let mut sgd = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9 }, 0.1, 0.0);
         sgd.step(&[("x".to_string(), y.clone())], &grads).unwrap();
@@ -162,8 +176,11 @@ mod tests {
 
     #[test]
     fn state_round_trip_continues_identically() {
-        let grads: HashMap<String, Tensor> =
-            [("x".to_string(), Tensor::new(&[0.5f64, -3.0], &Device::Cpu).unwrap())].into();
+        let grads: HashMap<String, Tensor> = [(
+            "x".to_string(),
+            Tensor::new(&[0.5f64, -3.0], &Device::Cpu).unwrap(),
+        )]
+        .into();
         let run = |split: bool| {
             let x = Var::new(&[1.0f64, -2.0], &Device::Cpu).unwrap();
             let params = vec![("x".to_string(), x.clone())];

@@ -83,12 +83,17 @@ pub fn manual(ids: &[String], path: &Path) -> Result<Split> {
         path: path.to_path_buf(),
         source,
     })?;
-    let lists: HashMap<String, Vec<String>> = serde_json::from_str(&text).map_err(|e| Error::Parse {
-        path: path.to_path_buf(),
-        line: e.line(),
-        message: format!("expected {{\"train\": [ids], \"val\": [ids], \"test\": [ids]}}: {e}"),
-    })?;
-    let index: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+    let lists: HashMap<String, Vec<String>> =
+        serde_json::from_str(&text).map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            line: e.line(),
+            message: format!("expected {{\"train\": [ids], \"val\": [ids], \"test\": [ids]}}: {e}"),
+        })?;
+    let index: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
     let mut split = Split::default();
     let mut seen = HashMap::new();
     for (part, list) in &lists {
@@ -149,21 +154,26 @@ pub fn scaffold_key(z: &[u32], bonds: &[(usize, usize, u8)]) -> String {
     if nodes.is_empty() {
         return String::new();
     }
-    let mut adj: BTreeMap<usize, Vec<(usize, u8)>> = nodes.iter().map(|&i| (i, Vec::new())).collect();
+    let mut adj: BTreeMap<usize, Vec<(usize, u8)>> =
+        nodes.iter().map(|&i| (i, Vec::new())).collect();
     for &(a, b, o) in bonds {
         if alive[a] && alive[b] {
             adj.entry(a).or_default().push((b, o));
             adj.entry(b).or_default().push((a, o));
         }
     }
-    let mut label: HashMap<usize, String> =
-        nodes.iter().map(|&i| (i, format!("{}:{}", z[i], adj[&i].len()))).collect();
+    let mut label: HashMap<usize, String> = nodes
+        .iter()
+        .map(|&i| (i, format!("{}:{}", z[i], adj[&i].len())))
+        .collect();
     for _ in 0..4 {
         label = nodes
             .iter()
             .map(|&i| {
-                let mut around: Vec<String> =
-                    adj[&i].iter().map(|(j, o)| format!("{o}{}", label[j])).collect();
+                let mut around: Vec<String> = adj[&i]
+                    .iter()
+                    .map(|(j, o)| format!("{o}{}", label[j]))
+                    .collect();
                 around.sort();
                 let text = format!("{}({})", label[&i], around.join(","));
                 (i, format!("{:x}", Sha256::digest(text.as_bytes())))
@@ -172,7 +182,16 @@ pub fn scaffold_key(z: &[u32], bonds: &[(usize, usize, u8)]) -> String {
     }
     let mut all: Vec<&String> = label.values().collect();
     all.sort();
-    format!("{:x}", Sha256::digest(all.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(";").as_bytes()))
+    format!(
+        "{:x}",
+        Sha256::digest(
+            all.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(";")
+                .as_bytes()
+        )
+    )
 }
 
 /// Scaffold split: compounds grouped by scaffold; groups (largest first, ties by seeded
@@ -207,9 +226,19 @@ mod tests {
     use super::*;
 
     fn disjoint_and_complete(s: &Split, n: usize) {
-        let mut all: Vec<usize> = s.train.iter().chain(&s.val).chain(&s.test).copied().collect();
+        let mut all: Vec<usize> = s
+            .train
+            .iter()
+            .chain(&s.val)
+            .chain(&s.test)
+            .copied()
+            .collect();
         all.sort();
-        assert_eq!(all, (0..n).collect::<Vec<_>>(), "every compound in exactly one part");
+        assert_eq!(
+            all,
+            (0..n).collect::<Vec<_>>(),
+            "every compound in exactly one part"
+        );
     }
 
     #[test]
@@ -224,18 +253,36 @@ mod tests {
     #[test]
     fn temporal_orders_by_date() {
         let ids: Vec<String> = (0..6).map(|i| format!("c{i}")).collect();
-        let dates: Vec<Option<String>> = ["2021-05-01", "2020-01-01", "2022-01-01", "2019-06-01", "2023-01-01", "2020-07-01"]
-            .iter()
-            .map(|d| Some(d.to_string()))
-            .collect();
+        let dates: Vec<Option<String>> = [
+            "2021-05-01",
+            "2020-01-01",
+            "2022-01-01",
+            "2019-06-01",
+            "2023-01-01",
+            "2020-07-01",
+        ]
+        .iter()
+        .map(|d| Some(d.to_string()))
+        .collect();
         let s = temporal(&ids, &dates, 0.5, 0.17).unwrap();
         disjoint_and_complete(&s, 6);
         let latest_train = s.train.iter().map(|&i| dates[i].clone()).max().unwrap();
-        let earliest_rest = s.val.iter().chain(&s.test).map(|&i| dates[i].clone()).min().unwrap();
+        let earliest_rest = s
+            .val
+            .iter()
+            .chain(&s.test)
+            .map(|&i| dates[i].clone())
+            .min()
+            .unwrap();
         assert!(latest_train < earliest_rest);
         let mut missing = dates.clone();
         missing[2] = None;
-        assert!(temporal(&ids, &missing, 0.5, 0.2).unwrap_err().to_string().contains("c2"));
+        assert!(
+            temporal(&ids, &missing, 0.5, 0.2)
+                .unwrap_err()
+                .to_string()
+                .contains("c2")
+        );
     }
 
     #[test]
@@ -253,7 +300,16 @@ mod tests {
         assert_eq!(k1, k2);
         assert_ne!(k1, pyridine);
         assert_eq!(hexane, "");
-        let keys = vec![k1.clone(), k2, pyridine.clone(), hexane.clone(), k1, pyridine, hexane.clone(), hexane];
+        let keys = vec![
+            k1.clone(),
+            k2,
+            pyridine.clone(),
+            hexane.clone(),
+            k1,
+            pyridine,
+            hexane.clone(),
+            hexane,
+        ];
         let s = scaffold(&keys, 0.5, 0.25, 1);
         disjoint_and_complete(&s, keys.len());
         for part in [&s.train, &s.val, &s.test] {
@@ -261,7 +317,10 @@ mod tests {
                 if std::ptr::eq(part, other) {
                     continue;
                 }
-                assert!(part.iter().all(|&i| other.iter().all(|&j| keys[i] != keys[j])));
+                assert!(
+                    part.iter()
+                        .all(|&i| other.iter().all(|&j| keys[i] != keys[j]))
+                );
             }
         }
     }

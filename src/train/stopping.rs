@@ -95,7 +95,11 @@ mod tests {
     fn best_stops_after_patience_without_improvement() {
         let val = [5.0, 4.0, 3.0, 3.5, 3.2, 3.1, 3.3, 2.0];
         let s = EarlyStopping::new("best", 3, 3, 1e-3, 0);
-        assert_eq!(run(s, &val, &val), Some(5), "best at epoch 2, three worse epochs");
+        assert_eq!(
+            run(s, &val, &val),
+            Some(5),
+            "best at epoch 2, three worse epochs"
+        );
         let s = EarlyStopping::new("best", 3, 3, 1e-3, 7);
         assert_eq!(run(s, &val, &val), None, "burn-in holds it off");
     }
@@ -104,8 +108,21 @@ mod tests {
     fn converged_and_patient_converged() {
         let train = [10.0, 5.0, 4.0, 3.999, 3.9985, 3.998, 3.9979, 3.9978];
         let val = [1.0; 8];
-        assert_eq!(run(EarlyStopping::new("converged", 0, 2, 1e-3, 0), &train, &val), Some(4));
-        assert_eq!(run(EarlyStopping::new("patient_converged", 3, 2, 1e-3, 0), &train, &val), Some(6));
-        assert_eq!(run(EarlyStopping::new("none", 1, 1, 1.0, 0), &train, &val), None);
+        assert_eq!(
+            run(EarlyStopping::new("converged", 0, 2, 1e-3, 0), &train, &val),
+            Some(4)
+        );
+        assert_eq!(
+            run(
+                EarlyStopping::new("patient_converged", 3, 2, 1e-3, 0),
+                &train,
+                &val
+            ),
+            Some(6)
+        );
+        assert_eq!(
+            run(EarlyStopping::new("none", 1, 1, 1.0, 0), &train, &val),
+            None
+        );
     }
 }

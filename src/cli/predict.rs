@@ -1,0 +1,176 @@
+//! `multipose predict` and `multipose evaluate`: trained models on new or labelled data.
+
+use super::data_args::DataArgs;
+use anyhow::Context;
+use clap::Args;
+use multipose::combine::{GroupedModel, Prediction};
+use multipose::dataset::{Assay, CompoundData, Qualifier, load};
+use multipose::model::{CompoundGraphs, Params, load_weights};
+use multipose::train::{TrainConfig, engine_config, grouped_config, metrics::evaluate};
+use std::path::{Path, PathBuf};
+
+/// Arguments of `multipose predict` / `evaluate`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Run folder of a trained model (repeat for an ensemble: mean ± std).
+    #[arg(long = "model", required = true)]
+    models: Vec<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Write per-compound predictions here (CSV); per-pose rows go to <name>.poses.csv.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+struct Loaded {
+    config: TrainConfig,
+    model: GroupedModel,
+}
+
+fn load_model(dir: &Path) -> anyhow::Result<Loaded> {
+    let text = std::fs::read_to_string(dir.join("config.toml"))
+        .with_context(|| format!("{} is not a run folder (no config.toml)", dir.display()))?;
+    let config = TrainConfig::from_toml(&text, &[])?;
+    // pIC50 and pKi read-outs are the same map without a Cheng–Prusoff term.
+    let grouped = grouped_config(&config, Assay::Pki)?;
+    let mut params = Params::new(candle_core::DType::F32, &candle_core::Device::Cpu);
+    GroupedModel::new(&grouped, &params)?;
+    let weights = ["best.safetensors", "last.safetensors"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.exists())
+        .with_context(|| {
+            format!(
+                "{} has no best.safetensors or last.safetensors",
+                dir.display()
+            )
+        })?;
+    load_weights(&mut params, &grouped.model, &weights)?;
+    let model = GroupedModel::new(&grouped, &params)?;
+    Ok(Loaded { config, model })
+}
+
+/// Per compound: predictions of every model.
+fn predict_all(
+    args: &PredictArgs,
+    labels_required: bool,
+) -> anyhow::Result<(Vec<CompoundData>, Vec<Vec<Prediction>>)> {
+    let models = args
+        .models
+        .iter()
+        .map(|d| load_model(d))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut spec = args.data.spec()?;
+    if spec.pocket_radius.is_none() {
+        let r = models[0].config.data.pocket_radius;
+        spec.pocket_radius = Some(r).filter(|r| *r > 0.0);
+    }
+    if !labels_required {
+        spec.labels = None;
+    }
+    let data = load(&spec)?;
+    let mut all = Vec::new();
+    for c in &data.compounds {
+        let mut preds = Vec::new();
+        for m in &models {
+            let g = &m.model.config().model;
+            let graphs = CompoundGraphs::build(&c.id, &c.poses, g.strategy, &g.schnet.graph())?;
+            preds.push(m.model.predict(&graphs, &engine_config(&m.config)?.chunk)?);
+        }
+        all.push(preds);
+    }
+    Ok((data.compounds, all))
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (m, var.sqrt())
+}
+
+fn write_outputs(
+    out: Option<&Path>,
+    compounds: &[CompoundData],
+    preds: &[Vec<Prediction>],
+) -> anyhow::Result<()> {
+    let mut main = String::from("compound_id,prediction,std,models,n_poses,top_pose,label\n");
+    let mut poses = String::from("compound_id,pose,source,pose_prediction,weight\n");
+    for (c, p) in compounds.iter().zip(preds) {
+        let (m, s) = mean_std(&p.iter().map(|x| x.output).collect::<Vec<_>>());
+        let n = p[0].poses.len();
+        let weights: Vec<f64> = (0..n)
+            .map(|k| p.iter().map(|x| x.weights[k]).sum::<f64>() / p.len() as f64)
+            .collect();
+        let top = weights
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(k, _)| k);
+        let label = c
+            .label
+            .as_ref()
+            .map_or(String::new(), |l| format!("{:.4}", l.value));
+        main.push_str(&format!(
+            "{},{m:.4},{s:.4},{},{n},{top},{label}\n",
+            c.id,
+            p.len()
+        ));
+        for (k, w) in weights.iter().enumerate() {
+            let y = p.iter().map(|x| x.poses[k]).sum::<f64>() / p.len() as f64;
+            let source = c.sources.get(k).map_or("", |s| s.as_str());
+            poses.push_str(&format!("{},{k},{source},{y:.4},{w:.4}\n", c.id));
+        }
+    }
+    match out {
+        Some(path) => {
+            std::fs::write(path, &main).with_context(|| format!("writing {}", path.display()))?;
+            let pose_path = path.with_extension("poses.csv");
+            std::fs::write(&pose_path, &poses)
+                .with_context(|| format!("writing {}", pose_path.display()))?;
+            eprintln!("wrote {} and {}", path.display(), pose_path.display());
+        }
+        None => print!("{main}"),
+    }
+    Ok(())
+}
+
+pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
+    let (compounds, preds) = predict_all(&args, false)?;
+    write_outputs(args.out.as_deref(), &compounds, &preds)
+}
+
+pub fn evaluate_cmd(args: PredictArgs) -> anyhow::Result<()> {
+    let (compounds, preds) = predict_all(&args, true)?;
+    write_outputs(args.out.as_deref(), &compounds, &preds)?;
+    let (p, t): (Vec<f64>, Vec<f64>) = compounds
+        .iter()
+        .zip(&preds)
+        .filter_map(|(c, p)| {
+            let l = c.label.as_ref()?;
+            let mean = p.iter().map(|x| x.output).sum::<f64>() / p.len() as f64;
+            (l.qualifier == Qualifier::Exact).then_some((mean, l.value))
+        })
+        .unzip();
+    match evaluate(&p, &t, 1000, 0) {
+        Some(m) => eprintln!(
+            "n={}: MAE {:.2} [{:.2}, {:.2}]  RMSE {:.2} [{:.2}, {:.2}]  r {:.2}  ρ {:.2}  τ {:.2}",
+            m.n,
+            m.mae.value,
+            m.mae.lo,
+            m.mae.hi,
+            m.rmse.value,
+            m.rmse.lo,
+            m.rmse.hi,
+            m.pearson.value,
+            m.spearman.value,
+            m.kendall.value
+        ),
+        None => eprintln!("too few in-range labels for metrics"),
+    }
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! `multipose train` and `multipose config`.
+
+use anyhow::Context;
+use clap::Args;
+use multipose::train::{RunOptions, TrainConfig, default_toml_commented, resume, train};
+use std::path::PathBuf;
+
+/// Arguments of `multipose train`. Any config key can be overridden with
+/// `--section.key value` (e.g. `--optim.lr 0.0005 --model.combination mean`).
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Configuration file (TOML; `multipose config --default` prints one). Without it the
+    /// defaults train a small model on the bundled TYK2 data.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Output folder (default: runs/<seconds since 1970>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the interrupted run in this folder exactly where it stopped.
+    #[arg(long, conflicts_with_all = ["config", "out"])]
+    resume: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Print one JSON object per epoch on stderr (for scripts).
+    #[arg(long)]
+    log_json: bool,
+}
+
+/// Arguments of `multipose config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Print the complete default configuration with comments.
+    #[arg(long)]
+    default: bool,
+}
+
+pub fn run(args: TrainArgs, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
+    let options = RunOptions {
+        quiet: args.quiet,
+        json_log: args.log_json,
+        stop_after_epochs: None,
+    };
+    let (summary, out) = if let Some(dir) = args.resume {
+        if !overrides.is_empty() {
+            anyhow::bail!(
+                "--resume continues a run with its saved config.toml; drop the --section.key overrides"
+            );
+        }
+        eprintln!("resuming {}", dir.display());
+        (
+            resume(&dir, options).with_context(|| format!("resuming {}", dir.display()))?,
+            dir,
+        )
+    } else {
+        let text = match &args.config {
+            Some(p) => {
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+            }
+            None => String::new(),
+        };
+        let config =
+            TrainConfig::from_toml(&text, &overrides).with_context(|| match &args.config {
+                Some(p) => format!("in {}", p.display()),
+                None => "in the command-line overrides".into(),
+            })?;
+        let out = args.out.unwrap_or_else(|| {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            PathBuf::from(format!("runs/{secs}"))
+        });
+        if !args.quiet {
+            eprintln!(
+                "training into {} (interrupt any time; continue with `multipose train --resume {}`)",
+                out.display(),
+                out.display()
+            );
+        }
+        (train(&config, &out, options)?, out)
+    };
+    println!(
+        "{} epochs (best {}{}) in {:.0} s; outputs in {}",
+        summary.epochs,
+        summary.best_epoch + 1,
+        if summary.stopped_early {
+            ", stopped early"
+        } else {
+            ""
+        },
+        summary.seconds,
+        out.display()
+    );
+    for part in ["train", "val", "test"] {
+        let n = summary.sizes.get(part).copied().unwrap_or(0);
+        match summary.metrics.get(part).copied().flatten() {
+            Some(m) => println!(
+                "{part:>5} (n={n}): MAE {:.2} [{:.2}, {:.2}]  RMSE {:.2} [{:.2}, {:.2}]  r {:.2}  ρ {:.2}  τ {:.2}",
+                m.mae.value,
+                m.mae.lo,
+                m.mae.hi,
+                m.rmse.value,
+                m.rmse.lo,
+                m.rmse.hi,
+                m.pearson.value,
+                m.spearman.value,
+                m.kendall.value
+            ),
+            None => println!("{part:>5} (n={n}): too few in-range labels for metrics"),
+        }
+    }
+    Ok(())
+}
+
+pub fn config(args: ConfigArgs) -> anyhow::Result<()> {
+    if !args.default {
+        anyhow::bail!("use `multipose config --default` to print the default configuration");
+    }
+    print!("{}", default_toml_commented());
+    Ok(())
+}

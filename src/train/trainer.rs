@@ -1,0 +1,643 @@
+//! The training loop: seeded initialisation, gradient accumulation over compounds,
+//! validation, early stopping, atomic checkpoints after every epoch and exact resume.
+
+use super::checkpoint::{write_atomic, write_text};
+use super::metrics::{Metrics, evaluate};
+use super::split::{self, Split, scaffold_key};
+use super::{EarlyStopping, Optimizer, TrainConfig, targets};
+use crate::bench::SplitMix;
+use crate::combine::{
+    ChunkPolicy, CombinationConfig, CombinationKind, EngineConfig, EngineKind, GroupedConfig,
+    GroupedModel, Objective, Prediction, train_step,
+};
+use crate::dataset::{Assay, CompoundData, DatasetSpec, GraphCache, Qualifier, load};
+use crate::error::{Error, Result};
+use crate::model::{
+    CompoundGraphs, ModelConfig, Params, Readout, SchNetConfig, StrategyKind, load_weights,
+    save_weights,
+};
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// How a run reports progress.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// No progress bar.
+    pub quiet: bool,
+    /// One JSON object per epoch on stderr.
+    pub json_log: bool,
+    /// Stop after this many epochs of this invocation, as an interruption would (the run
+    /// stays resumable): for tests and time-boxed jobs.
+    pub stop_after_epochs: Option<usize>,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Epochs trained in total.
+    pub epochs: usize,
+    /// Epoch (0-based) of the best validation loss.
+    pub best_epoch: usize,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+    /// Compounds per part.
+    pub sizes: HashMap<String, usize>,
+    /// Metrics per part (in-range labels, final weights).
+    pub metrics: HashMap<String, Option<Metrics>>,
+    /// Wall time of this invocation, s.
+    pub seconds: f64,
+}
+
+/// Progress saved after every epoch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    /// Epochs completed.
+    epochs_done: usize,
+    stopping: EarlyStopping,
+    split: Split,
+    finished: bool,
+}
+
+/// Everything derived from the data once per run.
+pub struct Prepared {
+    /// Compounds with labels.
+    pub compounds: Vec<CompoundData>,
+    /// Their graphs.
+    pub graphs: Vec<CompoundGraphs>,
+    /// Their objectives.
+    pub objectives: Vec<Objective>,
+    /// The model configuration.
+    pub grouped: GroupedConfig,
+}
+
+/// The grouped-model configuration a training config describes.
+pub fn grouped_config(config: &TrainConfig, assay: Assay) -> Result<GroupedConfig> {
+    let m = &config.model;
+    let strategy = match m.strategy.as_str() {
+        "delta" => StrategyKind::Delta,
+        "concat" => StrategyKind::Concat,
+        _ => StrategyKind::Complex,
+    };
+    let kind = match m.combination.as_str() {
+        "mean" => CombinationKind::Mean,
+        "max" => CombinationKind::Max {
+            negate: m.negate,
+            scale: m.scale,
+        },
+        _ => CombinationKind::Boltzmann {
+            temperature: m.temperature,
+        },
+    };
+    Ok(GroupedConfig {
+        model: ModelConfig {
+            schnet: SchNetConfig {
+                hidden_channels: m.hidden_channels,
+                num_filters: m.num_filters,
+                num_interactions: m.num_interactions,
+                num_gaussians: m.num_gaussians,
+                cutoff: m.cutoff,
+                max_num_neighbors: m.max_num_neighbors,
+            },
+            strategy,
+            layer_norm: m.layer_norm,
+            pose_readout: Readout::None,
+        },
+        combination: CombinationConfig {
+            kind,
+            learnable: m.learnable,
+        },
+        readout: match assay {
+            Assay::Pic50 => Readout::PIC50 {
+                substrate: None,
+                km: None,
+            },
+            Assay::Pki => Readout::PKi,
+        },
+    })
+}
+
+/// The engine a training config describes.
+pub fn engine_config(config: &TrainConfig) -> Result<EngineConfig> {
+    Ok(EngineConfig {
+        kind: EngineKind::parse(&config.engine.kind)?,
+        chunk: match config.engine.chunk {
+            0 => ChunkPolicy::Budget(config.engine.budget_mib << 20),
+            k => ChunkPolicy::Fixed(k),
+        },
+    })
+}
+
+/// Loads the data, builds graphs (cached if configured) and objectives.
+pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
+    let mut spec = DatasetSpec::from_dir(&config.data.path)?;
+    spec.keep_hydrogens = config.data.keep_hydrogens;
+    spec.pocket_radius = Some(config.data.pocket_radius).filter(|r| *r > 0.0);
+    let data = load(&spec)?;
+    if data.compounds.len() < 2 {
+        return Err(Error::InvalidConfig(format!(
+            "{}: {} labelled compounds with poses; training needs at least 2",
+            config.data.path.display(),
+            data.compounds.len()
+        )));
+    }
+    let assay = if data
+        .compounds
+        .iter()
+        .all(|c| c.label.as_ref().is_some_and(|l| l.assay == Assay::Pic50))
+    {
+        Assay::Pic50
+    } else {
+        Assay::Pki
+    };
+    let grouped = grouped_config(config, assay)?;
+    let graph = grouped.model.schnet.graph();
+    let cache = if config.data.cache.as_os_str().is_empty() {
+        None
+    } else {
+        Some(GraphCache::new(&config.data.cache)?)
+    };
+    let mut graphs = Vec::with_capacity(data.compounds.len());
+    let mut objectives = Vec::with_capacity(data.compounds.len());
+    for c in &data.compounds {
+        graphs.push(match &cache {
+            Some(cache) => {
+                cache
+                    .get_or_build(&c.id, &c.poses, grouped.model.strategy, &graph)?
+                    .0
+            }
+            None => CompoundGraphs::build(&c.id, &c.poses, grouped.model.strategy, &graph)?,
+        });
+        objectives.push(targets::objective(&config.loss, c)?);
+    }
+    Ok(Prepared {
+        compounds: data.compounds,
+        graphs,
+        objectives,
+        grouped,
+    })
+}
+
+/// The split a config asks for.
+pub fn make_split(config: &TrainConfig, compounds: &[CompoundData]) -> Result<Split> {
+    let s = &config.split;
+    let ids: Vec<String> = compounds.iter().map(|c| c.id.clone()).collect();
+    Ok(match s.kind.as_str() {
+        "temporal" => {
+            let dates: Vec<Option<String>> = compounds
+                .iter()
+                .map(|c| c.label.as_ref().and_then(|l| l.date.clone()))
+                .collect();
+            split::temporal(&ids, &dates, s.train, s.val)?
+        }
+        "manual" => split::manual(&ids, &s.manual)?,
+        "scaffold" => {
+            let keys: Vec<String> = compounds
+                .iter()
+                .map(|c| {
+                    let z: Vec<u32> = c.poses[0].z()[c.poses[0].len() - c.ligand_atoms..].to_vec();
+                    scaffold_key(&z, &c.ligand_bonds)
+                })
+                .collect();
+            split::scaffold(&keys, s.train, s.val, config.optim.seed)
+        }
+        _ => split::random(compounds.len(), s.train, s.val, config.optim.seed),
+    })
+}
+
+/// Deterministic initialisation from `seed` (candle's CPU generator cannot be seeded):
+/// weights U(±1/√fan_in) as torch's Linear, embeddings N(0, 1), LayerNorm 1 and 0.
+pub fn init_params(params: &Params, seed: u64) -> Result<()> {
+    let mut rng = SplitMix(seed);
+    let named = params.named();
+    let ranks: HashMap<String, usize> = named.iter().map(|(n, v)| (n.clone(), v.rank())).collect();
+    for (name, var) in &named {
+        if name.starts_with("combination.") {
+            continue;
+        }
+        let dims = var.dims().to_vec();
+        let count: usize = dims.iter().product();
+        let sibling_weight = name.strip_suffix("bias").map(|p| format!("{p}weight"));
+        let fan_in = match (&sibling_weight, dims.as_slice()) {
+            (_, [_, i]) => *i,
+            (Some(w), _) => named
+                .iter()
+                .find(|(n, _)| n == w)
+                .map_or(1, |(_, v)| v.dims().last().copied().unwrap_or(1)),
+            _ => 1,
+        };
+        let is_layer_norm = dims.len() == 1
+            && sibling_weight
+                .as_ref()
+                .map_or(ranks.get(name) == Some(&1), |w| ranks.get(w) == Some(&1));
+        let values: Vec<f64> = if name.contains("embedding") {
+            (0..count)
+                .map(|_| {
+                    let (u, v) = (rng.next_f64().max(1e-300), rng.next_f64());
+                    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+                })
+                .collect()
+        } else if is_layer_norm {
+            vec![if name.ends_with("weight") { 1.0 } else { 0.0 }; count]
+        } else {
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            (0..count)
+                .map(|_| (2.0 * rng.next_f64() - 1.0) * bound)
+                .collect()
+        };
+        let t = Tensor::from_vec(values, dims, &Device::Cpu)?;
+        params.set(name, &t)?;
+    }
+    Ok(())
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A model over fresh parameters (weights from `init_weights` or the seed).
+fn build_model(config: &TrainConfig, grouped: &GroupedConfig) -> Result<(Params, GroupedModel)> {
+    let mut params = Params::new(DType::F32, &Device::Cpu);
+    GroupedModel::new(grouped, &params)?;
+    init_params(&params, config.optim.seed)?;
+    if !config.model.init_weights.as_os_str().is_empty() {
+        load_weights(&mut params, &grouped.model, &config.model.init_weights)?;
+    }
+    let model = GroupedModel::new(grouped, &params)?;
+    Ok((params, model))
+}
+
+fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?[0])
+}
+
+/// The objective's value at a prediction (no gradient).
+fn loss_at(objective: &Objective, p: &Prediction) -> Result<f64> {
+    let z = Tensor::new(&[p.output], &Device::Cpu)?;
+    let preds = Tensor::new(p.poses.as_slice(), &Device::Cpu)?;
+    scalar(&objective.total(&z, &preds)?)
+}
+
+/// Metrics of predictions on the in-range (uncensored) labels of `indices`.
+fn metrics_of(compounds: &[CompoundData], preds: &[(usize, f64)], seed: u64) -> Option<Metrics> {
+    let (p, t): (Vec<f64>, Vec<f64>) = preds
+        .iter()
+        .filter_map(|&(i, v)| {
+            let l = compounds[i].label.as_ref()?;
+            (l.qualifier == Qualifier::Exact).then_some((v, l.value))
+        })
+        .unzip();
+    evaluate(&p, &t, 1000, seed)
+}
+
+/// Starts a new run in `out` (which must not hold one already).
+pub fn train(config: &TrainConfig, out: &Path, options: RunOptions) -> Result<Summary> {
+    if out.join("state.json").exists() {
+        return Err(Error::InvalidConfig(format!(
+            "{} already holds a run; continue it with `multipose train --resume {}` or choose another --out",
+            out.display(),
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    write_text(&out.join("config.toml"), &config.to_toml()?)?;
+    run(config, out, None, options)
+}
+
+/// Continues the run in `out` from its last completed epoch.
+pub fn resume(out: &Path, options: RunOptions) -> Result<Summary> {
+    let text =
+        std::fs::read_to_string(out.join("config.toml")).map_err(io(&out.join("config.toml")))?;
+    let config = TrainConfig::from_toml(&text, &[])?;
+    let state_path = out.join("state.json");
+    let state: State =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).map_err(io(&state_path))?)
+            .map_err(|e| Error::Parse {
+                path: state_path.clone(),
+                line: e.line(),
+                message: e.to_string(),
+            })?;
+    run(&config, out, Some(state), options)
+}
+
+fn run(
+    config: &TrainConfig,
+    out: &Path,
+    resumed: Option<State>,
+    options: RunOptions,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let prepared = prepare(config)?;
+    let engine = engine_config(config)?;
+    let (mut params, mut model) = build_model(config, &prepared.grouped)?;
+    let mut optimizer = Optimizer::from_name(
+        &config.optim.optimizer,
+        config.optim.lr,
+        config.optim.weight_decay,
+        config.optim.momentum,
+    )?;
+    let es = &config.early_stopping;
+    let mut state =
+        match resumed {
+            Some(state) => {
+                load_weights(
+                    &mut params,
+                    &prepared.grouped.model,
+                    &out.join("last.safetensors"),
+                )?;
+                model = GroupedModel::new(&prepared.grouped, &params)?;
+                let optim_path = out.join("last.optim.safetensors");
+                let optim_state = candle_core::safetensors::load(&optim_path, &Device::Cpu)
+                    .map_err(|e| Error::Io {
+                        path: optim_path.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
+                optimizer.load_state(optim_state, &Device::Cpu)?;
+                truncate_metrics(&out.join("metrics.jsonl"), state.epochs_done)?;
+                state
+            }
+            None => State {
+                epochs_done: 0,
+                stopping: EarlyStopping::new(
+                    &es.kind,
+                    es.patience,
+                    es.window,
+                    es.tolerance,
+                    es.burn_in,
+                ),
+                split: make_split(config, &prepared.compounds)?,
+                finished: false,
+            },
+        };
+    if state.split.train.is_empty() {
+        return Err(Error::InvalidConfig(
+            "the split leaves no training compounds".into(),
+        ));
+    }
+    let batches_per_epoch = state.split.train.len().div_ceil(config.optim.batch_size);
+    let remaining = config.optim.epochs.saturating_sub(state.epochs_done);
+    let bar = if options.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::new((remaining * batches_per_epoch) as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} batches, ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    };
+    let chunk = engine.chunk;
+    let mut stopped_early = false;
+    let first_epoch = state.epochs_done;
+    while !state.finished && state.epochs_done < config.optim.epochs {
+        if options
+            .stop_after_epochs
+            .is_some_and(|n| state.epochs_done - first_epoch >= n)
+        {
+            bar.finish_and_clear();
+            return Err(Error::InvalidConfig(format!(
+                "stopped after {} epochs as asked; continue with `multipose train --resume {}`",
+                state.epochs_done - first_epoch,
+                out.display()
+            )));
+        }
+        let epoch = state.epochs_done;
+        let epoch_start = Instant::now();
+        let order = split::shuffled(
+            state.split.train.len(),
+            config.optim.seed ^ (0x5EED_0000 + epoch as u64),
+        );
+        let mut train_loss = 0.0;
+        let mut train_preds = Vec::new();
+        for batch in order.chunks(config.optim.batch_size) {
+            let mut sum: HashMap<String, Tensor> = HashMap::new();
+            for &k in batch {
+                let i = state.split.train[k];
+                let step = train_step(
+                    &model,
+                    &params,
+                    &prepared.graphs[i],
+                    &prepared.objectives[i],
+                    &engine,
+                )?;
+                if !step.loss.is_finite() {
+                    return Err(Error::InvalidConfig(format!(
+                        "epoch {}: the loss of `{}` is {} (try a smaller optim.lr); the last complete epoch is saved, \
+                         resume with `multipose train --resume {}`",
+                        epoch + 1,
+                        prepared.compounds[i].id,
+                        step.loss,
+                        out.display()
+                    )));
+                }
+                train_loss += step.loss;
+                train_preds.push((i, step.output));
+                for (name, g) in step.grads.iter() {
+                    let g = (g / batch.len() as f64)?;
+                    let next = match sum.remove(name) {
+                        Some(a) => (a + g)?,
+                        None => g,
+                    };
+                    sum.insert(name.to_string(), next);
+                }
+            }
+            optimizer.step(&params.named(), &sum)?;
+            bar.inc(1);
+        }
+        train_loss /= state.split.train.len() as f64;
+        let mut val_loss = 0.0;
+        let mut val_preds = Vec::new();
+        for &i in &state.split.val {
+            let p = model.predict(&prepared.graphs[i], &chunk)?;
+            val_loss += loss_at(&prepared.objectives[i], &p)?;
+            val_preds.push((i, p.output));
+        }
+        let val_loss = if state.split.val.is_empty() {
+            train_loss
+        } else {
+            val_loss / state.split.val.len() as f64
+        };
+        let decision = state.stopping.update(epoch, train_loss, val_loss);
+        let train_m = metrics_of(&prepared.compounds, &train_preds, config.optim.seed);
+        let val_m = metrics_of(&prepared.compounds, &val_preds, config.optim.seed);
+        let line = serde_json::json!({
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "improved": decision.improved,
+            "train": train_m,
+            "val": val_m,
+            "seconds": epoch_start.elapsed().as_secs_f64(),
+        });
+        append_line(&out.join("metrics.jsonl"), &line.to_string())?;
+        if options.json_log {
+            eprintln!("{line}");
+        }
+        bar.set_message(format!(
+            "epoch {} loss {:.3} val {:.3}{}",
+            epoch + 1,
+            train_loss,
+            val_loss,
+            val_m.map_or(String::new(), |m| format!(" val RMSE {:.2}", m.rmse.value))
+        ));
+        if decision.improved {
+            save_params(&params, &prepared.grouped, &out.join("best.safetensors"))?;
+        }
+        state.epochs_done = epoch + 1;
+        state.finished = decision.stop || state.epochs_done >= config.optim.epochs;
+        stopped_early = decision.stop;
+        save_params(&params, &prepared.grouped, &out.join("last.safetensors"))?;
+        let optim_path = out.join("last.optim.safetensors");
+        let optim_state = optimizer.state()?;
+        write_atomic(&optim_path, |tmp| {
+            candle_core::safetensors::save(&optim_state, tmp).map_err(|e| Error::Io {
+                path: tmp.to_path_buf(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })?;
+        write_text(
+            &out.join("state.json"),
+            &serde_json::to_string_pretty(&state).unwrap_or_default(),
+        )?;
+    }
+    bar.finish_and_clear();
+    // Final evaluation with the best weights when early stopping keeps the best.
+    if es.kind == "best" && out.join("best.safetensors").exists() {
+        load_weights(
+            &mut params,
+            &prepared.grouped.model,
+            &out.join("best.safetensors"),
+        )?;
+        model = GroupedModel::new(&prepared.grouped, &params)?;
+    }
+    finish(
+        config,
+        out,
+        &prepared,
+        &model,
+        &state,
+        stopped_early,
+        started,
+    )
+}
+
+fn save_params(params: &Params, grouped: &GroupedConfig, path: &Path) -> Result<()> {
+    write_atomic(path, |tmp| save_weights(params, &grouped.model, tmp))
+}
+
+fn append_line(path: &Path, line: &str) -> Result<()> {
+    let mut text = std::fs::read_to_string(path).unwrap_or_default();
+    text.push_str(line);
+    text.push('\n');
+    write_text(path, &text)
+}
+
+fn truncate_metrics(path: &Path, epochs: usize) -> Result<()> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let kept: Vec<&str> = text.lines().take(epochs).collect();
+    let mut joined = kept.join("\n");
+    if !joined.is_empty() {
+        joined.push('\n');
+    }
+    write_text(path, &joined)
+}
+
+fn finish(
+    config: &TrainConfig,
+    out: &Path,
+    prepared: &Prepared,
+    model: &GroupedModel,
+    state: &State,
+    stopped_early: bool,
+    started: Instant,
+) -> Result<Summary> {
+    let chunk = engine_config(config)?.chunk;
+    let mut csv = String::from(
+        "compound_id,split,label,qualifier,prediction,n_poses,top_pose,pose_predictions,pose_weights\n",
+    );
+    let mut by_part: HashMap<String, Vec<(usize, f64)>> = HashMap::new();
+    for (i, c) in prepared.compounds.iter().enumerate() {
+        let p = model.predict(&prepared.graphs[i], &chunk)?;
+        let part = state.split.part_of(i);
+        by_part
+            .entry(part.to_string())
+            .or_default()
+            .push((i, p.output));
+        let label = c.label.as_ref();
+        let top = p
+            .weights
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(k, _)| k);
+        let join = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.4}"))
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        csv.push_str(&format!(
+            "{},{},{},{},{:.4},{},{},{},{}\n",
+            c.id,
+            part,
+            label.map_or(String::new(), |l| format!("{:.4}", l.value)),
+            label.map_or("", |l| match l.qualifier {
+                Qualifier::Exact => "=",
+                Qualifier::Below => "<",
+                Qualifier::Above => ">",
+            }),
+            p.output,
+            p.poses.len(),
+            top,
+            join(&p.poses),
+            join(&p.weights),
+        ));
+    }
+    write_text(&out.join("predictions.csv"), &csv)?;
+    let mut metrics = HashMap::new();
+    let mut sizes = HashMap::new();
+    for part in ["train", "val", "test"] {
+        let preds = by_part.get(part).cloned().unwrap_or_default();
+        sizes.insert(part.to_string(), preds.len());
+        metrics.insert(
+            part.to_string(),
+            metrics_of(&prepared.compounds, &preds, config.optim.seed),
+        );
+    }
+    let summary = Summary {
+        epochs: state.epochs_done,
+        best_epoch: state.stopping.best_epoch,
+        stopped_early,
+        sizes,
+        metrics,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    write_text(
+        &out.join("summary.json"),
+        &serde_json::to_string_pretty(&summary).unwrap_or_default(),
+    )?;
+    super::plots::write_all(out, prepared, &by_part, &summary)?;
+    Ok(summary)
+}
+
+/// Paths of the files a run folder holds.
+pub fn run_files(out: &Path) -> Vec<PathBuf> {
+    [
+        "config.toml",
+        "metrics.jsonl",
+        "predictions.csv",
+        "best.safetensors",
+        "last.safetensors",
+        "summary.json",
+    ]
+    .iter()
+    .map(|f| out.join(f))
+    .collect()
+}
