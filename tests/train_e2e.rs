@@ -88,7 +88,7 @@ fn resume_matches_uninterrupted_run_bit_for_bit_and_predicts() {
     };
 
     let straight = base.join("straight");
-    let summary = train(&cfg, &straight, quiet).unwrap();
+    let summary = train(&cfg, &straight, &quiet).unwrap();
     assert_eq!(summary.epochs, 3);
     for f in [
         "config.toml",
@@ -116,19 +116,19 @@ fn resume_matches_uninterrupted_run_bit_for_bit_and_predicts() {
     let interrupted = base.join("interrupted");
     let stop = RunOptions {
         stop_after_epochs: Some(2),
-        ..quiet
+        ..quiet.clone()
     };
-    let e = train(&cfg, &interrupted, stop).unwrap_err().to_string();
+    let e = train(&cfg, &interrupted, &stop).unwrap_err().to_string();
     assert!(e.contains("--resume"), "{e}");
     assert_eq!(losses(&interrupted.join("metrics.jsonl")).len(), 2);
     // A second fresh start into the same folder is refused.
     assert!(
-        train(&cfg, &interrupted, quiet)
+        train(&cfg, &interrupted, &quiet)
             .unwrap_err()
             .to_string()
             .contains("--resume")
     );
-    let resumed = resume(&interrupted, quiet).unwrap();
+    let resumed = resume(&interrupted, &quiet).unwrap();
     assert_eq!(resumed.epochs, 3);
 
     assert_eq!(

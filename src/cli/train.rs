@@ -36,10 +36,18 @@ pub struct ConfigArgs {
 }
 
 pub fn run(args: TrainArgs, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
+    let interrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = interrupt.clone();
+    // Ctrl-C stops cleanly at the next batch; the saved epochs stay resumable.
+    let _ = ctrlc::set_handler(move || {
+        eprintln!("\ninterrupt: stopping at the next batch (the last complete epoch is kept)");
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
     let options = RunOptions {
         quiet: args.quiet,
         json_log: args.log_json,
         stop_after_epochs: None,
+        interrupt: Some(interrupt),
     };
     let (summary, out) = if let Some(dir) = args.resume {
         if !overrides.is_empty() {
@@ -49,7 +57,7 @@ pub fn run(args: TrainArgs, overrides: Vec<(String, String)>) -> anyhow::Result<
         }
         eprintln!("resuming {}", dir.display());
         (
-            resume(&dir, options).with_context(|| format!("resuming {}", dir.display()))?,
+            resume(&dir, &options).with_context(|| format!("resuming {}", dir.display()))?,
             dir,
         )
     } else {
@@ -77,7 +85,15 @@ pub fn run(args: TrainArgs, overrides: Vec<(String, String)>) -> anyhow::Result<
                 out.display()
             );
         }
-        (train(&config, &out, options)?, out)
+        let summary = train(&config, &out, &options).map_err(|e| {
+            let hint = if out.join("state.json").exists() && !e.to_string().contains("--resume") {
+                format!("; the last complete epoch is saved: continue with `multipose train --resume {}`", out.display())
+            } else {
+                String::new()
+            };
+            anyhow::anyhow!("{e}{hint}")
+        })?;
+        (summary, out)
     };
     println!(
         "{} epochs (best {}{}) in {:.0} s; outputs in {}",

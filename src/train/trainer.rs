@@ -22,8 +22,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// How a run reports progress.
-#[derive(Debug, Clone, Copy, Default)]
+/// How a run reports progress and when it stops early.
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// No progress bar.
     pub quiet: bool,
@@ -32,6 +32,17 @@ pub struct RunOptions {
     /// Stop after this many epochs of this invocation, as an interruption would (the run
     /// stays resumable): for tests and time-boxed jobs.
     pub stop_after_epochs: Option<usize>,
+    /// Set (e.g. by Ctrl-C) to stop at the next batch; the epoch in progress is dropped
+    /// and the run stays resumable from the last complete one.
+    pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl RunOptions {
+    fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 /// What a finished run reports.
@@ -296,7 +307,7 @@ fn metrics_of(compounds: &[CompoundData], preds: &[(usize, f64)], seed: u64) -> 
 }
 
 /// Starts a new run in `out` (which must not hold one already).
-pub fn train(config: &TrainConfig, out: &Path, options: RunOptions) -> Result<Summary> {
+pub fn train(config: &TrainConfig, out: &Path, options: &RunOptions) -> Result<Summary> {
     if out.join("state.json").exists() {
         return Err(Error::InvalidConfig(format!(
             "{} already holds a run; continue it with `multipose train --resume {}` or choose another --out",
@@ -310,7 +321,7 @@ pub fn train(config: &TrainConfig, out: &Path, options: RunOptions) -> Result<Su
 }
 
 /// Continues the run in `out` from its last completed epoch.
-pub fn resume(out: &Path, options: RunOptions) -> Result<Summary> {
+pub fn resume(out: &Path, options: &RunOptions) -> Result<Summary> {
     let text =
         std::fs::read_to_string(out.join("config.toml")).map_err(io(&out.join("config.toml")))?;
     let config = TrainConfig::from_toml(&text, &[])?;
@@ -329,7 +340,7 @@ fn run(
     config: &TrainConfig,
     out: &Path,
     resumed: Option<State>,
-    options: RunOptions,
+    options: &RunOptions,
 ) -> Result<Summary> {
     let started = Instant::now();
     let prepared = prepare(config)?;
@@ -417,6 +428,15 @@ fn run(
         let mut train_loss = 0.0;
         let mut train_preds = Vec::new();
         for batch in order.chunks(config.optim.batch_size) {
+            if options.interrupted() {
+                bar.finish_and_clear();
+                return Err(Error::InvalidConfig(format!(
+                    "interrupted during epoch {}; {} complete epochs are saved, continue with `multipose train --resume {}`",
+                    epoch + 1,
+                    state.epochs_done,
+                    out.display()
+                )));
+            }
             let mut sum: HashMap<String, Tensor> = HashMap::new();
             for &k in batch {
                 let i = state.split.train[k];
