@@ -286,6 +286,30 @@ mod tests {
     }
 
     #[test]
+    fn manual_lists_ids_and_rejects_unknown_or_repeated_ones() {
+        let ids: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let dir = std::env::temp_dir().join(format!("multipose-split-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("split.json");
+        std::fs::write(
+            &path,
+            r#"{"train": ["c", "a"], "val": ["d"], "test": ["b"]}"#,
+        )
+        .unwrap();
+        let s = manual(&ids, &path).unwrap();
+        assert_eq!((s.train, s.val, s.test), (vec![0, 2], vec![3], vec![1]));
+        std::fs::write(&path, r#"{"train": ["a", "zz"]}"#).unwrap();
+        assert!(manual(&ids, &path).unwrap_err().to_string().contains("zz"));
+        std::fs::write(&path, r#"{"train": ["a"], "test": ["a"]}"#).unwrap();
+        assert!(
+            manual(&ids, &path)
+                .unwrap_err()
+                .to_string()
+                .contains("both")
+        );
+    }
+
+    #[test]
     fn scaffold_groups_never_span_parts() {
         // Benzene ring with different side chains shares a scaffold; a chain has none.
         let ring: Vec<(usize, usize, u8)> = (0..6).map(|i| (i, (i + 1) % 6, 4)).collect();

@@ -369,7 +369,13 @@ fn run(
                         source: std::io::Error::other(e.to_string()),
                     })?;
                 optimizer.load_state(optim_state, &Device::Cpu)?;
-                truncate_metrics(&out.join("metrics.jsonl"), state.epochs_done)?;
+                truncate_lines(&out.join("metrics.jsonl"), |_, k| k < state.epochs_done)?;
+                truncate_lines(&out.join("poses.jsonl"), |line, _| {
+                    serde_json::from_str::<serde_json::Value>(line)
+                        .ok()
+                        .and_then(|v| v["epoch"].as_u64())
+                        .is_some_and(|e| (e as usize) <= state.epochs_done)
+                })?;
                 state
             }
             None => State {
@@ -427,6 +433,8 @@ fn run(
         );
         let mut train_loss = 0.0;
         let mut train_preds = Vec::new();
+        // Per-pose predictions of every compound this epoch (`poses.jsonl`).
+        let mut tracker: Vec<String> = Vec::new();
         for batch in order.chunks(config.optim.batch_size) {
             if options.interrupted() {
                 bar.finish_and_clear();
@@ -459,6 +467,13 @@ fn run(
                 }
                 train_loss += step.loss;
                 train_preds.push((i, step.output));
+                tracker.push(pose_line(
+                    epoch,
+                    &prepared.compounds[i].id,
+                    "train",
+                    &step.poses,
+                    step.output,
+                ));
                 for (name, g) in step.grads.iter() {
                     let g = (g / batch.len() as f64)?;
                     let next = match sum.remove(name) {
@@ -478,6 +493,13 @@ fn run(
             let p = model.predict(&prepared.graphs[i], &chunk)?;
             val_loss += loss_at(&prepared.objectives[i], &p)?;
             val_preds.push((i, p.output));
+            tracker.push(pose_line(
+                epoch,
+                &prepared.compounds[i].id,
+                "val",
+                &p.poses,
+                p.output,
+            ));
         }
         let val_loss = if state.split.val.is_empty() {
             train_loss
@@ -497,6 +519,7 @@ fn run(
             "seconds": epoch_start.elapsed().as_secs_f64(),
         });
         append_line(&out.join("metrics.jsonl"), &line.to_string())?;
+        append_line(&out.join("poses.jsonl"), &tracker.join("\n"))?;
         if options.json_log {
             eprintln!("{line}");
         }
@@ -559,9 +582,22 @@ fn append_line(path: &Path, line: &str) -> Result<()> {
     write_text(path, &text)
 }
 
-fn truncate_metrics(path: &Path, epochs: usize) -> Result<()> {
+/// One line of the per-pose tracker.
+fn pose_line(epoch: usize, id: &str, part: &str, poses: &[f64], output: f64) -> String {
+    serde_json::json!({"epoch": epoch + 1, "compound": id, "split": part, "output": output, "poses": poses})
+        .to_string()
+}
+
+/// Keeps the lines (with their index) that `keep` accepts: on resume, drops what an
+/// interrupted epoch may have appended.
+fn truncate_lines(path: &Path, keep: impl Fn(&str, usize) -> bool) -> Result<()> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let kept: Vec<&str> = text.lines().take(epochs).collect();
+    let kept: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(k, l)| keep(l, *k))
+        .map(|(_, l)| l)
+        .collect();
     let mut joined = kept.join("\n");
     if !joined.is_empty() {
         joined.push('\n');
