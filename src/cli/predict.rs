@@ -157,19 +157,7 @@ pub fn evaluate_cmd(args: PredictArgs) -> anyhow::Result<()> {
         })
         .unzip();
     match evaluate(&p, &t, 1000, 0) {
-        Some(m) => eprintln!(
-            "n={}: MAE {:.2} [{:.2}, {:.2}]  RMSE {:.2} [{:.2}, {:.2}]  r {:.2}  ρ {:.2}  τ {:.2}",
-            m.n,
-            m.mae.value,
-            m.mae.lo,
-            m.mae.hi,
-            m.rmse.value,
-            m.rmse.lo,
-            m.rmse.hi,
-            m.pearson.value,
-            m.spearman.value,
-            m.kendall.value
-        ),
+        Some(m) => eprintln!("n={}: {m}", m.n),
         None => eprintln!("too few in-range labels for metrics"),
     }
     Ok(())

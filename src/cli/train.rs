@@ -110,18 +110,7 @@ pub fn run(args: TrainArgs, overrides: Vec<(String, String)>) -> anyhow::Result<
     for part in ["train", "val", "test"] {
         let n = summary.sizes.get(part).copied().unwrap_or(0);
         match summary.metrics.get(part).copied().flatten() {
-            Some(m) => println!(
-                "{part:>5} (n={n}): MAE {:.2} [{:.2}, {:.2}]  RMSE {:.2} [{:.2}, {:.2}]  r {:.2}  ρ {:.2}  τ {:.2}",
-                m.mae.value,
-                m.mae.lo,
-                m.mae.hi,
-                m.rmse.value,
-                m.rmse.lo,
-                m.rmse.hi,
-                m.pearson.value,
-                m.spearman.value,
-                m.kendall.value
-            ),
+            Some(m) => println!("{part:>5} (n={n}): {m}"),
             None => println!("{part:>5} (n={n}): too few in-range labels for metrics"),
         }
     }

@@ -31,6 +31,25 @@ pub struct Metrics {
     pub kendall: Interval,
 }
 
+impl std::fmt::Display for Metrics {
+    /// One line: MAE and RMSE with their intervals, then the three correlations.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "MAE {:.2} [{:.2}, {:.2}]  RMSE {:.2} [{:.2}, {:.2}]  r {:.2}  ρ {:.2}  τ {:.2}",
+            self.mae.value,
+            self.mae.lo,
+            self.mae.hi,
+            self.rmse.value,
+            self.rmse.lo,
+            self.rmse.hi,
+            self.pearson.value,
+            self.spearman.value,
+            self.kendall.value
+        )
+    }
+}
+
 /// Mean absolute error.
 pub fn mae(pred: &[f64], truth: &[f64]) -> f64 {
     pred.iter()

@@ -356,12 +356,11 @@ fn run(
     let mut state =
         match resumed {
             Some(state) => {
-                load_weights(
+                model = reload(
                     &mut params,
-                    &prepared.grouped.model,
+                    &prepared.grouped,
                     &out.join("last.safetensors"),
                 )?;
-                model = GroupedModel::new(&prepared.grouped, &params)?;
                 let optim_path = out.join("last.optim.safetensors");
                 let optim_state = candle_core::safetensors::load(&optim_path, &Device::Cpu)
                     .map_err(|e| Error::Io {
@@ -553,12 +552,11 @@ fn run(
     bar.finish_and_clear();
     // Final evaluation with the best weights when early stopping keeps the best.
     if es.kind == "best" && out.join("best.safetensors").exists() {
-        load_weights(
+        model = reload(
             &mut params,
-            &prepared.grouped.model,
+            &prepared.grouped,
             &out.join("best.safetensors"),
         )?;
-        model = GroupedModel::new(&prepared.grouped, &params)?;
     }
     finish(
         config,
@@ -569,6 +567,12 @@ fn run(
         stopped_early,
         started,
     )
+}
+
+/// Loads weights into `params` and rebuilds the model over them.
+fn reload(params: &mut Params, grouped: &GroupedConfig, path: &Path) -> Result<GroupedModel> {
+    load_weights(params, &grouped.model, path)?;
+    GroupedModel::new(grouped, params)
 }
 
 fn save_params(params: &Params, grouped: &GroupedConfig, path: &Path) -> Result<()> {
