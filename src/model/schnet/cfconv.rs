@@ -1,7 +1,7 @@
 //! Continuous-filter convolution: xᵢ' = lin2(Σ_{j→i} lin1(x)_j ⊙ W(d_ij)), with the filter
 //! W = mlp(gaussians(d)) · cosine_cutoff(d).
 
-use super::{GaussianSmearing, cosine_cutoff, shifted_softplus};
+use super::{GaussianSmearing, MessagePassing, cosine_cutoff, shifted_softplus};
 use crate::error::Result;
 use crate::graph::GraphBatch;
 use candle_core::Tensor;
@@ -18,16 +18,28 @@ pub struct EdgeFeatures {
     pub src: Tensor,
     /// Edge targets `[edges]`.
     pub dst: Tensor,
+    /// The fused gather–multiply–scatter (CPU); `None` uses the plain ops.
+    pub messages: Option<MessagePassing>,
 }
 
 impl EdgeFeatures {
     /// Expands the batch's edge lengths once per forward pass.
     pub fn new(batch: &GraphBatch, expansion: &GaussianSmearing, cutoff: f64) -> Result<Self> {
+        let messages = if batch.src.device().is_cpu() {
+            Some(MessagePassing::new(
+                batch.src.to_vec1::<u32>()?,
+                batch.dst.to_vec1::<u32>()?,
+                batch.num_atoms,
+            ))
+        } else {
+            None
+        };
         Ok(Self {
             attr: expansion.forward(&batch.dist)?,
             envelope: cosine_cutoff(&batch.dist, cutoff)?,
             src: batch.src.clone(),
             dst: batch.dst.clone(),
+            messages,
         })
     }
 }
@@ -65,8 +77,13 @@ impl CFConv {
             .forward(&shifted_softplus(&self.mlp0.forward(&edges.attr)?)?)?
             .broadcast_mul(&edges.envelope)?;
         let x = self.lin1.forward(x)?;
-        let messages = (x.index_select(&edges.src, 0)? * filter)?;
-        let aggregated = x.zeros_like()?.index_add(&edges.dst, &messages, 0)?;
+        let aggregated = match &edges.messages {
+            Some(fused) => fused.forward(&x, &filter)?,
+            None => {
+                let messages = (x.index_select(&edges.src, 0)? * filter)?;
+                x.zeros_like()?.index_add(&edges.dst, &messages, 0)?
+            }
+        };
         Ok(self.lin2.forward(&aggregated)?)
     }
 }

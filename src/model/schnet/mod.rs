@@ -9,11 +9,13 @@ mod activation;
 mod cfconv;
 mod gaussian;
 mod interaction;
+mod message;
 
 pub use activation::shifted_softplus;
 pub use cfconv::{CFConv, EdgeFeatures};
 pub use gaussian::{GaussianSmearing, cosine_cutoff};
 pub use interaction::InteractionBlock;
+pub use message::MessagePassing;
 
 use super::SchNetConfig;
 use crate::error::Result;
