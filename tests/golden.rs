@@ -260,3 +260,27 @@ fn every_engine_gradient_equals_reference() {
         }
     }
 }
+
+#[test]
+fn resaved_weights_keep_every_tensor_and_name() {
+    // Our save of the reference weights holds the same names, shapes and values as the
+    // file torch wrote; `tools/golden/check_resaved.py` loads these files into the PyTorch
+    // reference with safetensors.torch.load_model and re-checks the predictions.
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/golden-resaved");
+    std::fs::create_dir_all(&out).unwrap();
+    for case in CASES {
+        let c = load(case);
+        let (params, _) = model(case, &c.config);
+        let path = out.join(format!("{case}.weights.safetensors"));
+        multipose::model::save_weights(&params, &c.config.model, &path).unwrap();
+        let ours = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+        let theirs =
+            candle_core::safetensors::load(dir().join(format!("{case}.weights.safetensors")), &Device::Cpu)
+                .unwrap();
+        assert_eq!(ours.len(), theirs.len(), "{case}");
+        for (name, t) in &theirs {
+            let o = ours.get(name).unwrap_or_else(|| panic!("{case}: {name} not saved"));
+            assert_eq!(values(o), values(t), "{case}: {name}");
+        }
+    }
+}
