@@ -274,12 +274,16 @@ fn resaved_weights_keep_every_tensor_and_name() {
         let path = out.join(format!("{case}.weights.safetensors"));
         multipose::model::save_weights(&params, &c.config.model, &path).unwrap();
         let ours = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
-        let theirs =
-            candle_core::safetensors::load(dir().join(format!("{case}.weights.safetensors")), &Device::Cpu)
-                .unwrap();
+        let theirs = candle_core::safetensors::load(
+            dir().join(format!("{case}.weights.safetensors")),
+            &Device::Cpu,
+        )
+        .unwrap();
         assert_eq!(ours.len(), theirs.len(), "{case}");
         for (name, t) in &theirs {
-            let o = ours.get(name).unwrap_or_else(|| panic!("{case}: {name} not saved"));
+            let o = ours
+                .get(name)
+                .unwrap_or_else(|| panic!("{case}: {name} not saved"));
             assert_eq!(values(o), values(t), "{case}: {name}");
         }
     }

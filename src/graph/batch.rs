@@ -1,8 +1,13 @@
 //! Several graphs as one disjoint graph on a device, with a per-atom graph index.
+//!
+//! Edge lengths are stored once per distinct value: i→j and j→i have the same length, and
+//! the protein–protein edges of all poses of a compound repeat exactly, so the distance
+//! filter (the bulk of SchNet's work) is evaluated once per distinct length and shared.
 
 use super::Graph;
 use crate::error::Result;
 use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
 
 /// A disjoint union of graphs, ready for message passing.
 #[derive(Debug, Clone)]
@@ -13,8 +18,12 @@ pub struct GraphBatch {
     pub src: Tensor,
     /// Edge targets, `[edges]` u32, offset into the batch.
     pub dst: Tensor,
-    /// Edge lengths, `[edges]` in the model dtype.
+    /// Distinct edge lengths, `[lengths]` in the model dtype.
     pub dist: Tensor,
+    /// For every edge, the row of its length in `dist`, `[edges]` u32.
+    pub edge_row: Tensor,
+    /// Host copies of `src`, `dst` and `edge_row` (for the CPU message-passing op).
+    pub host_edges: (Vec<u32>, Vec<u32>, Vec<u32>),
     /// Graph index of every atom, `[atoms]` u32.
     pub segment: Tensor,
     /// Number of graphs in the batch.
@@ -32,21 +41,32 @@ impl GraphBatch {
         let mut segment = Vec::with_capacity(atoms);
         let mut src = Vec::with_capacity(edges);
         let mut dst = Vec::with_capacity(edges);
-        let mut dist = Vec::with_capacity(edges);
+        let mut dist: Vec<f64> = Vec::new();
+        let mut edge_row = Vec::with_capacity(edges);
+        let mut rows: HashMap<u64, u32> = HashMap::new();
         let mut offset = 0u32;
         for (k, g) in graphs.iter().enumerate() {
             z.extend_from_slice(&g.z);
             segment.extend(std::iter::repeat_n(k as u32, g.num_atoms()));
             src.extend(g.src.iter().map(|s| s + offset));
             dst.extend(g.dst.iter().map(|d| d + offset));
-            dist.extend_from_slice(&g.dist);
+            for &d in &g.dist {
+                let row = *rows.entry(d.to_bits()).or_insert_with(|| {
+                    dist.push(d);
+                    (dist.len() - 1) as u32
+                });
+                edge_row.push(row);
+            }
             offset += g.num_atoms() as u32;
         }
+        let lengths = dist.len();
         Ok(Self {
             z: Tensor::from_vec(z, atoms, device)?,
-            src: Tensor::from_vec(src, edges, device)?,
-            dst: Tensor::from_vec(dst, edges, device)?,
-            dist: Tensor::from_vec(dist, edges, device)?.to_dtype(dtype)?,
+            src: Tensor::new(src.as_slice(), device)?,
+            dst: Tensor::new(dst.as_slice(), device)?,
+            dist: Tensor::from_vec(dist, lengths, device)?.to_dtype(dtype)?,
+            edge_row: Tensor::new(edge_row.as_slice(), device)?,
+            host_edges: (src, dst, edge_row),
             segment: Tensor::from_vec(segment, atoms, device)?,
             num_graphs: graphs.len(),
             num_atoms: atoms,

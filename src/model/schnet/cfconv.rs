@@ -7,13 +7,16 @@ use crate::graph::GraphBatch;
 use candle_core::Tensor;
 use candle_nn::{Linear, Module, VarBuilder};
 
-/// Per-edge inputs shared by every interaction block of one forward pass.
+/// Per-edge inputs shared by every interaction block of one forward pass; the distance
+/// features are per distinct edge length.
 #[derive(Debug, Clone)]
 pub struct EdgeFeatures {
-    /// Gaussian features `[edges, K]`.
+    /// Gaussian features `[lengths, K]`.
     pub attr: Tensor,
-    /// Cosine cutoff `[edges, 1]`.
+    /// Cosine cutoff `[lengths, 1]`.
     pub envelope: Tensor,
+    /// Row of each edge's length, `[edges]`.
+    pub edge_row: Tensor,
     /// Edge sources `[edges]`.
     pub src: Tensor,
     /// Edge targets `[edges]`.
@@ -26,10 +29,13 @@ impl EdgeFeatures {
     /// Expands the batch's edge lengths once per forward pass.
     pub fn new(batch: &GraphBatch, expansion: &GaussianSmearing, cutoff: f64) -> Result<Self> {
         let messages = if batch.src.device().is_cpu() {
+            let (src, dst, rows) = batch.host_edges.clone();
             Some(MessagePassing::new(
-                batch.src.to_vec1::<u32>()?,
-                batch.dst.to_vec1::<u32>()?,
+                src,
+                dst,
+                rows,
                 batch.num_atoms,
+                batch.dist.dim(0)?,
             ))
         } else {
             None
@@ -37,6 +43,7 @@ impl EdgeFeatures {
         Ok(Self {
             attr: expansion.forward(&batch.dist)?,
             envelope: cosine_cutoff(&batch.dist, cutoff)?,
+            edge_row: batch.edge_row.clone(),
             src: batch.src.clone(),
             dst: batch.dst.clone(),
             messages,
@@ -70,7 +77,8 @@ impl CFConv {
         })
     }
 
-    /// Aggregated, transformed messages `[atoms, H]`.
+    /// Aggregated, transformed messages `[atoms, H]`; the filter is evaluated once per
+    /// distinct edge length.
     pub fn forward(&self, x: &Tensor, edges: &EdgeFeatures) -> Result<Tensor> {
         let filter = self
             .mlp2
@@ -80,6 +88,7 @@ impl CFConv {
         let aggregated = match &edges.messages {
             Some(fused) => fused.forward(&x, &filter)?,
             None => {
+                let filter = filter.index_select(&edges.edge_row, 0)?;
                 let messages = (x.index_select(&edges.src, 0)? * filter)?;
                 x.zeros_like()?.index_add(&edges.dst, &messages, 0)?
             }

@@ -1,11 +1,13 @@
-//! The CFConv message passing, agg_i = Σ_{e: dst(e)=i} x_{src(e)} ⊙ W_e, as one CPU op.
+//! The CFConv message passing, agg_i = Σ_{e: dst(e)=i} x_{src(e)} ⊙ W_{row(e)}, as one CPU
+//! op; W has one row per distinct edge length, shared by the edges of that length.
 //!
 //! The plain composition (`index_select` → multiply → `index_add`) keeps two `[edges, F]`
 //! tensors per interaction for backward and runs the scatter on one thread. Here the
 //! forward walks the edges of each target atom (edges arrive sorted by target, as the
 //! radius graph emits them) in parallel over atoms, and the backward computes
-//! ∂W_e = g_{dst(e)} ⊙ x_{src(e)} per edge and ∂x_j = Σ_{e: src(e)=j} g_{dst(e)} ⊙ W_e per
-//! source atom through a source-sorted copy of the edge list: nothing per edge is stored.
+//! ∂W_r = Σ_{e: row(e)=r} g_{dst(e)} ⊙ x_{src(e)} per length row and
+//! ∂x_j = Σ_{e: src(e)=j} g_{dst(e)} ⊙ W_{row(e)} per source atom, each through a copy of
+//! the edge list grouped that way: nothing per edge is stored.
 
 use crate::error::Result;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor, WithDType};
@@ -21,8 +23,12 @@ struct Csr {
     /// Edges grouped by source.
     src_start: Vec<usize>,
     by_src: Vec<u32>,
+    /// Edges grouped by filter row.
+    row_start: Vec<usize>,
+    by_row: Vec<u32>,
     src: Vec<u32>,
     dst: Vec<u32>,
+    row: Vec<u32>,
 }
 
 fn group(keys: &[u32], atoms: usize) -> (Vec<usize>, Vec<u32>) {
@@ -50,24 +56,28 @@ pub struct MessagePassing {
 }
 
 impl MessagePassing {
-    /// Prepares the edge lists (`src`, `dst` atom indices < `atoms`).
-    pub fn new(src: Vec<u32>, dst: Vec<u32>, atoms: usize) -> Self {
+    /// Prepares the edge lists (`src`, `dst` atom indices < `atoms`; `row` filter rows < `rows`).
+    pub fn new(src: Vec<u32>, dst: Vec<u32>, row: Vec<u32>, atoms: usize, rows: usize) -> Self {
         let (dst_start, by_dst) = group(&dst, atoms);
         let (src_start, by_src) = group(&src, atoms);
+        let (row_start, by_row) = group(&row, rows);
         Self {
             csr: Arc::new(Csr {
                 dst_start,
                 by_dst,
                 src_start,
                 by_src,
+                row_start,
+                by_row,
                 src,
                 dst,
+                row,
             }),
             atoms,
         }
     }
 
-    /// Σ over incoming edges of x_src ⊙ W: `x` `[atoms, F]`, `w` `[edges, F]` → `[atoms, F]`.
+    /// Σ over incoming edges of x_src ⊙ W_row: `x` `[atoms, F]`, `w` `[rows, F]` → `[atoms, F]`.
     pub fn forward(&self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
         Ok(x.contiguous()?
             .apply_op2(&w.contiguous()?, Aggregate(self.clone()))?)
@@ -129,7 +139,7 @@ impl CustomOp2 for Aggregate {
                 &c.dst_start,
                 &c.by_dst,
                 |e| c.src[e] as usize,
-                |e| e,
+                |e| c.row[e] as usize,
             )),
             (CpuStorage::F64(x), CpuStorage::F64(w)) => CpuStorage::F64(gather_sum(
                 slice(x, xl)?,
@@ -138,7 +148,7 @@ impl CustomOp2 for Aggregate {
                 &c.dst_start,
                 &c.by_dst,
                 |e| c.src[e] as usize,
-                |e| e,
+                |e| c.row[e] as usize,
             )),
             _ => {
                 return Err(candle_core::Error::Msg(
@@ -163,7 +173,7 @@ impl CustomOp2 for Aggregate {
     }
 }
 
-/// ∂x_j = Σ_{e: src(e)=j} g_{dst(e)} ⊙ W_e.
+/// ∂x_j = Σ_{e: src(e)=j} g_{dst(e)} ⊙ W_{row(e)}.
 struct GradX(MessagePassing);
 
 impl CustomOp2 for GradX {
@@ -188,7 +198,7 @@ impl CustomOp2 for GradX {
                 &c.src_start,
                 &c.by_src,
                 |e| c.dst[e] as usize,
-                |e| e,
+                |e| c.row[e] as usize,
             )),
             (CpuStorage::F64(g), CpuStorage::F64(w)) => CpuStorage::F64(gather_sum(
                 slice(g, gl)?,
@@ -197,7 +207,7 @@ impl CustomOp2 for GradX {
                 &c.src_start,
                 &c.by_src,
                 |e| c.dst[e] as usize,
-                |e| e,
+                |e| c.row[e] as usize,
             )),
             _ => {
                 return Err(candle_core::Error::Msg(
@@ -209,24 +219,8 @@ impl CustomOp2 for GradX {
     }
 }
 
-/// ∂W_e = g_{dst(e)} ⊙ x_{src(e)}.
+/// ∂W_r = Σ_{e: row(e)=r} g_{dst(e)} ⊙ x_{src(e)}.
 struct GradW(MessagePassing);
-
-fn per_edge<T: WithDType + std::ops::Mul<Output = T>>(
-    g: &[T],
-    x: &[T],
-    f: usize,
-    c: &Csr,
-) -> Vec<T> {
-    let mut out = vec![T::zero(); c.src.len() * f];
-    out.par_chunks_mut(f).enumerate().for_each(|(e, row)| {
-        let (rg, rx) = (c.dst[e] as usize * f, c.src[e] as usize * f);
-        for k in 0..f {
-            row[k] = g[rg + k] * x[rx + k];
-        }
-    });
-    out
-}
 
 impl CustomOp2 for GradW {
     fn name(&self) -> &'static str {
@@ -243,19 +237,31 @@ impl CustomOp2 for GradW {
         let f = gl.dims()[1];
         let c = &self.0.csr;
         let out = match (gs, xs) {
-            (CpuStorage::F32(g), CpuStorage::F32(x)) => {
-                CpuStorage::F32(per_edge(slice(g, gl)?, slice(x, xl)?, f, c))
-            }
-            (CpuStorage::F64(g), CpuStorage::F64(x)) => {
-                CpuStorage::F64(per_edge(slice(g, gl)?, slice(x, xl)?, f, c))
-            }
+            (CpuStorage::F32(g), CpuStorage::F32(x)) => CpuStorage::F32(gather_sum(
+                slice(g, gl)?,
+                slice(x, xl)?,
+                f,
+                &c.row_start,
+                &c.by_row,
+                |e| c.dst[e] as usize,
+                |e| c.src[e] as usize,
+            )),
+            (CpuStorage::F64(g), CpuStorage::F64(x)) => CpuStorage::F64(gather_sum(
+                slice(g, gl)?,
+                slice(x, xl)?,
+                f,
+                &c.row_start,
+                &c.by_row,
+                |e| c.dst[e] as usize,
+                |e| c.src[e] as usize,
+            )),
             _ => {
                 return Err(candle_core::Error::Msg(
                     "message passing: f32 or f64".into(),
                 ));
             }
         };
-        Ok((out, Shape::from((c.src.len(), f))))
+        Ok((out, Shape::from((c.row_start.len() - 1, f))))
     }
 }
 
@@ -269,16 +275,18 @@ mod tests {
         let atoms = 7;
         let src: Vec<u32> = vec![1, 2, 0, 3, 4, 6, 5, 0, 2, 6, 1];
         let dst: Vec<u32> = vec![0, 0, 1, 1, 2, 3, 4, 5, 5, 6, 6];
+        let row: Vec<u32> = vec![0, 1, 0, 2, 3, 4, 3, 5, 1, 6, 2];
+        let rows = 7;
         let f = 3;
         let xv: Vec<f64> = (0..atoms * f)
             .map(|i| ((i * 7 % 11) as f64 - 5.0) * 0.3)
             .collect();
-        let wv: Vec<f64> = (0..src.len() * f)
+        let wv: Vec<f64> = (0..rows * f)
             .map(|i| ((i * 5 % 13) as f64 - 6.0) * 0.2)
             .collect();
         let x = Var::from_tensor(&Tensor::from_vec(xv, (atoms, f), &Device::Cpu).unwrap()).unwrap();
-        let w =
-            Var::from_tensor(&Tensor::from_vec(wv, (src.len(), f), &Device::Cpu).unwrap()).unwrap();
+        let w = Var::from_tensor(&Tensor::from_vec(wv, (rows, f), &Device::Cpu).unwrap()).unwrap();
+        let rt = Tensor::new(row.as_slice(), &Device::Cpu).unwrap();
         let seed = Tensor::from_vec(
             (0..atoms * f).map(|i| (i as f64).sin()).collect::<Vec<_>>(),
             (atoms, f),
@@ -293,11 +301,13 @@ mod tests {
             .unwrap()
             .index_add(
                 &dt,
-                &(x.as_tensor().index_select(&st, 0).unwrap() * w.as_tensor()).unwrap(),
+                &(x.as_tensor().index_select(&st, 0).unwrap()
+                    * w.as_tensor().index_select(&rt, 0).unwrap())
+                .unwrap(),
                 0,
             )
             .unwrap();
-        let fused = MessagePassing::new(src.clone(), dst.clone(), atoms)
+        let fused = MessagePassing::new(src, dst, row, atoms, rows)
             .forward(x.as_tensor(), w.as_tensor())
             .unwrap();
         let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
