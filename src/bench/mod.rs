@@ -134,3 +134,64 @@ pub fn peak_rss_mib() -> Option<f64> {
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
+
+/// Writes the benchmark's input (poses, weights, settings) to `dir` so another
+/// implementation can time the same step on the same numbers (`bench/mtenn_compare.py`).
+pub fn dump(case: &BenchCase, dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| crate::Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let poses = SyntheticComplex::new(case.atoms, case.ligand_atoms, 17).poses(case.poses, 23)?;
+    let mut inputs = std::collections::HashMap::new();
+    for (p, s) in poses.iter().enumerate() {
+        let z: Vec<i64> = s.z().iter().map(|&z| i64::from(z)).collect();
+        let pos: Vec<f32> = s.pos().iter().flat_map(|p| p.map(|v| v as f32)).collect();
+        let lig: Vec<u8> = s
+            .ligand_mask()
+            .unwrap_or(&[])
+            .iter()
+            .map(|&m| u8::from(m))
+            .collect();
+        inputs.insert(
+            format!("pose{p}.z"),
+            candle_core::Tensor::new(z.as_slice(), &Device::Cpu)?,
+        );
+        inputs.insert(
+            format!("pose{p}.pos"),
+            candle_core::Tensor::from_vec(pos, (s.len(), 3), &Device::Cpu)?,
+        );
+        inputs.insert(
+            format!("pose{p}.lig"),
+            candle_core::Tensor::new(lig.as_slice(), &Device::Cpu)?,
+        );
+    }
+    let io = |path: std::path::PathBuf| {
+        move |e: candle_core::Error| crate::Error::Io {
+            path: path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        }
+    };
+    candle_core::safetensors::save(&inputs, dir.join("inputs.safetensors"))
+        .map_err(io(dir.join("inputs.safetensors")))?;
+    let params = Params::new(DType::F32, &Device::Cpu);
+    GroupedModel::new(&case.config, &params)?;
+    crate::model::save_weights(
+        &params,
+        &case.config.model,
+        &dir.join("weights.safetensors"),
+    )?;
+    let s = &case.config.model.schnet;
+    let settings = serde_json::json!({
+        "hidden": s.hidden_channels, "filters": s.num_filters, "interactions": s.num_interactions,
+        "gaussians": s.num_gaussians, "cutoff": s.cutoff, "max_num_neighbors": s.max_num_neighbors,
+        "strategy": case.config.model.strategy.name(), "layer_norm": case.config.model.layer_norm,
+        "n_poses": case.poses, "target": 6.0, "atoms": case.atoms, "ligand_atoms": case.ligand_atoms,
+    });
+    std::fs::write(dir.join("settings.json"), settings.to_string()).map_err(|source| {
+        crate::Error::Io {
+            path: dir.join("settings.json"),
+            source,
+        }
+    })
+}

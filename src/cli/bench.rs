@@ -44,6 +44,10 @@ pub struct BenchArgs {
     /// Print one JSON object per configuration instead of a table.
     #[arg(long)]
     json: bool,
+    /// Write the (first) configuration's input and weights to this folder for
+    /// `bench/mtenn_compare.py` instead of timing.
+    #[arg(long)]
+    dump: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -79,6 +83,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if cases.iter().any(|c| c.poses == 0 || c.atoms == 0) {
         bail!("--atoms and --poses must be at least 1");
+    }
+    if let Some(dir) = &args.dump {
+        multipose::bench::dump(&cases[0], dir)?;
+        eprintln!("wrote the benchmark input to {}", dir.display());
+        return Ok(());
     }
     if cases.len() == 1 {
         let r = multipose::bench::run(&cases[0])?;

@@ -1,0 +1,108 @@
+"""Times mtenn's multi-pose training step on the same input and weights as
+`multipose bench --dump DIR`: torch_geometric's SchNet (lin2 = identity, as mtenn), the
+delta strategy, and mtenn's GroupedModel scheme (forward + backward of every pose alone,
+protein included, N stored gradient copies, mean combination, MSE on pIC50). Prints one
+JSON line: ms per pose, peak RSS, and the loss (to compare with multipose's).
+
+This reimplements the scheme, it does not import mtenn. The radius graph is the
+deterministic one of tools/golden (nearest first), memoised so its Python cost is not timed.
+
+Run: python bench/mtenn_compare.py DIR [--device cpu|cuda] [--threads N]
+"""
+import argparse
+import hashlib
+import json
+import math
+import pathlib
+import resource
+import sys
+import time
+
+import torch
+from safetensors.torch import load_file, load_model
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools/golden"))
+from generate import GoldenModel, radius_edges  # noqa: E402
+
+
+class MemoGraph:
+    """(pos, batch) -> (edge_index, edge_weight), computed once per distinct input."""
+
+    def __init__(self, cutoff, max_nb):
+        self.cutoff, self.max_nb, self.memo = cutoff, max_nb, {}
+
+    def __call__(self, pos, batch):
+        key = hashlib.sha1(pos.detach().cpu().numpy().tobytes()).hexdigest()
+        if key not in self.memo:
+            ei, _ = radius_edges(pos.detach().cpu(), batch.detach().cpu(), self.cutoff, self.max_nb)
+            self.memo[key] = ei.to(pos.device)
+        ei = self.memo[key]
+        row, col = ei
+        return ei, (pos[row] - pos[col]).norm(dim=-1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dir")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    d = pathlib.Path(args.dir)
+    s = json.loads((d / "settings.json").read_text())
+    cfg = dict(s, strategy=s["strategy"], layer_norm=s["layer_norm"])
+    model = GoldenModel(cfg, MemoGraph(s["cutoff"], s["max_num_neighbors"]))
+    load_model(model, d / "weights.safetensors")
+    dev = torch.device(args.device)
+    model.to(dev)
+    data = load_file(d / "inputs.safetensors")
+    poses = [
+        (data[f"pose{p}.z"].to(dev), data[f"pose{p}.pos"].to(dev), data[f"pose{p}.lig"].bool().to(dev))
+        for p in range(s["n_poses"])
+    ]
+    with torch.no_grad():  # build (and memoise) every graph before timing
+        for z, pos, lig in poses:
+            model.forward_pose(z, pos, lig)
+
+    def step():
+        preds, grads = [], []
+        for z, pos, lig in poses:
+            pred, _ = model.forward_pose(z, pos, lig)
+            model.zero_grad()
+            pred.sum().backward()
+            preds.append(pred.detach())
+            grads.append([p.grad.detach().clone() for p in model.parameters()])
+        y = torch.stack(preds).mean()
+        z = -y / math.log(10.0)
+        loss = (z - s["target"]) ** 2
+        dl_dy = 2.0 * (z - s["target"]) * (-1.0 / math.log(10.0))
+        for i, p in enumerate(model.parameters()):
+            p.grad = dl_dy * torch.stack([g[i] for g in grads]).mean(0)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        return float(loss)
+
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    loss = step()
+    ms = (time.perf_counter() - t) * 1e3
+    out = {
+        "impl": "mtenn-scheme (PyTorch %s, PyG SchNet)" % torch.__version__,
+        "device": args.device,
+        "threads": torch.get_num_threads(),
+        "atoms": s["atoms"],
+        "poses": s["n_poses"],
+        "ms_per_pose": ms / s["n_poses"],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "loss": loss,
+    }
+    if dev.type == "cuda":
+        out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
