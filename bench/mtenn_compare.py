@@ -47,6 +47,7 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=1, help="timed steps after one warm-up (median)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -84,11 +85,16 @@ def main():
             torch.cuda.synchronize()
         return float(loss)
 
+    if args.repeats > 1:
+        step()  # warm-up, as multipose bench does when --repeats > 1
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    t = time.perf_counter()
-    loss = step()
-    ms = (time.perf_counter() - t) * 1e3
+    times = []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        loss = step()
+        times.append((time.perf_counter() - t) * 1e3)
+    ms = sorted(times)[len(times) // 2]
     out = {
         "impl": "mtenn-scheme (PyTorch %s, PyG SchNet)" % torch.__version__,
         "device": args.device,

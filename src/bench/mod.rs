@@ -12,6 +12,9 @@ use crate::model::{CompoundGraphs, Params, Readout};
 use candle_core::{DType, Device};
 use std::time::Instant;
 
+/// Seed of the benchmark model's weights.
+const WEIGHT_SEED: u64 = 17;
+
 /// One benchmark configuration.
 #[derive(Debug, Clone)]
 pub struct BenchCase {
@@ -54,6 +57,8 @@ pub struct BenchResult {
     pub step_ms: f64,
     /// Peak resident memory of the process (MiB), if the OS reports it.
     pub peak_rss_mib: Option<f64>,
+    /// Loss of the step (to compare implementations on the same input).
+    pub loss: f64,
 }
 
 impl BenchResult {
@@ -83,6 +88,9 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
     )?;
     let graph_ms = started.elapsed().as_secs_f64() * 1e3;
     let params = Params::new(DType::F32, &Device::Cpu);
+    GroupedModel::new(&config, &params)?;
+    // Seeded weights: the same as `dump` writes, so other implementations can be compared.
+    crate::train::init_params(&params, WEIGHT_SEED)?;
     let model = GroupedModel::new(&config, &params)?;
     let objective = Objective::mse(6.0);
     let engine = EngineConfig {
@@ -100,6 +108,7 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
     };
     let mut times = Vec::new();
     let mut engine_name = case.engine.name().to_string();
+    let mut loss = f64::NAN;
     let warmup = usize::from(case.repeats > 1);
     for i in 0..case.repeats + warmup {
         let t = Instant::now();
@@ -108,6 +117,7 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
         engine_name = step.engine.name().to_string();
+        loss = step.loss;
     }
     times.sort_by(f64::total_cmp);
     Ok(BenchResult {
@@ -124,6 +134,7 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
         graph_ms,
         step_ms: times[times.len() / 2],
         peak_rss_mib: peak_rss_mib(),
+        loss,
     })
 }
 
@@ -176,6 +187,7 @@ pub fn dump(case: &BenchCase, dir: &std::path::Path) -> Result<()> {
         .map_err(io(dir.join("inputs.safetensors")))?;
     let params = Params::new(DType::F32, &Device::Cpu);
     GroupedModel::new(&case.config, &params)?;
+    crate::train::init_params(&params, WEIGHT_SEED)?;
     crate::model::save_weights(
         &params,
         &case.config.model,
