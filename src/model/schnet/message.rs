@@ -80,7 +80,7 @@ impl MessagePassing {
     /// Σ over incoming edges of x_src ⊙ W_row: `x` `[atoms, F]`, `w` `[rows, F]` → `[atoms, F]`.
     pub fn forward(&self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
         Ok(x.contiguous()?
-            .apply_op2(&w.contiguous()?, Aggregate(self.clone()))?)
+            .apply_op2(&w.contiguous()?, GroupedProduct(self.clone(), Sum::Forward))?)
     }
 }
 
@@ -115,48 +115,93 @@ fn gather_sum<T: WithDType + std::ops::Mul<Output = T> + std::ops::AddAssign>(
     out
 }
 
-struct Aggregate(MessagePassing);
+/// The three sums the op needs, each over one grouping of the edges:
+/// forward Σ_{dst(e)=i} x_src ⊙ W_row, ∂x Σ_{src(e)=j} g_dst ⊙ W_row, ∂W Σ_{row(e)=r} g_dst ⊙ x_src.
+#[derive(Clone, Copy)]
+enum Sum {
+    Forward,
+    GradX,
+    GradW,
+}
 
-impl CustomOp2 for Aggregate {
+struct GroupedProduct(MessagePassing, Sum);
+
+impl GroupedProduct {
+    fn run<T: WithDType + std::ops::Mul<Output = T> + std::ops::AddAssign>(
+        &self,
+        a: &[T],
+        b: &[T],
+        f: usize,
+    ) -> Vec<T> {
+        let c = &self.0.csr;
+        let (src, dst, row) = (&c.src, &c.dst, &c.row);
+        match self.1 {
+            Sum::Forward => gather_sum(
+                a,
+                b,
+                f,
+                &c.dst_start,
+                &c.by_dst,
+                |e| src[e] as usize,
+                |e| row[e] as usize,
+            ),
+            Sum::GradX => gather_sum(
+                a,
+                b,
+                f,
+                &c.src_start,
+                &c.by_src,
+                |e| dst[e] as usize,
+                |e| row[e] as usize,
+            ),
+            Sum::GradW => gather_sum(
+                a,
+                b,
+                f,
+                &c.row_start,
+                &c.by_row,
+                |e| dst[e] as usize,
+                |e| src[e] as usize,
+            ),
+        }
+    }
+}
+
+impl CustomOp2 for GroupedProduct {
     fn name(&self) -> &'static str {
-        "cfconv-aggregate"
+        match self.1 {
+            Sum::Forward => "cfconv-aggregate",
+            Sum::GradX => "cfconv-aggregate-grad-x",
+            Sum::GradW => "cfconv-aggregate-grad-w",
+        }
     }
 
     fn cpu_fwd(
         &self,
-        xs: &CpuStorage,
-        xl: &Layout,
-        ws: &CpuStorage,
-        wl: &Layout,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let f = xl.dims()[1];
-        let c = &self.0.csr;
-        let out = match (xs, ws) {
-            (CpuStorage::F32(x), CpuStorage::F32(w)) => CpuStorage::F32(gather_sum(
-                slice(x, xl)?,
-                slice(w, wl)?,
-                f,
-                &c.dst_start,
-                &c.by_dst,
-                |e| c.src[e] as usize,
-                |e| c.row[e] as usize,
-            )),
-            (CpuStorage::F64(x), CpuStorage::F64(w)) => CpuStorage::F64(gather_sum(
-                slice(x, xl)?,
-                slice(w, wl)?,
-                f,
-                &c.dst_start,
-                &c.by_dst,
-                |e| c.src[e] as usize,
-                |e| c.row[e] as usize,
-            )),
+        let f = l1.dims()[1];
+        let out = match (s1, s2) {
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
+                CpuStorage::F32(self.run(slice(a, l1)?, slice(b, l2)?, f))
+            }
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
+                CpuStorage::F64(self.run(slice(a, l1)?, slice(b, l2)?, f))
+            }
             _ => {
                 return Err(candle_core::Error::Msg(
-                    "message passing: f32 or f64, same for both".into(),
+                    "message passing: f32 or f64, the same for both inputs".into(),
                 ));
             }
         };
-        Ok((out, Shape::from((self.0.atoms, f))))
+        let rows = match self.1 {
+            Sum::GradW => self.0.csr.row_start.len() - 1,
+            _ => self.0.atoms,
+        };
+        Ok((out, Shape::from((rows, f))))
     }
 
     fn bwd(
@@ -167,101 +212,9 @@ impl CustomOp2 for Aggregate {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let gx = grad.apply_op2_no_bwd(w, &GradX(self.0.clone()))?;
-        let gw = grad.apply_op2_no_bwd(x, &GradW(self.0.clone()))?;
+        let gx = grad.apply_op2_no_bwd(w, &GroupedProduct(self.0.clone(), Sum::GradX))?;
+        let gw = grad.apply_op2_no_bwd(x, &GroupedProduct(self.0.clone(), Sum::GradW))?;
         Ok((Some(gx), Some(gw)))
-    }
-}
-
-/// ∂x_j = Σ_{e: src(e)=j} g_{dst(e)} ⊙ W_{row(e)}.
-struct GradX(MessagePassing);
-
-impl CustomOp2 for GradX {
-    fn name(&self) -> &'static str {
-        "cfconv-aggregate-grad-x"
-    }
-
-    fn cpu_fwd(
-        &self,
-        gs: &CpuStorage,
-        gl: &Layout,
-        ws: &CpuStorage,
-        wl: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let f = gl.dims()[1];
-        let c = &self.0.csr;
-        let out = match (gs, ws) {
-            (CpuStorage::F32(g), CpuStorage::F32(w)) => CpuStorage::F32(gather_sum(
-                slice(g, gl)?,
-                slice(w, wl)?,
-                f,
-                &c.src_start,
-                &c.by_src,
-                |e| c.dst[e] as usize,
-                |e| c.row[e] as usize,
-            )),
-            (CpuStorage::F64(g), CpuStorage::F64(w)) => CpuStorage::F64(gather_sum(
-                slice(g, gl)?,
-                slice(w, wl)?,
-                f,
-                &c.src_start,
-                &c.by_src,
-                |e| c.dst[e] as usize,
-                |e| c.row[e] as usize,
-            )),
-            _ => {
-                return Err(candle_core::Error::Msg(
-                    "message passing: f32 or f64".into(),
-                ));
-            }
-        };
-        Ok((out, Shape::from((self.0.atoms, f))))
-    }
-}
-
-/// ∂W_r = Σ_{e: row(e)=r} g_{dst(e)} ⊙ x_{src(e)}.
-struct GradW(MessagePassing);
-
-impl CustomOp2 for GradW {
-    fn name(&self) -> &'static str {
-        "cfconv-aggregate-grad-w"
-    }
-
-    fn cpu_fwd(
-        &self,
-        gs: &CpuStorage,
-        gl: &Layout,
-        xs: &CpuStorage,
-        xl: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let f = gl.dims()[1];
-        let c = &self.0.csr;
-        let out = match (gs, xs) {
-            (CpuStorage::F32(g), CpuStorage::F32(x)) => CpuStorage::F32(gather_sum(
-                slice(g, gl)?,
-                slice(x, xl)?,
-                f,
-                &c.row_start,
-                &c.by_row,
-                |e| c.dst[e] as usize,
-                |e| c.src[e] as usize,
-            )),
-            (CpuStorage::F64(g), CpuStorage::F64(x)) => CpuStorage::F64(gather_sum(
-                slice(g, gl)?,
-                slice(x, xl)?,
-                f,
-                &c.row_start,
-                &c.by_row,
-                |e| c.dst[e] as usize,
-                |e| c.src[e] as usize,
-            )),
-            _ => {
-                return Err(candle_core::Error::Msg(
-                    "message passing: f32 or f64".into(),
-                ));
-            }
-        };
-        Ok((out, Shape::from((c.row_start.len() - 1, f))))
     }
 }
 
