@@ -15,7 +15,6 @@ use crate::structure::{
     read_protein,
 };
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// One compound: its poses as complexes, its label, and what was noticed on the way.
 #[derive(Debug, Clone)]
@@ -307,13 +306,4 @@ fn read_complexes(spec: &DatasetSpec) -> Result<ComplexGroups> {
         entry.2.push(path.display().to_string());
     }
     Ok(out)
-}
-
-/// Paths helper for messages.
-pub fn display_paths(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -20,5 +20,5 @@ pub use stopping::{Decision, EarlyStopping};
 pub use targets::objective;
 pub use trainer::{
     Prepared, RunOptions, Summary, engine_config, grouped_config, init_params, make_split, prepare,
-    resume, run_files, train,
+    resume, train,
 };

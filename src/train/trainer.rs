@@ -19,7 +19,7 @@ use crate::model::{
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// How a run reports progress and when it stops early.
@@ -685,19 +685,4 @@ fn finish(
     )?;
     super::plots::write_all(out, prepared, &by_part, &summary)?;
     Ok(summary)
-}
-
-/// Paths of the files a run folder holds.
-pub fn run_files(out: &Path) -> Vec<PathBuf> {
-    [
-        "config.toml",
-        "metrics.jsonl",
-        "predictions.csv",
-        "best.safetensors",
-        "last.safetensors",
-        "summary.json",
-    ]
-    .iter()
-    .map(|f| out.join(f))
-    .collect()
 }

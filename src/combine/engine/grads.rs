@@ -21,17 +21,6 @@ impl Gradients {
         self.entries.iter().find(|(n, _)| n == name).map(|(_, t)| t)
     }
 
-    /// A candle `GradStore` for `candle_nn::Optimizer::step`.
-    pub fn to_grad_store(&self, vars: &[(String, candle_core::Var)]) -> GradStore {
-        let mut store = GradStore::default();
-        for (name, var) in vars {
-            if let Some(g) = self.get(name) {
-                store.insert(var.as_tensor(), g.clone());
-            }
-        }
-        store
-    }
-
     pub(crate) fn new(entries: Vec<(String, Tensor)>) -> Self {
         Self { entries }
     }
