@@ -49,6 +49,9 @@ pub enum Error {
     /// Splitting left one part without atoms.
     #[error("structure `{name}`: the {part} part has no atoms")]
     EmptyPart { name: String, part: &'static str },
+    /// A `--device` value that names no usable device.
+    #[error("device `{spec}`: {reason}")]
+    Device { spec: String, reason: String },
     /// A compound without poses.
     #[error("compound `{name}` has no poses")]
     NoPoses { name: String },

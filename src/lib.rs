@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod combine;
 pub mod dataset;
+pub mod device;
 pub mod error;
 pub mod graph;
 pub mod model;

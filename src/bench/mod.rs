@@ -7,6 +7,7 @@ pub use synthetic::{PROTEIN_DENSITY, SplitMix, SyntheticComplex};
 use crate::combine::{
     ChunkPolicy, EngineConfig, EngineKind, GroupedConfig, GroupedModel, Objective, train_step,
 };
+use crate::device::{gpu_peak_mib, reset_gpu_peak};
 use crate::error::Result;
 use crate::model::{CompoundGraphs, Params, Readout};
 use candle_core::{DType, Device};
@@ -32,6 +33,10 @@ pub struct BenchCase {
     pub repeats: usize,
     /// Model and combination.
     pub config: GroupedConfig,
+    /// Device the step runs on.
+    pub device: Device,
+    /// Also compare the gradients with the CPU f64 step (`grad_rel_err`).
+    pub check: bool,
 }
 
 /// What one benchmark configuration measured.
@@ -59,6 +64,13 @@ pub struct BenchResult {
     pub peak_rss_mib: Option<f64>,
     /// Loss of the step (to compare implementations on the same input).
     pub loss: f64,
+    /// Device the step ran on.
+    pub device: String,
+    /// Peak GPU memory in use during the timed steps (MiB), on a GPU.
+    pub peak_gpu_mib: Option<f64>,
+    /// Largest over parameters of max |g − g_ref| / max |g_ref|, against the same step on
+    /// CPU in f64, when `check` was asked for.
+    pub grad_rel_err: Option<f64>,
 }
 
 impl BenchResult {
@@ -87,11 +99,7 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
         &config.model.schnet.graph(),
     )?;
     let graph_ms = started.elapsed().as_secs_f64() * 1e3;
-    let params = Params::new(DType::F32, &Device::Cpu);
-    GroupedModel::new(&config, &params)?;
-    // Seeded weights: the same as `dump` writes, so other implementations can be compared.
-    crate::train::init_params(&params, WEIGHT_SEED)?;
-    let model = GroupedModel::new(&config, &params)?;
+    let (params, model) = seeded_model(&config, DType::F32, &case.device)?;
     let objective = Objective::mse(6.0);
     let engine = EngineConfig {
         kind: case.engine,
@@ -110,16 +118,32 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
     let mut engine_name = case.engine.name().to_string();
     let mut loss = f64::NAN;
     let warmup = usize::from(case.repeats > 1);
+    let mut last = None;
     for i in 0..case.repeats + warmup {
+        if i == warmup {
+            reset_gpu_peak(&case.device);
+        }
         let t = Instant::now();
         let step = train_step(&model, &params, &compound, &objective, &engine)?;
+        // Gradients may still be in flight on a GPU: the step ends when they are done.
+        case.device.synchronize()?;
         if i >= warmup {
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
         engine_name = step.engine.name().to_string();
         loss = step.loss;
+        last = Some(step);
     }
+    let peak_gpu_mib = gpu_peak_mib(&case.device);
     times.sort_by(f64::total_cmp);
+    let grad_rel_err = match (&last, case.check) {
+        (Some(step), true) => {
+            let (ref_params, ref_model) = seeded_model(&config, DType::F64, &Device::Cpu)?;
+            let reference = train_step(&ref_model, &ref_params, &compound, &objective, &engine)?;
+            Some(gradient_error(&step.grads, &reference.grads)?)
+        }
+        _ => None,
+    };
     Ok(BenchResult {
         atoms: case.atoms,
         ligand_atoms: case.ligand_atoms,
@@ -135,7 +159,55 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
         step_ms: times[times.len() / 2],
         peak_rss_mib: peak_rss_mib(),
         loss,
+        device: format!("{:?}", case.device.location()),
+        peak_gpu_mib,
+        grad_rel_err,
     })
+}
+
+/// The benchmark model with seeded weights: the same as `dump` writes, so other
+/// implementations can be compared.
+fn seeded_model(
+    config: &GroupedConfig,
+    dtype: DType,
+    device: &Device,
+) -> Result<(Params, GroupedModel)> {
+    let params = Params::new(dtype, device);
+    GroupedModel::new(config, &params)?;
+    crate::train::init_params(&params, WEIGHT_SEED)?;
+    let model = GroupedModel::new(config, &params)?;
+    Ok((params, model))
+}
+
+/// Largest over parameters of max |g − g_ref| / max |g_ref|.
+fn gradient_error(
+    got: &crate::combine::Gradients,
+    reference: &crate::combine::Gradients,
+) -> Result<f64> {
+    let values = |t: &candle_core::Tensor| -> Result<Vec<f64>> {
+        Ok(t.flatten_all()?
+            .to_dtype(DType::F64)?
+            .to_device(&Device::Cpu)?
+            .to_vec1::<f64>()?)
+    };
+    let mut worst = 0f64;
+    for (name, want) in reference.iter() {
+        let want = values(want)?;
+        let got = match got.get(name) {
+            Some(g) => values(g)?,
+            None => vec![0.0; want.len()],
+        };
+        let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+        if scale == 0.0 {
+            continue;
+        }
+        let diff = got
+            .iter()
+            .zip(&want)
+            .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+        worst = worst.max(diff / scale);
+    }
+    Ok(worst)
 }
 
 /// Peak resident set size of this process (VmHWM), in MiB; Linux only.

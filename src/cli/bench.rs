@@ -41,6 +41,13 @@ pub struct BenchArgs {
     /// Timed repetitions per configuration (median reported; one warm-up when > 1).
     #[arg(long, default_value_t = 1)]
     repeats: usize,
+    /// Device: cpu, cuda or cuda:N (CUDA needs a build from tools/cuda/build.sh).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Also run the step on CPU in f64 and report the largest relative gradient error
+    /// (slow for large N: the reference is a CPU step).
+    #[arg(long)]
+    check: bool,
     /// Print one JSON object per configuration instead of a table.
     #[arg(long)]
     json: bool,
@@ -65,6 +72,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.repeats == 0 {
         bail!("--repeats must be at least 1");
     }
+    let device = multipose::device::parse(&args.device)?;
     let mut cases = Vec::new();
     for &atoms in &args.atoms {
         for &poses in &args.poses {
@@ -77,6 +85,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     chunk,
                     repeats: args.repeats,
                     config: config.clone(),
+                    device: device.clone(),
+                    check: args.check,
                 });
             }
         }
@@ -119,7 +129,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             .arg(format!("--combination={}", args.combination))
             .arg(format!("--strategy={}", args.strategy))
             .arg(format!("--budget-mib={}", args.budget_mib))
-            .arg(format!("--repeats={}", args.repeats));
+            .arg(format!("--repeats={}", args.repeats))
+            .arg(format!("--device={}", args.device));
+        if args.check {
+            cmd.arg("--check");
+        }
         if let Some(k) = args.chunk {
             cmd.arg(format!("--chunk={k}"));
         }
@@ -194,9 +208,19 @@ fn print_table(results: &[BenchResult]) {
         "ms/pose",
         "peak RSS MiB"
     );
+    let extra = |r: &BenchResult| {
+        let mut s = String::new();
+        if let Some(m) = r.peak_gpu_mib {
+            s.push_str(&format!("  GPU peak {m:.0} MiB"));
+        }
+        if let Some(e) = r.grad_rel_err {
+            s.push_str(&format!("  grad rel err {e:.1e}"));
+        }
+        s
+    };
     for r in results {
         println!(
-            "{:>6} {:>4} {:>5} {:>10} {:>5} {:>9} {:>10.1} {:>11.1} {:>10.1} {:>12}",
+            "{:>6} {:>4} {:>5} {:>10} {:>5} {:>9} {:>10.1} {:>11.1} {:>10.1} {:>12}{}",
             r.atoms,
             r.ligand_atoms,
             r.poses,
@@ -206,7 +230,8 @@ fn print_table(results: &[BenchResult]) {
             r.graph_ms,
             r.step_ms,
             r.ms_per_pose(),
-            r.peak_rss_mib.map_or("n/a".into(), |m| format!("{m:.0}"))
+            r.peak_rss_mib.map_or("n/a".into(), |m| format!("{m:.0}")),
+            extra(r)
         );
     }
 }

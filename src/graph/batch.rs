@@ -26,6 +26,12 @@ pub struct GraphBatch {
     pub host_edges: (Vec<u32>, Vec<u32>, Vec<u32>),
     /// Graph index of every atom, `[atoms]` u32.
     pub segment: Tensor,
+    /// Host copy of `segment`.
+    pub host_segment: Vec<u32>,
+    /// The distinct atomic numbers of the batch, ascending, `[elements]` u32.
+    pub elements: Tensor,
+    /// For every atom, its row in `elements`, `[atoms]` u32.
+    pub element_index: Tensor,
     /// Number of graphs in the batch.
     pub num_graphs: usize,
     /// Number of atoms in the batch.
@@ -60,14 +66,30 @@ impl GraphBatch {
             offset += g.num_atoms() as u32;
         }
         let lengths = dist.len();
+        let mut present = [false; 256];
+        for &zi in &z {
+            present[(zi as usize).min(255)] = true;
+        }
+        let elements: Vec<u32> = (0..256u32).filter(|&e| present[e as usize]).collect();
+        let mut compact = [0u32; 256];
+        for (i, &e) in elements.iter().enumerate() {
+            compact[e as usize] = i as u32;
+        }
+        let element_index: Vec<u32> = z
+            .iter()
+            .map(|&zi| compact[(zi as usize).min(255)])
+            .collect();
         Ok(Self {
+            elements: Tensor::new(elements.as_slice(), device)?,
+            element_index: Tensor::from_vec(element_index, atoms, device)?,
             z: Tensor::from_vec(z, atoms, device)?,
             src: Tensor::new(src.as_slice(), device)?,
             dst: Tensor::new(dst.as_slice(), device)?,
             dist: Tensor::from_vec(dist, lengths, device)?.to_dtype(dtype)?,
             edge_row: Tensor::new(edge_row.as_slice(), device)?,
             host_edges: (src, dst, edge_row),
-            segment: Tensor::from_vec(segment, atoms, device)?,
+            segment: Tensor::new(segment.as_slice(), device)?,
+            host_segment: segment,
             num_graphs: graphs.len(),
             num_atoms: atoms,
         })

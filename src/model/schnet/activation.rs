@@ -1,6 +1,6 @@
 //! Shifted softplus, ssp(x) = ln(1 + eˣ) − ln 2.
 //!
-//! On CPU it is one custom op (forward and backward each a single parallel pass) instead
+//! On CPU and CUDA it is one custom op (forward and backward each a single pass) instead
 //! of eight elementwise candle ops: that halves the activation memory of the edge filter
 //! network and removes most of its elementwise passes. Elsewhere the same function is
 //! composed from plain ops; tests check the two against each other.
@@ -13,7 +13,8 @@ use std::f64::consts::LN_2;
 
 /// ssp(x) = softplus(x) − ln 2.
 pub fn shifted_softplus(x: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
+    if (x.device().is_cpu() || x.device().is_cuda())
+        && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
     {
         Ok(x.contiguous()?.apply_op1(SspForward)?)
     } else {
@@ -97,6 +98,15 @@ impl CustomOp1 for SspForward {
         Ok((out, l.shape().clone()))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        Ok((super::cuda::unary("ssp", s, l)?, l.shape().clone()))
+    }
+
     fn bwd(
         &self,
         arg: &Tensor,
@@ -122,6 +132,15 @@ impl CustomOp1 for Sigmoid {
             _ => return Err(candle_core::Error::Msg("sigmoid: f32 or f64 only".into())),
         };
         Ok((out, l.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        Ok((super::cuda::unary("sigmoid", s, l)?, l.shape().clone()))
     }
 }
 

@@ -21,22 +21,24 @@ pub struct EdgeFeatures {
     pub src: Tensor,
     /// Edge targets `[edges]`.
     pub dst: Tensor,
-    /// The fused gather–multiply–scatter (CPU); `None` uses the plain ops.
+    /// The fused gather–multiply–scatter (CPU, CUDA); `None` uses the plain ops.
     pub messages: Option<MessagePassing>,
 }
 
 impl EdgeFeatures {
     /// Expands the batch's edge lengths once per forward pass.
     pub fn new(batch: &GraphBatch, expansion: &GaussianSmearing, cutoff: f64) -> Result<Self> {
-        let messages = if batch.src.device().is_cpu() {
-            let (src, dst, rows) = batch.host_edges.clone();
+        let device = batch.src.device();
+        let messages = if device.is_cpu() || device.is_cuda() {
+            let (src, dst, rows) = &batch.host_edges;
             Some(MessagePassing::new(
                 src,
                 dst,
                 rows,
                 batch.num_atoms,
                 batch.dist.dim(0)?,
-            ))
+                device,
+            )?)
         } else {
             None
         };

@@ -1,80 +1,54 @@
-//! The CFConv message passing, agg_i = Σ_{e: dst(e)=i} x_{src(e)} ⊙ W_{row(e)}, as one CPU
-//! op; W has one row per distinct edge length, shared by the edges of that length.
+//! The CFConv message passing, agg_i = Σ_{e: dst(e)=i} x_{src(e)} ⊙ W_{row(e)}, as one op
+//! (CPU and CUDA); W has one row per distinct edge length, shared by the edges of that length.
 //!
 //! The plain composition (`index_select` → multiply → `index_add`) keeps two `[edges, F]`
-//! tensors per interaction for backward and runs the scatter on one thread. Here the
-//! forward walks the edges of each target atom (edges arrive sorted by target, as the
-//! radius graph emits them) in parallel over atoms, and the backward computes
+//! tensors per interaction for backward and runs the scatter on one thread (candle's CUDA
+//! `index_add` even walks all edges serially). Here the forward walks the edges of each
+//! target atom in parallel over atoms, and the backward computes
 //! ∂W_r = Σ_{e: row(e)=r} g_{dst(e)} ⊙ x_{src(e)} per length row and
 //! ∂x_j = Σ_{e: src(e)=j} g_{dst(e)} ⊙ W_{row(e)} per source atom, each through a copy of
 //! the edge list grouped that way: nothing per edge is stored.
 
+use super::grouping::Grouping;
 use crate::error::Result;
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor, WithDType};
-use rayon::prelude::*;
+use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Tensor};
 use std::sync::Arc;
 
-/// Edge lists in the two orders the op walks.
+/// The edge list grouped the three ways the op sums over it.
 #[derive(Debug)]
-struct Csr {
-    /// Edges grouped by target: `by_dst[dst_start[i]..dst_start[i + 1]]` end at atom i.
-    dst_start: Vec<usize>,
-    by_dst: Vec<u32>,
-    /// Edges grouped by source.
-    src_start: Vec<usize>,
-    by_src: Vec<u32>,
-    /// Edges grouped by filter row.
-    row_start: Vec<usize>,
-    by_row: Vec<u32>,
-    src: Vec<u32>,
-    dst: Vec<u32>,
-    row: Vec<u32>,
-}
-
-fn group(keys: &[u32], atoms: usize) -> (Vec<usize>, Vec<u32>) {
-    let mut start = vec![0usize; atoms + 1];
-    for &k in keys {
-        start[k as usize + 1] += 1;
-    }
-    for i in 0..atoms {
-        start[i + 1] += start[i];
-    }
-    let mut fill = start.clone();
-    let mut order = vec![0u32; keys.len()];
-    for (e, &k) in keys.iter().enumerate() {
-        order[fill[k as usize]] = e as u32;
-        fill[k as usize] += 1;
-    }
-    (start, order)
+struct Groupings {
+    /// By target atom, gathering x_src and W_row (forward).
+    by_dst: Grouping,
+    /// By source atom, gathering g_dst and W_row (∂x).
+    by_src: Grouping,
+    /// By filter row, gathering g_dst and x_src (∂W).
+    by_row: Grouping,
 }
 
 /// Message passing over one fixed edge list.
 #[derive(Debug, Clone)]
 pub struct MessagePassing {
-    csr: Arc<Csr>,
-    atoms: usize,
+    groups: Arc<Groupings>,
 }
 
 impl MessagePassing {
-    /// Prepares the edge lists (`src`, `dst` atom indices < `atoms`; `row` filter rows < `rows`).
-    pub fn new(src: Vec<u32>, dst: Vec<u32>, row: Vec<u32>, atoms: usize, rows: usize) -> Self {
-        let (dst_start, by_dst) = group(&dst, atoms);
-        let (src_start, by_src) = group(&src, atoms);
-        let (row_start, by_row) = group(&row, rows);
-        Self {
-            csr: Arc::new(Csr {
-                dst_start,
-                by_dst,
-                src_start,
-                by_src,
-                row_start,
-                by_row,
-                src,
-                dst,
-                row,
+    /// Prepares the edge lists (`src`, `dst` atom indices < `atoms`; `row` filter rows <
+    /// `rows`) for tensors on `device`.
+    pub fn new(
+        src: &[u32],
+        dst: &[u32],
+        row: &[u32],
+        atoms: usize,
+        rows: usize,
+        device: &Device,
+    ) -> Result<Self> {
+        Ok(Self {
+            groups: Arc::new(Groupings {
+                by_dst: Grouping::by_key(dst, atoms, src, Some(row), device)?,
+                by_src: Grouping::by_key(src, atoms, dst, Some(row), device)?,
+                by_row: Grouping::by_key(row, rows, dst, Some(src), device)?,
             }),
-            atoms,
-        }
+        })
     }
 
     /// Σ over incoming edges of x_src ⊙ W_row: `x` `[atoms, F]`, `w` `[rows, F]` → `[atoms, F]`.
@@ -82,37 +56,6 @@ impl MessagePassing {
         Ok(x.contiguous()?
             .apply_op2(&w.contiguous()?, GroupedProduct(self.clone(), Sum::Forward))?)
     }
-}
-
-fn slice<'a, T: WithDType>(data: &'a [T], layout: &Layout) -> candle_core::Result<&'a [T]> {
-    let (a, b) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("message passing needs contiguous inputs".into()))?;
-    Ok(&data[a..b])
-}
-
-/// out[i] = Σ_{e ∈ groups[i]} a[row_a(e)] ⊙ b[row_b(e)], rows of width f, parallel over i.
-fn gather_sum<T: WithDType + std::ops::Mul<Output = T> + std::ops::AddAssign>(
-    a: &[T],
-    b: &[T],
-    f: usize,
-    starts: &[usize],
-    order: &[u32],
-    row_a: impl Fn(usize) -> usize + Sync,
-    row_b: impl Fn(usize) -> usize + Sync,
-) -> Vec<T> {
-    let groups = starts.len() - 1;
-    let mut out = vec![T::zero(); groups * f];
-    out.par_chunks_mut(f).enumerate().for_each(|(i, row)| {
-        for &e in &order[starts[i]..starts[i + 1]] {
-            let e = e as usize;
-            let (ra, rb) = (row_a(e) * f, row_b(e) * f);
-            for k in 0..f {
-                row[k] += a[ra + k] * b[rb + k];
-            }
-        }
-    });
-    out
 }
 
 /// The three sums the op needs, each over one grouping of the edges:
@@ -127,42 +70,12 @@ enum Sum {
 struct GroupedProduct(MessagePassing, Sum);
 
 impl GroupedProduct {
-    fn run<T: WithDType + std::ops::Mul<Output = T> + std::ops::AddAssign>(
-        &self,
-        a: &[T],
-        b: &[T],
-        f: usize,
-    ) -> Vec<T> {
-        let c = &self.0.csr;
-        let (src, dst, row) = (&c.src, &c.dst, &c.row);
+    fn grouping(&self) -> &Grouping {
+        let g = &self.0.groups;
         match self.1 {
-            Sum::Forward => gather_sum(
-                a,
-                b,
-                f,
-                &c.dst_start,
-                &c.by_dst,
-                |e| src[e] as usize,
-                |e| row[e] as usize,
-            ),
-            Sum::GradX => gather_sum(
-                a,
-                b,
-                f,
-                &c.src_start,
-                &c.by_src,
-                |e| dst[e] as usize,
-                |e| row[e] as usize,
-            ),
-            Sum::GradW => gather_sum(
-                a,
-                b,
-                f,
-                &c.row_start,
-                &c.by_row,
-                |e| dst[e] as usize,
-                |e| src[e] as usize,
-            ),
+            Sum::Forward => &g.by_dst,
+            Sum::GradX => &g.by_src,
+            Sum::GradW => &g.by_row,
         }
     }
 }
@@ -184,24 +97,23 @@ impl CustomOp2 for GroupedProduct {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let f = l1.dims()[1];
-        let out = match (s1, s2) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-                CpuStorage::F32(self.run(slice(a, l1)?, slice(b, l2)?, f))
-            }
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
-                CpuStorage::F64(self.run(slice(a, l1)?, slice(b, l2)?, f))
-            }
-            _ => {
-                return Err(candle_core::Error::Msg(
-                    "message passing: f32 or f64, the same for both inputs".into(),
-                ));
-            }
-        };
-        let rows = match self.1 {
-            Sum::GradW => self.0.csr.row_start.len() - 1,
-            _ => self.0.atoms,
-        };
-        Ok((out, Shape::from((rows, f))))
+        let g = self.grouping();
+        let out = g.sum_cpu((s1, l1), Some((s2, l2)), f)?;
+        Ok((out, Shape::from((g.groups(), f))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let f = l1.dims()[1];
+        let g = self.grouping();
+        let out = g.sum_cuda((s1, l1), Some((s2, l2)), f)?;
+        Ok((out, Shape::from((g.groups(), f))))
     }
 
     fn bwd(
@@ -221,7 +133,7 @@ impl CustomOp2 for GroupedProduct {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
+    use candle_core::Var;
 
     #[test]
     fn equals_the_plain_composition_in_value_and_gradient() {
@@ -260,7 +172,8 @@ mod tests {
                 0,
             )
             .unwrap();
-        let fused = MessagePassing::new(src, dst, row, atoms, rows)
+        let fused = MessagePassing::new(&src, &dst, &row, atoms, rows, &Device::Cpu)
+            .unwrap()
             .forward(x.as_tensor(), w.as_tensor())
             .unwrap();
         let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();

@@ -7,15 +7,20 @@
 
 mod activation;
 mod cfconv;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod gaussian;
+mod grouping;
 mod interaction;
 mod message;
+mod pool;
 
 pub use activation::shifted_softplus;
 pub use cfconv::{CFConv, EdgeFeatures};
 pub use gaussian::{GaussianSmearing, cosine_cutoff};
 pub use interaction::InteractionBlock;
 pub use message::MessagePassing;
+pub use pool::SegmentSum;
 
 use super::SchNetConfig;
 use crate::error::Result;
@@ -69,7 +74,7 @@ impl SchNet {
     /// Per-graph outputs `[graphs, H/2]` (or `[graphs, 1]` with `lin2`).
     pub fn forward(&self, batch: &GraphBatch) -> Result<Tensor> {
         let edges = EdgeFeatures::new(batch, &self.expansion, self.cutoff)?;
-        let mut h = self.embedding.forward(&batch.z)?;
+        let mut h = self.embed(batch)?;
         for block in &self.interactions {
             h = (&h + block.forward(&h, &edges)?)?;
         }
@@ -77,7 +82,25 @@ impl SchNet {
         if let Some(lin2) = &self.lin2 {
             h = lin2.forward(&h)?;
         }
-        let pooled = Tensor::zeros((batch.num_graphs, h.dim(1)?), h.dtype(), h.device())?;
-        Ok(pooled.index_add(&batch.segment, &h, 0)?)
+        SegmentSum::new(&batch.host_segment, &batch.segment, batch.num_graphs)?.forward(&h)
+    }
+
+    /// Embedding rows of the atoms as one-hot(element) × table rows of the elements present.
+    ///
+    /// The same values as a lookup, but its backward is a matrix product: a lookup's
+    /// backward is an `index_add` over all atoms, which candle runs serially on CUDA.
+    fn embed(&self, batch: &GraphBatch) -> Result<Tensor> {
+        let table = self
+            .embedding
+            .embeddings()
+            .index_select(&batch.elements, 0)?;
+        let n = batch.elements.dim(0)? as u32;
+        let columns = Tensor::arange(0u32, n, batch.elements.device())?.unsqueeze(0)?;
+        let one_hot = batch
+            .element_index
+            .unsqueeze(1)?
+            .broadcast_eq(&columns)?
+            .to_dtype(table.dtype())?;
+        Ok(one_hot.matmul(&table)?)
     }
 }

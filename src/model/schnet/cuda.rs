@@ -1,0 +1,168 @@
+//! GPU side of the fused ops: kernels from `kernels.cu`, compiled once per process with
+//! NVRTC, and their launches on candle's CUDA stream.
+//!
+//! NVRTC rather than nvcc at build time: the binary already links libnvrtc (candle needs
+//! it), the kernels are then compiled for the GPU actually present, and the build needs no
+//! extra step beyond `tools/cuda/build.sh`. Compiling takes well under a second, once.
+
+use super::grouping::{Grouping, dtype_error};
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use candle_core::cuda_backend::cudarc::nvrtc::compile_ptx;
+use candle_core::cuda_backend::{CudaDevice, CudaStorageSlice, WrapErr};
+use candle_core::{CudaStorage, Device, Layout};
+use std::sync::OnceLock;
+
+const SOURCE: &str = include_str!("kernels.cu");
+const MODULE: &str = "multipose_schnet";
+
+fn ptx() -> candle_core::Result<&'static str> {
+    static PTX: OnceLock<Result<String, String>> = OnceLock::new();
+    PTX.get_or_init(|| {
+        compile_ptx(SOURCE)
+            .map(|p| p.to_src())
+            .map_err(|e| e.to_string())
+    })
+    .as_deref()
+    .map_err(|e| candle_core::Error::Cuda(format!("compiling multipose's kernels: {e}").into()))
+}
+
+fn launch_error(e: impl std::fmt::Display) -> candle_core::Error {
+    candle_core::Error::Cuda(format!("multipose kernel: {e}").into())
+}
+
+/// The index arrays of a [`Grouping`], on the GPU.
+#[derive(Debug)]
+pub(crate) struct GpuGrouping {
+    start: CudaSlice<u32>,
+    ia: CudaSlice<u32>,
+    ib: Option<CudaSlice<u32>>,
+}
+
+impl GpuGrouping {
+    /// Copies the arrays to `device` if it is a GPU.
+    pub fn upload(
+        device: &Device,
+        start: &[u32],
+        ia: &[u32],
+        ib: Option<&[u32]>,
+    ) -> candle_core::Result<Option<Self>> {
+        let Device::Cuda(dev) = device else {
+            return Ok(None);
+        };
+        // Empty device buffers are not allowed; a one-element dummy is never read.
+        let put = |v: &[u32]| dev.clone_htod(if v.is_empty() { &[0u32][..] } else { v });
+        Ok(Some(Self {
+            start: put(start)?,
+            ia: put(ia)?,
+            ib: ib.map(put).transpose()?,
+        }))
+    }
+}
+
+/// Rows of width `f`: 32 threads along a row, 8 rows per block.
+fn rows_config(rows: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: ((rows as u32).div_ceil(8).max(1), 1, 1),
+        block_dim: (32, 8, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+impl Grouping {
+    /// The sums on GPU storage (see [`Grouping::sum_cpu`]).
+    pub fn sum_cuda(
+        &self,
+        a: (&CudaStorage, &Layout),
+        b: Option<(&CudaStorage, &Layout)>,
+        f: usize,
+    ) -> candle_core::Result<CudaStorage> {
+        let gpu = self
+            .gpu
+            .as_ref()
+            .ok_or_else(|| launch_error("index arrays were built for another device"))?;
+        let dev = &a.0.device;
+        let groups = self.groups();
+        let n = groups * f;
+        let cfg = rows_config(groups);
+        let (groups32, f32_) = (groups as u32, f as u32);
+        macro_rules! run {
+            ($ty:ty, $variant:ident, $product:literal, $sum:literal) => {{
+                let x = match &a.0.slice {
+                    CudaStorageSlice::$variant(s) => s.slice(a.1.start_offset()..),
+                    _ => return Err(dtype_error()),
+                };
+                let out = dev.alloc_zeros::<$ty>(n.max(1))?;
+                match (b, &gpu.ib) {
+                    (Some((bs, bl)), Some(ib)) => {
+                        let y = match &bs.slice {
+                            CudaStorageSlice::$variant(s) => s.slice(bl.start_offset()..),
+                            _ => return Err(dtype_error()),
+                        };
+                        let func = dev.get_or_load_custom_func($product, MODULE, ptx()?)?;
+                        let mut l = func.builder();
+                        l.arg(&x)
+                            .arg(&y)
+                            .arg(&gpu.start)
+                            .arg(&gpu.ia)
+                            .arg(ib)
+                            .arg(&out);
+                        l.arg(&groups32).arg(&f32_);
+                        // SAFETY: argument order and types match the kernel's signature;
+                        // every index is < the rows of its input (checked when built).
+                        unsafe { l.launch(cfg) }.w()?;
+                    }
+                    _ => {
+                        let func = dev.get_or_load_custom_func($sum, MODULE, ptx()?)?;
+                        let mut l = func.builder();
+                        l.arg(&x).arg(&gpu.start).arg(&gpu.ia).arg(&out);
+                        l.arg(&groups32).arg(&f32_);
+                        // SAFETY: as above.
+                        unsafe { l.launch(cfg) }.w()?;
+                    }
+                }
+                CudaStorage::wrap_cuda_slice(out, dev.clone())
+            }};
+        }
+        Ok(match &a.0.slice {
+            CudaStorageSlice::F32(_) => {
+                run!(f32, F32, "grouped_product_f32", "grouped_sum_f32")
+            }
+            CudaStorageSlice::F64(_) => {
+                run!(f64, F64, "grouped_product_f64", "grouped_sum_f64")
+            }
+            _ => return Err(dtype_error()),
+        })
+    }
+}
+
+/// An elementwise kernel (`ssp` or `sigmoid`) over a contiguous f32/f64 tensor.
+pub(crate) fn unary(kernel: &str, s: &CudaStorage, l: &Layout) -> candle_core::Result<CudaStorage> {
+    let dev: &CudaDevice = &s.device;
+    let n = l.shape().elem_count();
+    if l.contiguous_offsets().is_none() {
+        return Err(launch_error(format!("{kernel} needs a contiguous input")));
+    }
+    let cfg = LaunchConfig {
+        grid_dim: ((n as u32).div_ceil(256).clamp(1, 65_535), 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    macro_rules! run {
+        ($ty:ty, $x:expr, $suffix:literal) => {{
+            let x = $x.slice(l.start_offset()..);
+            let out = dev.alloc_zeros::<$ty>(n.max(1))?;
+            let func =
+                dev.get_or_load_custom_func(&format!("{kernel}{}", $suffix), MODULE, ptx()?)?;
+            let mut b = func.builder();
+            b.arg(&x).arg(&out).arg(&n);
+            // SAFETY: (x, y, n) is the signature of every unary kernel; both hold n values.
+            unsafe { b.launch(cfg) }.w()?;
+            CudaStorage::wrap_cuda_slice(out, dev.clone())
+        }};
+    }
+    Ok(match &s.slice {
+        CudaStorageSlice::F32(x) => run!(f32, x, "_f32"),
+        CudaStorageSlice::F64(x) => run!(f64, x, "_f64"),
+        _ => return Err(dtype_error()),
+    })
+}
