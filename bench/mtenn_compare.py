@@ -23,7 +23,22 @@ from safetensors.torch import load_file, load_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools/golden"))
-from generate import GoldenModel, radius_edges  # noqa: E402
+from generate import GoldenModel, radius_edges  # noqa: E402,F401
+
+
+def fast_radius_edges(pos, batch, cutoff, max_nb):
+    """tools/golden's radius_edges (targets ascending, neighbours by (d2, j), first max_nb),
+    vectorised on pos's device: the Python loop takes seconds per 4,700-atom graph."""
+    p = pos.detach().to(torch.float64)
+    n = p.shape[0]
+    d2 = ((p[:, None, :] - p[None, :, :]) ** 2).sum(-1)
+    ok = (d2 < float(cutoff) ** 2) & (batch[:, None] == batch[None, :])
+    ok.fill_diagonal_(False)
+    d2 = torch.where(ok, d2, torch.full_like(d2, float("inf")))
+    order = torch.sort(d2, dim=1, stable=True).indices[:, :max_nb]  # ties keep index order
+    keep = torch.gather(ok, 1, order)
+    dst = torch.arange(n, device=p.device)[:, None].expand_as(order)
+    return torch.stack([order[keep], dst[keep]]), None
 
 
 class MemoGraph:
@@ -35,7 +50,7 @@ class MemoGraph:
     def __call__(self, pos, batch):
         key = hashlib.sha1(pos.detach().cpu().numpy().tobytes()).hexdigest()
         if key not in self.memo:
-            ei, _ = radius_edges(pos.detach().cpu(), batch.detach().cpu(), self.cutoff, self.max_nb)
+            ei, _ = fast_radius_edges(pos, batch, self.cutoff, self.max_nb)
             self.memo[key] = ei.to(pos.device)
         ei = self.memo[key]
         row, col = ei

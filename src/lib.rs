@@ -10,6 +10,7 @@ pub mod device;
 pub mod error;
 pub mod graph;
 pub mod model;
+pub mod profile;
 pub mod structure;
 pub mod train;
 

@@ -35,8 +35,12 @@ pub struct BenchCase {
     pub config: GroupedConfig,
     /// Device the step runs on.
     pub device: Device,
+    /// Precision of the model (f32, or f64 to check kernels against the CPU exactly).
+    pub dtype: DType,
     /// Also compare the gradients with the CPU f64 step (`grad_rel_err`).
     pub check: bool,
+    /// Split the step into phases (`profile`), synchronising the device after each.
+    pub profile: bool,
 }
 
 /// What one benchmark configuration measured.
@@ -66,11 +70,17 @@ pub struct BenchResult {
     pub loss: f64,
     /// Device the step ran on.
     pub device: String,
+    /// Precision of the step.
+    pub dtype: String,
     /// Peak GPU memory in use during the timed steps (MiB), on a GPU.
     pub peak_gpu_mib: Option<f64>,
     /// Largest over parameters of max |g − g_ref| / max |g_ref|, against the same step on
     /// CPU in f64, when `check` was asked for.
     pub grad_rel_err: Option<f64>,
+    /// The parameter with that error.
+    pub grad_worst: Option<String>,
+    /// Milliseconds per step in each phase, with `profile`.
+    pub profile: Vec<(String, f64)>,
 }
 
 impl BenchResult {
@@ -99,7 +109,7 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
         &config.model.schnet.graph(),
     )?;
     let graph_ms = started.elapsed().as_secs_f64() * 1e3;
-    let (params, model) = seeded_model(&config, DType::F32, &case.device)?;
+    let (params, model) = seeded_model(&config, case.dtype, &case.device)?;
     let objective = Objective::mse(6.0);
     let engine = EngineConfig {
         kind: case.engine,
@@ -122,6 +132,8 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
     for i in 0..case.repeats + warmup {
         if i == warmup {
             reset_gpu_peak(&case.device);
+            crate::profile::enable(case.profile);
+            crate::profile::reset();
         }
         let t = Instant::now();
         let step = train_step(&model, &params, &compound, &objective, &engine)?;
@@ -135,14 +147,24 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
         last = Some(step);
     }
     let peak_gpu_mib = gpu_peak_mib(&case.device);
+    let profile = if case.profile {
+        crate::profile::enable(false);
+        crate::profile::totals()
+            .into_iter()
+            .map(|(name, ms)| (name.to_string(), ms / case.repeats as f64))
+            .collect()
+    } else {
+        Vec::new()
+    };
     times.sort_by(f64::total_cmp);
-    let grad_rel_err = match (&last, case.check) {
+    let (grad_rel_err, grad_worst) = match (&last, case.check) {
         (Some(step), true) => {
             let (ref_params, ref_model) = seeded_model(&config, DType::F64, &Device::Cpu)?;
             let reference = train_step(&ref_model, &ref_params, &compound, &objective, &engine)?;
-            Some(gradient_error(&step.grads, &reference.grads)?)
+            let (e, name) = gradient_error(&step.grads, &reference.grads)?;
+            (Some(e), Some(name))
         }
-        _ => None,
+        _ => (None, None),
     };
     Ok(BenchResult {
         atoms: case.atoms,
@@ -160,8 +182,11 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
         peak_rss_mib: peak_rss_mib(),
         loss,
         device: format!("{:?}", case.device.location()),
+        dtype: case.dtype.as_str().to_string(),
         peak_gpu_mib,
         grad_rel_err,
+        grad_worst,
+        profile,
     })
 }
 
@@ -179,18 +204,18 @@ fn seeded_model(
     Ok((params, model))
 }
 
-/// Largest over parameters of max |g − g_ref| / max |g_ref|.
+/// Largest over parameters of max |g − g_ref| / max |g_ref|, and that parameter.
 fn gradient_error(
     got: &crate::combine::Gradients,
     reference: &crate::combine::Gradients,
-) -> Result<f64> {
+) -> Result<(f64, String)> {
     let values = |t: &candle_core::Tensor| -> Result<Vec<f64>> {
         Ok(t.flatten_all()?
             .to_dtype(DType::F64)?
             .to_device(&Device::Cpu)?
             .to_vec1::<f64>()?)
     };
-    let mut worst = 0f64;
+    let mut worst = (0f64, String::new());
     for (name, want) in reference.iter() {
         let want = values(want)?;
         let got = match got.get(name) {
@@ -205,7 +230,9 @@ fn gradient_error(
             .iter()
             .zip(&want)
             .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
-        worst = worst.max(diff / scale);
+        if diff / scale > worst.0 {
+            worst = (diff / scale, name.to_string());
+        }
     }
     Ok(worst)
 }

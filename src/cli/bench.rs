@@ -44,10 +44,17 @@ pub struct BenchArgs {
     /// Device: cpu, cuda or cuda:N (CUDA needs a build from tools/cuda/build.sh).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Precision: f32 (as mtenn trains) or f64 (with --check, tests the kernels exactly).
+    #[arg(long, default_value = "f32")]
+    dtype: String,
     /// Also run the step on CPU in f64 and report the largest relative gradient error
     /// (slow for large N: the reference is a CPU step).
     #[arg(long)]
     check: bool,
+    /// Split each step into phases (host batching, forward, backward), synchronising the
+    /// device after each phase; the split is printed under the table.
+    #[arg(long)]
+    profile: bool,
     /// Print one JSON object per configuration instead of a table.
     #[arg(long)]
     json: bool,
@@ -73,6 +80,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--repeats must be at least 1");
     }
     let device = multipose::device::parse(&args.device)?;
+    let dtype = match args.dtype.as_str() {
+        "f32" => candle_core::DType::F32,
+        "f64" => candle_core::DType::F64,
+        other => bail!("unknown --dtype `{other}` (expected f32 or f64)"),
+    };
     let mut cases = Vec::new();
     for &atoms in &args.atoms {
         for &poses in &args.poses {
@@ -86,7 +98,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     repeats: args.repeats,
                     config: config.clone(),
                     device: device.clone(),
+                    dtype,
                     check: args.check,
+                    profile: args.profile,
                 });
             }
         }
@@ -130,9 +144,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             .arg(format!("--strategy={}", args.strategy))
             .arg(format!("--budget-mib={}", args.budget_mib))
             .arg(format!("--repeats={}", args.repeats))
-            .arg(format!("--device={}", args.device));
+            .arg(format!("--device={}", args.device))
+            .arg(format!("--dtype={}", args.dtype));
         if args.check {
             cmd.arg("--check");
+        }
+        if args.profile {
+            cmd.arg("--profile");
         }
         if let Some(k) = args.chunk {
             cmd.arg(format!("--chunk={k}"));
@@ -213,8 +231,8 @@ fn print_table(results: &[BenchResult]) {
         if let Some(m) = r.peak_gpu_mib {
             s.push_str(&format!("  GPU peak {m:.0} MiB"));
         }
-        if let Some(e) = r.grad_rel_err {
-            s.push_str(&format!("  grad rel err {e:.1e}"));
+        if let (Some(e), Some(w)) = (r.grad_rel_err, &r.grad_worst) {
+            s.push_str(&format!("  grad rel err {e:.1e} ({w})"));
         }
         s
     };
@@ -232,6 +250,20 @@ fn print_table(results: &[BenchResult]) {
             r.ms_per_pose(),
             r.peak_rss_mib.map_or("n/a".into(), |m| format!("{m:.0}")),
             extra(r)
+        );
+    }
+    for r in results.iter().filter(|r| !r.profile.is_empty()) {
+        let phases: Vec<String> = r
+            .profile
+            .iter()
+            .map(|(name, ms)| format!("{name} {ms:.1}"))
+            .collect();
+        println!(
+            "profile, {} atoms N={} {} (ms per step): {}",
+            r.atoms,
+            r.poses,
+            r.engine,
+            phases.join(", ")
         );
     }
 }

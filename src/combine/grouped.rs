@@ -47,7 +47,8 @@ impl GroupedModel {
     pub fn new(config: &GroupedConfig, params: &Params) -> Result<Self> {
         let pose = PoseModel::new(&config.model, params, true)?;
         let combination = Combination::new(&config.combination, params.vb().pp("combination"))?;
-        let frozen = PoseModel::new(&config.model, params, false)?;
+        // Both views of the model batch the same graphs: they share the host batches.
+        let frozen = PoseModel::new(&config.model, params, false)?.sharing_batches(&pose);
         Ok(Self {
             config: config.clone(),
             pose,

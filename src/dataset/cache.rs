@@ -157,5 +157,6 @@ fn read(path: &Path, name: &str) -> std::result::Result<CompoundGraphs, ()> {
         name: name.to_string(),
         poses,
         proteins,
+        id: crate::graph::CompoundId::default(),
     })
 }

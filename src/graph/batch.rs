@@ -3,44 +3,45 @@
 //! Edge lengths are stored once per distinct value: i→j and j→i have the same length, and
 //! the protein–protein edges of all poses of a compound repeat exactly, so the distance
 //! filter (the bulk of SchNet's work) is evaluated once per distinct length and shared.
+//!
+//! The host side ([`HostBatch`]: concatenation, length deduplication, edge groupings) is
+//! the expensive part for large complexes and does not depend on the weights, so it is
+//! built once and kept ([`super::BatchCache`]); a step only copies it to the device.
 
-use super::Graph;
+use super::{EdgeGroupings, Graph, Grouping};
 use crate::error::Result;
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
+use std::sync::Arc;
 
-/// A disjoint union of graphs, ready for message passing.
-#[derive(Debug, Clone)]
-pub struct GraphBatch {
-    /// Atomic numbers, `[atoms]` u32.
-    pub z: Tensor,
-    /// Edge sources, `[edges]` u32, offset into the batch.
-    pub src: Tensor,
-    /// Edge targets, `[edges]` u32, offset into the batch.
-    pub dst: Tensor,
-    /// Distinct edge lengths, `[lengths]` in the model dtype.
-    pub dist: Tensor,
-    /// For every edge, the row of its length in `dist`, `[edges]` u32.
-    pub edge_row: Tensor,
-    /// Host copies of `src`, `dst` and `edge_row` (for the CPU message-passing op).
-    pub host_edges: (Vec<u32>, Vec<u32>, Vec<u32>),
-    /// Graph index of every atom, `[atoms]` u32.
-    pub segment: Tensor,
-    /// Host copy of `segment`.
-    pub host_segment: Vec<u32>,
-    /// The distinct atomic numbers of the batch, ascending, `[elements]` u32.
-    pub elements: Tensor,
-    /// For every atom, its row in `elements`, `[atoms]` u32.
-    pub element_index: Tensor,
-    /// Number of graphs in the batch.
+/// Everything about a batch that is computed on the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostBatch {
+    /// Edge sources, offset into the batch.
+    pub src: Vec<u32>,
+    /// Edge targets, offset into the batch.
+    pub dst: Vec<u32>,
+    /// Distinct edge lengths (Å).
+    pub dist: Vec<f64>,
+    /// For every edge, the row of its length in `dist`.
+    pub edge_row: Vec<u32>,
+    /// Graph index of every atom.
+    pub segment: Vec<u32>,
+    /// The distinct atomic numbers of the batch, ascending.
+    pub elements: Vec<u32>,
+    /// For every atom, its row in `elements`.
+    pub element_index: Vec<u32>,
+    /// Edges grouped for the fused message passing.
+    pub edges: EdgeGroupings,
+    /// Atoms grouped by graph, for pooling.
+    pub pool: Arc<Grouping>,
+    /// Number of graphs.
     pub num_graphs: usize,
-    /// Number of atoms in the batch.
-    pub num_atoms: usize,
 }
 
-impl GraphBatch {
-    /// Concatenates graphs, shifting atom indices, and moves them to `device`.
-    pub fn new(graphs: &[&Graph], dtype: DType, device: &Device) -> Result<Self> {
+impl HostBatch {
+    /// Concatenates graphs, shifting atom indices, and groups their edges.
+    pub fn new(graphs: &[&Graph]) -> Self {
         let atoms: usize = graphs.iter().map(|g| g.num_atoms()).sum();
         let edges: usize = graphs.iter().map(|g| g.num_edges()).sum();
         let mut z = Vec::with_capacity(atoms);
@@ -65,7 +66,6 @@ impl GraphBatch {
             }
             offset += g.num_atoms() as u32;
         }
-        let lengths = dist.len();
         let mut present = [false; 256];
         for &zi in &z {
             present[(zi as usize).min(255)] = true;
@@ -75,23 +75,80 @@ impl GraphBatch {
         for (i, &e) in elements.iter().enumerate() {
             compact[e as usize] = i as u32;
         }
-        let element_index: Vec<u32> = z
+        let element_index = z
             .iter()
             .map(|&zi| compact[(zi as usize).min(255)])
             .collect();
-        Ok(Self {
-            elements: Tensor::new(elements.as_slice(), device)?,
-            element_index: Tensor::from_vec(element_index, atoms, device)?,
-            z: Tensor::from_vec(z, atoms, device)?,
-            src: Tensor::new(src.as_slice(), device)?,
-            dst: Tensor::new(dst.as_slice(), device)?,
-            dist: Tensor::from_vec(dist, lengths, device)?.to_dtype(dtype)?,
-            edge_row: Tensor::new(edge_row.as_slice(), device)?,
-            host_edges: (src, dst, edge_row),
-            segment: Tensor::new(segment.as_slice(), device)?,
-            host_segment: segment,
+        let all_atoms: Vec<u32> = (0..atoms as u32).collect();
+        Self {
+            edges: EdgeGroupings::new(&src, &dst, &edge_row, atoms, dist.len()),
+            pool: Arc::new(Grouping::by_key(&segment, graphs.len(), &all_atoms, None)),
+            src,
+            dst,
+            dist,
+            edge_row,
+            segment,
+            elements,
+            element_index,
             num_graphs: graphs.len(),
-            num_atoms: atoms,
+        }
+    }
+
+    /// Number of atoms.
+    pub fn num_atoms(&self) -> usize {
+        self.segment.len()
+    }
+
+    /// Heap bytes held (for the cache budget).
+    pub fn bytes(&self) -> usize {
+        4 * (self.src.len()
+            + self.dst.len()
+            + 2 * self.dist.len()
+            + self.edge_row.len()
+            + self.segment.len()
+            + self.elements.len()
+            + self.element_index.len())
+            + self.edges.bytes()
+            + self.pool.bytes()
+    }
+}
+
+/// A disjoint union of graphs, ready for message passing on a device.
+#[derive(Debug, Clone)]
+pub struct GraphBatch {
+    /// The host side, kept for the fused ops' index arrays.
+    pub host: Arc<HostBatch>,
+    /// Distinct edge lengths, `[lengths]` in the model dtype.
+    pub dist: Tensor,
+    /// Graph index of every atom, `[atoms]` u32.
+    pub segment: Tensor,
+    /// The distinct atomic numbers of the batch, ascending, `[elements]` u32.
+    pub elements: Tensor,
+    /// For every atom, its row in `elements`, `[atoms]` u32.
+    pub element_index: Tensor,
+    /// Number of graphs in the batch.
+    pub num_graphs: usize,
+    /// Number of atoms in the batch.
+    pub num_atoms: usize,
+}
+
+impl GraphBatch {
+    /// Concatenates graphs and moves them to `device`.
+    pub fn new(graphs: &[&Graph], dtype: DType, device: &Device) -> Result<Self> {
+        Self::upload(Arc::new(HostBatch::new(graphs)), dtype, device)
+    }
+
+    /// Copies a host batch to `device`.
+    pub fn upload(host: Arc<HostBatch>, dtype: DType, device: &Device) -> Result<Self> {
+        let lengths = host.dist.len();
+        Ok(Self {
+            dist: Tensor::from_slice(&host.dist, lengths, device)?.to_dtype(dtype)?,
+            segment: Tensor::new(host.segment.as_slice(), device)?,
+            elements: Tensor::new(host.elements.as_slice(), device)?,
+            element_index: Tensor::new(host.element_index.as_slice(), device)?,
+            num_graphs: host.num_graphs,
+            num_atoms: host.num_atoms(),
+            host,
         })
     }
 }

@@ -2,7 +2,7 @@
 
 use super::StrategyKind;
 use crate::error::{Error, Result};
-use crate::graph::{Graph, GraphConfig};
+use crate::graph::{CompoundId, Graph, GraphConfig};
 use crate::structure::Structure;
 use std::collections::HashMap;
 
@@ -26,6 +26,8 @@ pub struct CompoundGraphs {
     pub poses: Vec<PoseGraphs>,
     /// Distinct protein graphs (poses usually share one).
     pub proteins: Vec<Graph>,
+    /// Identity for the batch cache; the graphs must not change after a model used them.
+    pub id: CompoundId,
 }
 
 impl CompoundGraphs {
@@ -83,6 +85,7 @@ impl CompoundGraphs {
             name,
             poses: out,
             proteins,
+            id: CompoundId::default(),
         })
     }
 

@@ -3,8 +3,9 @@
 use super::schnet::{GaussianSmearing, SchNet};
 use super::{CompoundGraphs, ModelConfig, Params, Strategy, StrategyKind};
 use crate::error::{Error, Result};
-use crate::graph::{Graph, GraphBatch};
+use crate::graph::{BatchCache, BatchKey, Graph, GraphBatch};
 use candle_core::{DType, Device, Tensor};
+use std::sync::Arc;
 
 /// Where the protein representation of a pose comes from.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +24,13 @@ pub struct PoseModel {
     strategy: Strategy,
     dtype: DType,
     device: Device,
+    batches: Arc<BatchCache>,
 }
+
+/// Numbers the graph kinds in a [`BatchKey`].
+const COMPLEX: u8 = 0;
+const LIGAND: u8 = 1;
+const PROTEIN: u8 = 2;
 
 fn wrong_strategy(kind: StrategyKind) -> Error {
     Error::InvalidConfig(format!(
@@ -69,6 +76,7 @@ impl PoseModel {
             strategy,
             dtype: params.dtype(),
             device: params.device().clone(),
+            batches: Arc::new(BatchCache::default()),
         })
     }
 
@@ -87,9 +95,24 @@ impl PoseModel {
         &self.device
     }
 
+    /// The same model whose host batches are kept in `other`'s cache.
+    pub fn sharing_batches(mut self, other: &PoseModel) -> Self {
+        self.batches = other.batches.clone();
+        self
+    }
+
     /// Representations `[graphs, D]` of several graphs, batched into one forward pass.
     pub fn represent(&self, graphs: &[&Graph]) -> Result<Tensor> {
-        let batch = GraphBatch::new(graphs, self.dtype, &self.device)?;
+        self.represent_keyed(graphs, None)
+    }
+
+    /// As [`Self::represent`]; with a key, the host batch is kept for the next call.
+    fn represent_keyed(&self, graphs: &[&Graph], key: Option<BatchKey>) -> Result<Tensor> {
+        let batch = {
+            let _span = crate::profile::span(crate::profile::Phase::Batch, &self.device);
+            let host = self.batches.get_or_build(key, graphs);
+            GraphBatch::upload(host, self.dtype, &self.device)?
+        };
         self.representation.forward(&batch)
     }
 
@@ -100,7 +123,11 @@ impl PoseModel {
             return Ok(None);
         }
         let graphs: Vec<&Graph> = compound.proteins.iter().collect();
-        Ok(Some(self.represent(&graphs)?))
+        let key = BatchKey {
+            compound: compound.id.0,
+            parts: (0..graphs.len() as u32).map(|i| (PROTEIN, i)).collect(),
+        };
+        Ok(Some(self.represent_keyed(&graphs, Some(key))?))
     }
 
     /// Per-pose predictions `[poses.len()]` (after the per-pose readout), all poses of
@@ -119,13 +146,23 @@ impl PoseModel {
                 .map(|&p| f(&compound.poses[p]).ok_or_else(|| wrong_strategy(kind)))
                 .collect()
         };
+        let key = |parts: &[u8], proteins: &[u32]| BatchKey {
+            compound: compound.id.0,
+            parts: parts
+                .iter()
+                .flat_map(|&part| poses.iter().map(move |&p| (part, p as u32)))
+                .chain(proteins.iter().map(|&i| (PROTEIN, i)))
+                .collect(),
+        };
         let dg = match kind {
             StrategyKind::Complex => {
-                let reps = self.represent(&pick(|p| p.complex.as_ref())?)?;
+                let graphs = pick(|p| p.complex.as_ref())?;
+                let reps = self.represent_keyed(&graphs, Some(key(&[COMPLEX], &[])))?;
                 self.strategy.forward(&reps, &reps, &reps)?
             }
             StrategyKind::LigandOnly => {
-                let reps = self.represent(&pick(|p| p.ligand.as_ref())?)?;
+                let graphs = pick(|p| p.ligand.as_ref())?;
+                let reps = self.represent_keyed(&graphs, Some(key(&[LIGAND], &[])))?;
                 self.strategy.forward(&reps, &reps, &reps)?
             }
             StrategyKind::Delta | StrategyKind::Concat => {
@@ -136,10 +173,12 @@ impl PoseModel {
                     .ok_or_else(|| wrong_strategy(kind))?;
                 let mut graphs = pick(|p| p.complex.as_ref())?;
                 graphs.extend(pick(|p| p.ligand.as_ref())?);
-                if let ProteinInput::Inline = protein {
-                    graphs.extend(protein_ids.iter().map(|&i| &compound.proteins[i as usize]));
-                }
-                let reps = self.represent(&graphs)?;
+                let inline: &[u32] = match protein {
+                    ProteinInput::Inline => &protein_ids,
+                    ProteinInput::Shared(_) => &[],
+                };
+                graphs.extend(inline.iter().map(|&i| &compound.proteins[i as usize]));
+                let reps = self.represent_keyed(&graphs, Some(key(&[COMPLEX, LIGAND], inline)))?;
                 let complex = reps.narrow(0, 0, k)?;
                 let ligand = reps.narrow(0, k, k)?;
                 let protein = match protein {

@@ -11,6 +11,7 @@ use super::{EngineKind, Step, StepResult, to_f64};
 use crate::combine::{GroupedModel, Objective, Online};
 use crate::error::{Error, Result};
 use crate::model::ProteinInput;
+use crate::profile::{Phase, span};
 use candle_core::{Tensor, Var};
 
 /// Whether streaming can compute this model's gradient exactly.
@@ -55,8 +56,12 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
             Some(l) => ProteinInput::Shared(l.as_tensor()),
             None => ProteinInput::Inline,
         };
-        let y = s.model.pose.predict(s.compound, ids, input)?;
-        let yv = to_f64(&y)?;
+        let (y, yv) = {
+            let _span = span(Phase::Forward, s.params.device());
+            let y = s.model.pose.predict(s.compound, ids, input)?;
+            let yv = to_f64(&y)?;
+            (y, yv)
+        };
         let (wa, wb) = match online {
             Online::Mean => (vec![1.0; yv.len()], None),
             Online::Softmax { factor } => (
@@ -87,6 +92,7 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
         if let Some(wd) = wd {
             targets.push((&mut d, wd));
         }
+        let _span = span(Phase::Backward, s.params.device());
         seeded_backward(s, &y, targets)?;
         preds.extend(yv);
     }

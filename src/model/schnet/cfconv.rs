@@ -1,7 +1,7 @@
 //! Continuous-filter convolution: xᵢ' = lin2(Σ_{j→i} lin1(x)_j ⊙ W(d_ij)), with the filter
 //! W = mlp(gaussians(d)) · cosine_cutoff(d).
 
-use super::{GaussianSmearing, MessagePassing, cosine_cutoff, shifted_softplus};
+use super::{GaussianSmearing, MessagePassing, cosine_cutoff, linear_scaled, linear_ssp};
 use crate::error::Result;
 use crate::graph::GraphBatch;
 use candle_core::Tensor;
@@ -15,40 +15,42 @@ pub struct EdgeFeatures {
     pub attr: Tensor,
     /// Cosine cutoff `[lengths, 1]`.
     pub envelope: Tensor,
-    /// Row of each edge's length, `[edges]`.
-    pub edge_row: Tensor,
-    /// Edge sources `[edges]`.
-    pub src: Tensor,
-    /// Edge targets `[edges]`.
-    pub dst: Tensor,
-    /// The fused gather–multiply–scatter (CPU, CUDA); `None` uses the plain ops.
-    pub messages: Option<MessagePassing>,
+    /// How messages are gathered and summed.
+    pub aggregation: Aggregation,
+}
+
+/// The gather–multiply–scatter of messages.
+#[derive(Debug, Clone)]
+pub enum Aggregation {
+    /// One fused op (CPU, CUDA).
+    Fused(MessagePassing),
+    /// Plain candle ops (other devices): edge sources, targets and length rows, `[edges]`.
+    Plain {
+        src: Tensor,
+        dst: Tensor,
+        edge_row: Tensor,
+    },
 }
 
 impl EdgeFeatures {
     /// Expands the batch's edge lengths once per forward pass.
     pub fn new(batch: &GraphBatch, expansion: &GaussianSmearing, cutoff: f64) -> Result<Self> {
-        let device = batch.src.device();
-        let messages = if device.is_cpu() || device.is_cuda() {
-            let (src, dst, rows) = &batch.host_edges;
-            Some(MessagePassing::new(
-                src,
-                dst,
-                rows,
-                batch.num_atoms,
-                batch.dist.dim(0)?,
-                device,
-            )?)
+        let device = batch.dist.device();
+        let aggregation = if device.is_cpu() || device.is_cuda() {
+            let _span = crate::profile::span(crate::profile::Phase::Groupings, device);
+            Aggregation::Fused(MessagePassing::new(&batch.host.edges, device)?)
         } else {
-            None
+            let h = &batch.host;
+            Aggregation::Plain {
+                src: Tensor::new(h.src.as_slice(), device)?,
+                dst: Tensor::new(h.dst.as_slice(), device)?,
+                edge_row: Tensor::new(h.edge_row.as_slice(), device)?,
+            }
         };
         Ok(Self {
             attr: expansion.forward(&batch.dist)?,
             envelope: cosine_cutoff(&batch.dist, cutoff)?,
-            edge_row: batch.edge_row.clone(),
-            src: batch.src.clone(),
-            dst: batch.dst.clone(),
-            messages,
+            aggregation,
         })
     }
 }
@@ -79,22 +81,24 @@ impl CFConv {
         })
     }
 
-    /// Aggregated, transformed messages `[atoms, H]`; the filter is evaluated once per
-    /// distinct edge length.
-    pub fn forward(&self, x: &Tensor, edges: &EdgeFeatures) -> Result<Tensor> {
-        let filter = self
-            .mlp2
-            .forward(&shifted_softplus(&self.mlp0.forward(&edges.attr)?)?)?
-            .broadcast_mul(&edges.envelope)?;
+    /// ssp of the aggregated, transformed messages `[atoms, H]` (PyG's `act(conv(h))`, with
+    /// `lin2`'s bias and the activation fused); the filter is evaluated once per distinct
+    /// edge length.
+    pub fn forward_activated(&self, x: &Tensor, edges: &EdgeFeatures) -> Result<Tensor> {
+        let filter = linear_scaled(
+            &self.mlp2,
+            &linear_ssp(&self.mlp0, &edges.attr)?,
+            &edges.envelope,
+        )?;
         let x = self.lin1.forward(x)?;
-        let aggregated = match &edges.messages {
-            Some(fused) => fused.forward(&x, &filter)?,
-            None => {
-                let filter = filter.index_select(&edges.edge_row, 0)?;
-                let messages = (x.index_select(&edges.src, 0)? * filter)?;
-                x.zeros_like()?.index_add(&edges.dst, &messages, 0)?
+        let aggregated = match &edges.aggregation {
+            Aggregation::Fused(fused) => fused.forward(&x, &filter)?,
+            Aggregation::Plain { src, dst, edge_row } => {
+                let filter = filter.index_select(edge_row, 0)?;
+                let messages = (x.index_select(src, 0)? * filter)?;
+                x.zeros_like()?.index_add(dst, &messages, 0)?
             }
         };
-        Ok(self.lin2.forward(&aggregated)?)
+        linear_ssp(&self.lin2, &aggregated)
     }
 }

@@ -5,7 +5,8 @@
 //! it), the kernels are then compiled for the GPU actually present, and the build needs no
 //! extra step beyond `tools/cuda/build.sh`. Compiling takes well under a second, once.
 
-use super::grouping::{Grouping, dtype_error};
+use super::grouping::{DeviceGrouping, dtype_error};
+use crate::graph::Grouping;
 use candle_core::cuda_backend::cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 use candle_core::cuda_backend::cudarc::nvrtc::compile_ptx;
 use candle_core::cuda_backend::{CudaDevice, CudaStorageSlice, WrapErr};
@@ -40,35 +41,30 @@ pub(crate) struct GpuGrouping {
 
 impl GpuGrouping {
     /// Copies the arrays to `device` if it is a GPU.
-    pub fn upload(
-        device: &Device,
-        start: &[u32],
-        ia: &[u32],
-        ib: Option<&[u32]>,
-    ) -> candle_core::Result<Option<Self>> {
+    pub fn upload(device: &Device, host: &Grouping) -> candle_core::Result<Option<Self>> {
         let Device::Cuda(dev) = device else {
             return Ok(None);
         };
         // Empty device buffers are not allowed; a one-element dummy is never read.
         let put = |v: &[u32]| dev.clone_htod(if v.is_empty() { &[0u32][..] } else { v });
         Ok(Some(Self {
-            start: put(start)?,
-            ia: put(ia)?,
-            ib: ib.map(put).transpose()?,
+            start: put(&host.start)?,
+            ia: put(&host.ia)?,
+            ib: host.ib.as_deref().map(put).transpose()?,
         }))
     }
 }
 
-/// Rows of width `f`: 32 threads along a row, 8 rows per block.
-fn rows_config(rows: usize) -> LaunchConfig {
+/// One block per (group, 32 columns), 8 thread rows splitting the group's items.
+fn groups_config(groups: usize, f: usize) -> LaunchConfig {
     LaunchConfig {
-        grid_dim: ((rows as u32).div_ceil(8).max(1), 1, 1),
+        grid_dim: (groups as u32, (f as u32).div_ceil(32), 1),
         block_dim: (32, 8, 1),
         shared_mem_bytes: 0,
     }
 }
 
-impl Grouping {
+impl DeviceGrouping {
     /// The sums on GPU storage (see [`Grouping::sum_cpu`]).
     pub fn sum_cuda(
         &self,
@@ -83,7 +79,7 @@ impl Grouping {
         let dev = &a.0.device;
         let groups = self.groups();
         let n = groups * f;
-        let cfg = rows_config(groups);
+        let cfg = groups_config(groups, f);
         let (groups32, f32_) = (groups as u32, f as u32);
         macro_rules! run {
             ($ty:ty, $variant:ident, $product:literal, $sum:literal) => {{
@@ -92,6 +88,9 @@ impl Grouping {
                     _ => return Err(dtype_error()),
                 };
                 let out = dev.alloc_zeros::<$ty>(n.max(1))?;
+                if n == 0 {
+                    return Ok(CudaStorage::wrap_cuda_slice(out, dev.clone()));
+                }
                 match (b, &gpu.ib) {
                     (Some((bs, bl)), Some(ib)) => {
                         let y = match &bs.slice {
@@ -114,7 +113,13 @@ impl Grouping {
                     _ => {
                         let func = dev.get_or_load_custom_func($sum, MODULE, ptx()?)?;
                         let mut l = func.builder();
-                        l.arg(&x).arg(&gpu.start).arg(&gpu.ia).arg(&out);
+                        // The sum kernel shares the product's signature minus `b`; its
+                        // `ib` is never read.
+                        l.arg(&x)
+                            .arg(&gpu.start)
+                            .arg(&gpu.ia)
+                            .arg(&gpu.ia)
+                            .arg(&out);
                         l.arg(&groups32).arg(&f32_);
                         // SAFETY: as above.
                         unsafe { l.launch(cfg) }.w()?;
@@ -163,6 +168,48 @@ pub(crate) fn unary(kernel: &str, s: &CudaStorage, l: &Layout) -> candle_core::R
     Ok(match &s.slice {
         CudaStorageSlice::F32(x) => run!(f32, x, "_f32"),
         CudaStorageSlice::F64(x) => run!(f64, x, "_f64"),
+        _ => return Err(dtype_error()),
+    })
+}
+
+/// A linear-layer epilogue (`bias_ssp`, `bias_ssp_grad`, `bias_scale`): a `[rows, f]`, the
+/// bias b `[f]` and a third input c (`[rows, f]` or `[rows]`, unused by `bias_ssp`).
+pub(crate) fn epilogue(
+    kernel: &str,
+    a: (&CudaStorage, &Layout),
+    b: (&CudaStorage, &Layout),
+    c: (&CudaStorage, &Layout),
+    f: usize,
+) -> candle_core::Result<CudaStorage> {
+    let dev: &CudaDevice = &a.0.device;
+    let n = a.1.shape().elem_count();
+    let cfg = LaunchConfig {
+        grid_dim: ((n as u32).div_ceil(256).clamp(1, 65_535), 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    macro_rules! run {
+        ($ty:ty, $variant:ident, $suffix:literal) => {{
+            let view = |s: (&CudaStorage, &Layout)| match &s.0.slice {
+                CudaStorageSlice::$variant(x) => Ok(x.slice(s.1.start_offset()..)),
+                _ => Err(dtype_error()),
+            };
+            let (x, y, z) = (view(a)?, view(b)?, view(c)?);
+            let out = dev.alloc_zeros::<$ty>(n.max(1))?;
+            let func =
+                dev.get_or_load_custom_func(&format!("{kernel}{}", $suffix), MODULE, ptx()?)?;
+            let mut l = func.builder();
+            let f = f as u32;
+            l.arg(&x).arg(&y).arg(&z).arg(&out).arg(&n).arg(&f);
+            // SAFETY: (a, b, c, y, n, f) is every epilogue's signature; a and y hold n
+            // values, b holds f, c holds n or n / f (checked by the caller).
+            unsafe { l.launch(cfg) }.w()?;
+            CudaStorage::wrap_cuda_slice(out, dev.clone())
+        }};
+    }
+    Ok(match &a.0.slice {
+        CudaStorageSlice::F32(_) => run!(f32, F32, "_f32"),
+        CudaStorageSlice::F64(_) => run!(f64, F64, "_f64"),
         _ => return Err(dtype_error()),
     })
 }

@@ -4,61 +4,34 @@
 //! and the per-graph pooling. Each output row is summed by one worker in a fixed order, so
 //! results do not depend on scheduling, on CPU (rayon) or on the GPU (no atomics).
 
+use crate::graph::Grouping;
 use candle_core::{CpuStorage, Device, Layout, WithDType};
 use rayon::prelude::*;
+use std::sync::Arc;
 
-/// One grouping of items: group g covers positions `start[g]..start[g + 1]`, and position
-/// p gathers row `ia[p]` of `a` (and row `ib[p]` of `b`).
+/// A [`Grouping`] ready for the device its op runs on.
 #[derive(Debug)]
-pub(crate) struct Grouping {
-    start: Vec<u32>,
-    ia: Vec<u32>,
-    ib: Option<Vec<u32>>,
-    /// Copies of the index arrays on the GPU the op runs on.
+pub(crate) struct DeviceGrouping {
+    pub(crate) host: Arc<Grouping>,
+    /// Copies of the index arrays on the GPU.
     #[cfg(feature = "cuda")]
     pub(crate) gpu: Option<super::cuda::GpuGrouping>,
 }
 
-impl Grouping {
-    /// Groups items by `keys` (< `groups`), keeping their order within a group; item i
-    /// gathers row `ia[i]` of `a` and row `ib[i]` of `b`. Index copies go to `device`
-    /// when it is a GPU.
-    pub fn by_key(
-        keys: &[u32],
-        groups: usize,
-        ia: &[u32],
-        ib: Option<&[u32]>,
-        device: &Device,
-    ) -> candle_core::Result<Self> {
-        // A counting sort: linear, and stable so sums keep the edge order of the graph.
-        let mut start = vec![0u32; groups + 1];
-        for &k in keys {
-            start[k as usize + 1] += 1;
-        }
-        for g in 0..groups {
-            start[g + 1] += start[g];
-        }
-        let mut fill = start.clone();
-        let mut order = vec![0u32; keys.len()];
-        for (i, &k) in keys.iter().enumerate() {
-            order[fill[k as usize] as usize] = i as u32;
-            fill[k as usize] += 1;
-        }
-        let ia: Vec<u32> = order.iter().map(|&i| ia[i as usize]).collect();
-        let ib = ib.map(|ib| order.iter().map(|&i| ib[i as usize]).collect::<Vec<u32>>());
+impl DeviceGrouping {
+    /// Copies the index arrays to `device` when it is a GPU.
+    pub fn new(host: Arc<Grouping>, device: &Device) -> candle_core::Result<Self> {
         let _ = device;
         Ok(Self {
             #[cfg(feature = "cuda")]
-            gpu: super::cuda::GpuGrouping::upload(device, &start, &ia, ib.as_deref())?,
-            start,
-            ia,
-            ib,
+            gpu: super::cuda::GpuGrouping::upload(device, &host)?,
+            host,
         })
     }
 
     /// Number of groups (output rows).
     pub fn groups(&self) -> usize {
-        self.start.len() - 1
+        self.host.groups()
     }
 
     fn sum_host<T: WithDType + std::ops::Mul<Output = T> + std::ops::AddAssign>(
@@ -67,12 +40,13 @@ impl Grouping {
         b: Option<&[T]>,
         f: usize,
     ) -> Vec<T> {
+        let g = &*self.host;
         let mut out = vec![T::zero(); self.groups() * f];
-        out.par_chunks_mut(f).enumerate().for_each(|(g, row)| {
-            let (s, e) = (self.start[g] as usize, self.start[g + 1] as usize);
+        out.par_chunks_mut(f).enumerate().for_each(|(group, row)| {
+            let (s, e) = (g.start[group] as usize, g.start[group + 1] as usize);
             for p in s..e {
-                let ra = self.ia[p] as usize * f;
-                match (b, &self.ib) {
+                let ra = g.ia[p] as usize * f;
+                match (b, &g.ib) {
                     (Some(b), Some(ib)) => {
                         let rb = ib[p] as usize * f;
                         for k in 0..f {

@@ -1,6 +1,6 @@
 //! One SchNet interaction block: lin(ssp(CFConv(h))).
 
-use super::{CFConv, EdgeFeatures, shifted_softplus};
+use super::{CFConv, EdgeFeatures};
 use crate::error::Result;
 use crate::model::SchNetConfig;
 use candle_core::Tensor;
@@ -31,7 +31,7 @@ impl InteractionBlock {
 
     /// The update added to h (the residual sum is the caller's).
     pub fn forward(&self, h: &Tensor, edges: &EdgeFeatures) -> Result<Tensor> {
-        let x = shifted_softplus(&self.conv.forward(h, edges)?)?;
+        let x = self.conv.forward_activated(h, edges)?;
         Ok(self.lin.forward(&x)?)
     }
 }

@@ -2,45 +2,36 @@
 // (src/model/schnet/cuda.rs). No atomics: every output row is owned by one thread row, so
 // sums run in a fixed order and results are deterministic.
 
-// out[g, k] = sum over p in [start[g], start[g+1]) of a[ia[p], k] * b[ib[p], k].
-// Block: 32 threads along k, blockDim.y groups.
-#define GROUPED_PRODUCT(NAME, T)                                                        \
-  extern "C" __global__ void NAME(const T *__restrict__ a, const T *__restrict__ b,     \
+// out[g, k] = sum over p in [start[g], start[g+1]) of a[ia[p], k] (* b[ib[p], k]).
+// One block per (group, 32 columns): threadIdx.x picks the column, the 8 thread rows take
+// every 8th position of the group, and their partial sums are added in a fixed order, so
+// a group of thousands of items (pooling a protein) is as parallel as a group of a few.
+#define GROUPED(NAME, T, TERM, B_ARG)                                                   \
+  extern "C" __global__ void NAME(const T *__restrict__ a, B_ARG                        \
                                   const unsigned *__restrict__ start,                   \
                                   const unsigned *__restrict__ ia,                      \
                                   const unsigned *__restrict__ ib, T *__restrict__ out, \
                                   unsigned groups, unsigned f) {                        \
-    unsigned g = blockIdx.x * blockDim.y + threadIdx.y;                                 \
-    if (g >= groups) return;                                                            \
+    __shared__ T part[8][33];                                                           \
+    unsigned g = blockIdx.x, k = blockIdx.y * 32 + threadIdx.x;                         \
     unsigned s = start[g], e = start[g + 1];                                            \
-    for (unsigned k = threadIdx.x; k < f; k += blockDim.x) {                            \
-      T acc = 0;                                                                        \
-      for (unsigned p = s; p < e; ++p)                                                  \
-        acc += a[(size_t)ia[p] * f + k] * b[(size_t)ib[p] * f + k];                     \
+    T acc = 0;                                                                          \
+    if (k < f)                                                                          \
+      for (unsigned p = s + threadIdx.y; p < e; p += 8) acc += TERM;                    \
+    part[threadIdx.y][threadIdx.x] = acc;                                               \
+    __syncthreads();                                                                    \
+    if (threadIdx.y == 0 && k < f) {                                                    \
+      for (int r = 1; r < 8; ++r) acc += part[r][threadIdx.x];                          \
       out[(size_t)g * f + k] = acc;                                                     \
     }                                                                                   \
   }
 
-// out[g, k] = sum over p in [start[g], start[g+1]) of a[ia[p], k].
-#define GROUPED_SUM(NAME, T)                                                            \
-  extern "C" __global__ void NAME(const T *__restrict__ a,                              \
-                                  const unsigned *__restrict__ start,                   \
-                                  const unsigned *__restrict__ ia, T *__restrict__ out, \
-                                  unsigned groups, unsigned f) {                        \
-    unsigned g = blockIdx.x * blockDim.y + threadIdx.y;                                 \
-    if (g >= groups) return;                                                            \
-    unsigned s = start[g], e = start[g + 1];                                            \
-    for (unsigned k = threadIdx.x; k < f; k += blockDim.x) {                            \
-      T acc = 0;                                                                        \
-      for (unsigned p = s; p < e; ++p) acc += a[(size_t)ia[p] * f + k];                 \
-      out[(size_t)g * f + k] = acc;                                                     \
-    }                                                                                   \
-  }
-
-GROUPED_PRODUCT(grouped_product_f32, float)
-GROUPED_PRODUCT(grouped_product_f64, double)
-GROUPED_SUM(grouped_sum_f32, float)
-GROUPED_SUM(grouped_sum_f64, double)
+#define PRODUCT_TERM a[(size_t)ia[p] * f + k] * b[(size_t)ib[p] * f + k]
+#define SUM_TERM a[(size_t)ia[p] * f + k]
+GROUPED(grouped_product_f32, float, PRODUCT_TERM, const float *__restrict__ b,)
+GROUPED(grouped_product_f64, double, PRODUCT_TERM, const double *__restrict__ b,)
+GROUPED(grouped_sum_f32, float, SUM_TERM, )
+GROUPED(grouped_sum_f64, double, SUM_TERM, )
 
 // Shifted softplus max(x, 0) + log1p(exp(-|x|)) - ln 2, and its slope sigmoid(x).
 #define UNARY(NAME, T, EXPR)                                                             \
@@ -56,3 +47,23 @@ UNARY(ssp_f32, float, fmaxf(v, 0.0f) + log1pf(expf(-fabsf(v))) - 0.6931471805599
 UNARY(ssp_f64, double, fmax(v, 0.0) + log1p(exp(-fabs(v))) - 0.69314718055994531)
 UNARY(sigmoid_f32, float, 1.0f / (1.0f + expf(-v)))
 UNARY(sigmoid_f64, double, 1.0 / (1.0 + exp(-v)))
+
+// Linear-layer epilogues on a [rows, f] matrix a (x·Wᵀ, before the bias b[f]):
+// bias_ssp y = ssp(a + b); bias_ssp_grad y = g · sigmoid(a + b); bias_scale y = (a + b) · s[row].
+#define EPILOGUE(NAME, T, EXPR)                                                          \
+  extern "C" __global__ void NAME(const T *__restrict__ a, const T *__restrict__ b,      \
+                                  const T *__restrict__ c, T *__restrict__ y, size_t n,  \
+                                  unsigned f) {                                          \
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;                \
+         i += (size_t)blockDim.x * gridDim.x) {                                          \
+      T v = a[i] + b[i % f];                                                             \
+      y[i] = EXPR;                                                                       \
+    }                                                                                    \
+  }
+
+EPILOGUE(bias_ssp_f32, float, fmaxf(v, 0.0f) + log1pf(expf(-fabsf(v))) - 0.69314718055994531f)
+EPILOGUE(bias_ssp_f64, double, fmax(v, 0.0) + log1p(exp(-fabs(v))) - 0.69314718055994531)
+EPILOGUE(bias_ssp_grad_f32, float, c[i] / (1.0f + expf(-v)))
+EPILOGUE(bias_ssp_grad_f64, double, c[i] / (1.0 + exp(-v)))
+EPILOGUE(bias_scale_f32, float, v * c[i / f])
+EPILOGUE(bias_scale_f64, double, v * c[i / f])

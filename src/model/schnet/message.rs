@@ -9,20 +9,18 @@
 //! ∂x_j = Σ_{e: src(e)=j} g_{dst(e)} ⊙ W_{row(e)} per source atom, each through a copy of
 //! the edge list grouped that way: nothing per edge is stored.
 
-use super::grouping::Grouping;
+use super::grouping::DeviceGrouping;
 use crate::error::Result;
+use crate::graph::EdgeGroupings;
 use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Tensor};
 use std::sync::Arc;
 
-/// The edge list grouped the three ways the op sums over it.
+/// The edge list grouped the three ways the op sums over it (see [`EdgeGroupings`]).
 #[derive(Debug)]
 struct Groupings {
-    /// By target atom, gathering x_src and W_row (forward).
-    by_dst: Grouping,
-    /// By source atom, gathering g_dst and W_row (∂x).
-    by_src: Grouping,
-    /// By filter row, gathering g_dst and x_src (∂W).
-    by_row: Grouping,
+    by_dst: DeviceGrouping,
+    by_src: DeviceGrouping,
+    by_row: DeviceGrouping,
 }
 
 /// Message passing over one fixed edge list.
@@ -32,21 +30,13 @@ pub struct MessagePassing {
 }
 
 impl MessagePassing {
-    /// Prepares the edge lists (`src`, `dst` atom indices < `atoms`; `row` filter rows <
-    /// `rows`) for tensors on `device`.
-    pub fn new(
-        src: &[u32],
-        dst: &[u32],
-        row: &[u32],
-        atoms: usize,
-        rows: usize,
-        device: &Device,
-    ) -> Result<Self> {
+    /// Readies grouped edges for tensors on `device` (copies their indices to a GPU).
+    pub fn new(edges: &EdgeGroupings, device: &Device) -> Result<Self> {
         Ok(Self {
             groups: Arc::new(Groupings {
-                by_dst: Grouping::by_key(dst, atoms, src, Some(row), device)?,
-                by_src: Grouping::by_key(src, atoms, dst, Some(row), device)?,
-                by_row: Grouping::by_key(row, rows, dst, Some(src), device)?,
+                by_dst: DeviceGrouping::new(edges.by_dst.clone(), device)?,
+                by_src: DeviceGrouping::new(edges.by_src.clone(), device)?,
+                by_row: DeviceGrouping::new(edges.by_row.clone(), device)?,
             }),
         })
     }
@@ -70,7 +60,7 @@ enum Sum {
 struct GroupedProduct(MessagePassing, Sum);
 
 impl GroupedProduct {
-    fn grouping(&self) -> &Grouping {
+    fn grouping(&self) -> &DeviceGrouping {
         let g = &self.0.groups;
         match self.1 {
             Sum::Forward => &g.by_dst,
@@ -172,7 +162,8 @@ mod tests {
                 0,
             )
             .unwrap();
-        let fused = MessagePassing::new(&src, &dst, &row, atoms, rows, &Device::Cpu)
+        let edges = EdgeGroupings::new(&src, &dst, &row, atoms, rows);
+        let fused = MessagePassing::new(&edges, &Device::Cpu)
             .unwrap()
             .forward(x.as_tensor(), w.as_tensor())
             .unwrap();

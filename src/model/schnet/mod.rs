@@ -9,6 +9,7 @@ mod activation;
 mod cfconv;
 #[cfg(feature = "cuda")]
 mod cuda;
+mod dense;
 mod gaussian;
 mod grouping;
 mod interaction;
@@ -16,7 +17,8 @@ mod message;
 mod pool;
 
 pub use activation::shifted_softplus;
-pub use cfconv::{CFConv, EdgeFeatures};
+pub use cfconv::{Aggregation, CFConv, EdgeFeatures};
+pub use dense::{linear_scaled, linear_ssp};
 pub use gaussian::{GaussianSmearing, cosine_cutoff};
 pub use interaction::InteractionBlock;
 pub use message::MessagePassing;
@@ -78,11 +80,11 @@ impl SchNet {
         for block in &self.interactions {
             h = (&h + block.forward(&h, &edges)?)?;
         }
-        let mut h = shifted_softplus(&self.lin1.forward(&h)?)?;
+        let mut h = linear_ssp(&self.lin1, &h)?;
         if let Some(lin2) = &self.lin2 {
             h = lin2.forward(&h)?;
         }
-        SegmentSum::new(&batch.host_segment, &batch.segment, batch.num_graphs)?.forward(&h)
+        SegmentSum::new(batch.host.pool.clone(), &batch.segment)?.forward(&h)
     }
 
     /// Embedding rows of the atoms as one-hot(element) × table rows of the elements present.

@@ -3,28 +3,28 @@
 //! candle's `index_add`, the obvious way to pool, walks all atoms serially on CUDA; here
 //! every graph's sum is its own row of work (CPU and CUDA), and the backward is a gather.
 
-use super::grouping::Grouping;
+use super::grouping::DeviceGrouping;
 use crate::error::Result;
+use crate::graph::Grouping;
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Shape, Tensor};
 use std::sync::Arc;
 
 /// Per-graph sums of atom rows; atoms of a graph need not be contiguous.
 #[derive(Debug, Clone)]
 pub struct SegmentSum {
-    grouping: Arc<Grouping>,
+    grouping: Arc<DeviceGrouping>,
     /// Graph of every atom, `[atoms]` u32 on the op's device (for the backward gather).
     segment: Tensor,
 }
 
 impl SegmentSum {
-    /// `segment[i]` is the graph (< `graphs`) of atom i; `segment_tensor` holds the same
-    /// values on the device the op will run on.
-    pub fn new(segment: &[u32], segment_tensor: &Tensor, graphs: usize) -> Result<Self> {
-        let atoms: Vec<u32> = (0..segment.len() as u32).collect();
-        let device: &Device = segment_tensor.device();
+    /// `pool` groups atoms by graph; `segment` is every atom's graph, on the device the
+    /// op will run on.
+    pub fn new(pool: Arc<Grouping>, segment: &Tensor) -> Result<Self> {
+        let device: &Device = segment.device();
         Ok(Self {
-            grouping: Arc::new(Grouping::by_key(segment, graphs, &atoms, None, device)?),
-            segment: segment_tensor.clone(),
+            grouping: Arc::new(DeviceGrouping::new(pool, device)?),
+            segment: segment.clone(),
         })
     }
 
@@ -95,7 +95,9 @@ mod tests {
             .unwrap()
             .index_add(&seg, h.as_tensor(), 0)
             .unwrap();
-        let fused = SegmentSum::new(&segment, &seg, graphs)
+        let atoms_ids: Vec<u32> = (0..atoms as u32).collect();
+        let pool = Arc::new(Grouping::by_key(&segment, graphs, &atoms_ids, None));
+        let fused = SegmentSum::new(pool, &seg)
             .unwrap()
             .forward(h.as_tensor())
             .unwrap();

@@ -1,0 +1,131 @@
+//! Host batches kept between training steps.
+//!
+//! Training revisits the same chunks of the same compounds every epoch, and for a large
+//! complex the host work of a batch (deduplicating edge lengths, grouping edges) costs
+//! more than the GPU's forward and backward. Batches are kept up to a byte budget; once
+//! it is full, further batches are built each time and not kept. That suits the cyclic
+//! order of epochs, under which a least-recently-used cache would evict every entry
+//! before its next use.
+
+use super::{Graph, HostBatch};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Names a batch: which graphs of which compound.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BatchKey {
+    /// The compound's [`CompoundId`].
+    pub compound: u64,
+    /// Which graphs of each item (complex, ligand, protein, ...), as the caller numbers them.
+    pub parts: Vec<(u8, u32)>,
+}
+
+/// Identity of one set of graphs, for caches: fresh for every build or load, kept by
+/// clones (a clone has the same graphs). It is not part of the value: all ids compare equal.
+#[derive(Debug, Clone, Copy)]
+pub struct CompoundId(pub u64);
+
+impl Default for CompoundId {
+    fn default() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl PartialEq for CompoundId {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// Host batches up to a byte budget, shared by the models of one run.
+#[derive(Debug)]
+pub struct BatchCache {
+    budget: usize,
+    kept: Mutex<(usize, HashMap<BatchKey, Arc<HostBatch>>)>,
+}
+
+impl BatchCache {
+    /// Default budget: 2 GiB of host memory.
+    pub const DEFAULT_BUDGET: usize = 2 << 30;
+
+    /// A cache keeping up to `budget` bytes.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            kept: Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    /// The kept batch for `key`, or a new one from `graphs` (kept while within budget).
+    pub fn get_or_build(&self, key: Option<BatchKey>, graphs: &[&Graph]) -> Arc<HostBatch> {
+        let Some(key) = key else {
+            return Arc::new(HostBatch::new(graphs));
+        };
+        if let Some(b) = self.lock().1.get(&key) {
+            return b.clone();
+        }
+        let batch = Arc::new(HostBatch::new(graphs));
+        let mut kept = self.lock();
+        let bytes = batch.bytes();
+        if kept.0 + bytes <= self.budget {
+            kept.0 += bytes;
+            kept.1.insert(key, batch.clone());
+        }
+        batch
+    }
+
+    /// Bytes currently kept.
+    pub fn bytes(&self) -> usize {
+        self.lock().0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<BatchKey, Arc<HostBatch>>)> {
+        // A panic elsewhere cannot leave the map inconsistent (inserts are single calls).
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for BatchCache {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_BUDGET)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::GraphConfig;
+    use crate::structure::Structure;
+
+    fn graph() -> Graph {
+        let s = Structure::new(
+            "w",
+            vec![8, 1, 1],
+            vec![[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]],
+            None,
+        )
+        .unwrap();
+        Graph::build(&s, &GraphConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn keeps_batches_within_budget_only() {
+        let g = graph();
+        let key = |i| {
+            Some(BatchKey {
+                compound: 1,
+                parts: vec![(0, i)],
+            })
+        };
+        let one = HostBatch::new(&[&g]).bytes();
+        let cache = BatchCache::new(one);
+        let a = cache.get_or_build(key(0), &[&g]);
+        assert!(Arc::ptr_eq(&a, &cache.get_or_build(key(0), &[&g])));
+        let b = cache.get_or_build(key(1), &[&g]);
+        assert!(!Arc::ptr_eq(&b, &cache.get_or_build(key(1), &[&g])));
+        assert_eq!(cache.bytes(), one);
+        assert_eq!(*a, *b);
+    }
+}
