@@ -36,10 +36,15 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
         engine: "streaming",
         reason: "the combination has a learned constant".into(),
     })?;
-    let protein = s.model.pose.protein_reps(s.compound)?;
-    let leaf = protein
-        .as_ref()
-        .map(|r| Var::from_tensor(&r.detach()))
+    // The protein's graph is not kept through the chunks: its representation comes from
+    // the untracked model, and the tracked forward runs again at the end, alone, for its
+    // backward. One more protein forward per compound makes the peak memory the larger of
+    // the protein's and a chunk's graphs instead of their sum.
+    let leaf = s
+        .model
+        .frozen
+        .protein_reps(s.compound)?
+        .map(|r| Var::from_tensor(&r))
         .transpose()?;
     let (names, mut keys) = s.keys();
     if let Some(l) = &leaf {
@@ -108,6 +113,10 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
     total.add_buffer(&a, alpha)?;
     total.add_buffer(&b, beta)?;
     total.add_buffer(&d, 1.0)?;
+    let protein = match leaf {
+        Some(_) => s.model.pose.protein_reps(s.compound)?,
+        None => None,
+    };
     s.backprop_protein(&mut total, protein.as_ref(), names.len())?;
     Ok(StepResult {
         loss,

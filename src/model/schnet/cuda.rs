@@ -7,9 +7,9 @@
 
 use super::grouping::{DeviceGrouping, dtype_error};
 use crate::graph::Grouping;
-use candle_core::cuda_backend::cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
 use candle_core::cuda_backend::cudarc::nvrtc::compile_ptx;
-use candle_core::cuda_backend::{CudaDevice, CudaStorageSlice, WrapErr};
+use candle_core::cuda_backend::{CudaDType, CudaDevice, CudaStorageSlice, WrapErr};
 use candle_core::{CudaStorage, Device, Layout};
 use std::sync::OnceLock;
 
@@ -113,9 +113,10 @@ impl DeviceGrouping {
                     _ => {
                         let func = dev.get_or_load_custom_func($sum, MODULE, ptx()?)?;
                         let mut l = func.builder();
-                        // The sum kernel shares the product's signature minus `b`; its
-                        // `ib` is never read.
+                        // The sum kernel shares the product's signature; its `b` and `ib`
+                        // are never read.
                         l.arg(&x)
+                            .arg(&x)
                             .arg(&gpu.start)
                             .arg(&gpu.ia)
                             .arg(&gpu.ia)
@@ -172,6 +173,13 @@ pub(crate) fn unary(kernel: &str, s: &CudaStorage, l: &Layout) -> candle_core::R
     })
 }
 
+/// The storage's values from its layout's offset on.
+fn view<'a, T: CudaDType>(
+    s: (&'a CudaStorage, &Layout),
+) -> candle_core::Result<CudaView<'a, T>> {
+    Ok(s.0.as_cuda_slice::<T>()?.slice(s.1.start_offset()..))
+}
+
 /// A linear-layer epilogue (`bias_ssp`, `bias_ssp_grad`, `bias_scale`): a `[rows, f]`, the
 /// bias b `[f]` and a third input c (`[rows, f]` or `[rows]`, unused by `bias_ssp`).
 pub(crate) fn epilogue(
@@ -189,12 +197,8 @@ pub(crate) fn epilogue(
         shared_mem_bytes: 0,
     };
     macro_rules! run {
-        ($ty:ty, $variant:ident, $suffix:literal) => {{
-            let view = |s: (&CudaStorage, &Layout)| match &s.0.slice {
-                CudaStorageSlice::$variant(x) => Ok(x.slice(s.1.start_offset()..)),
-                _ => Err(dtype_error()),
-            };
-            let (x, y, z) = (view(a)?, view(b)?, view(c)?);
+        ($ty:ty, $suffix:literal) => {{
+            let (x, y, z) = (view::<$ty>(a)?, view::<$ty>(b)?, view::<$ty>(c)?);
             let out = dev.alloc_zeros::<$ty>(n.max(1))?;
             let func =
                 dev.get_or_load_custom_func(&format!("{kernel}{}", $suffix), MODULE, ptx()?)?;
@@ -208,8 +212,8 @@ pub(crate) fn epilogue(
         }};
     }
     Ok(match &a.0.slice {
-        CudaStorageSlice::F32(_) => run!(f32, F32, "_f32"),
-        CudaStorageSlice::F64(_) => run!(f64, F64, "_f64"),
+        CudaStorageSlice::F32(_) => run!(f32, "_f32"),
+        CudaStorageSlice::F64(_) => run!(f64, "_f64"),
         _ => return Err(dtype_error()),
     })
 }

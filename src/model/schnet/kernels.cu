@@ -6,8 +6,8 @@
 // One block per (group, 32 columns): threadIdx.x picks the column, the 8 thread rows take
 // every 8th position of the group, and their partial sums are added in a fixed order, so
 // a group of thousands of items (pooling a protein) is as parallel as a group of a few.
-#define GROUPED(NAME, T, TERM, B_ARG)                                                   \
-  extern "C" __global__ void NAME(const T *__restrict__ a, B_ARG                        \
+#define GROUPED(NAME, T, TERM)                                                          \
+  extern "C" __global__ void NAME(const T *__restrict__ a, const T *__restrict__ b,     \
                                   const unsigned *__restrict__ start,                   \
                                   const unsigned *__restrict__ ia,                      \
                                   const unsigned *__restrict__ ib, T *__restrict__ out, \
@@ -28,10 +28,11 @@
 
 #define PRODUCT_TERM a[(size_t)ia[p] * f + k] * b[(size_t)ib[p] * f + k]
 #define SUM_TERM a[(size_t)ia[p] * f + k]
-GROUPED(grouped_product_f32, float, PRODUCT_TERM, const float *__restrict__ b,)
-GROUPED(grouped_product_f64, double, PRODUCT_TERM, const double *__restrict__ b,)
-GROUPED(grouped_sum_f32, float, SUM_TERM, )
-GROUPED(grouped_sum_f64, double, SUM_TERM, )
+// The sums take (and ignore) b and ib too, so all four share one signature.
+GROUPED(grouped_product_f32, float, PRODUCT_TERM)
+GROUPED(grouped_product_f64, double, PRODUCT_TERM)
+GROUPED(grouped_sum_f32, float, SUM_TERM)
+GROUPED(grouped_sum_f64, double, SUM_TERM)
 
 // Shifted softplus max(x, 0) + log1p(exp(-|x|)) - ln 2, and its slope sigmoid(x).
 #define UNARY(NAME, T, EXPR)                                                             \
