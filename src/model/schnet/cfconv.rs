@@ -1,6 +1,7 @@
 //! Continuous-filter convolution: xᵢ' = lin2(Σ_{j→i} lin1(x)_j ⊙ W(d_ij)), with the filter
 //! W = mlp(gaussians(d)) · cosine_cutoff(d).
 
+use super::filter::filter;
 use super::{GaussianSmearing, MessagePassing, cosine_cutoff, linear_scaled, linear_ssp};
 use crate::error::Result;
 use crate::graph::GraphBatch;
@@ -85,11 +86,14 @@ impl CFConv {
     /// `lin2`'s bias and the activation fused); the filter is evaluated once per distinct
     /// edge length.
     pub fn forward_activated(&self, x: &Tensor, edges: &EdgeFeatures) -> Result<Tensor> {
-        let filter = linear_scaled(
-            &self.mlp2,
-            &linear_ssp(&self.mlp0, &edges.attr)?,
-            &edges.envelope,
-        )?;
+        let filter = match &edges.aggregation {
+            Aggregation::Fused(_) => filter(&self.mlp0, &self.mlp2, &edges.attr, &edges.envelope)?,
+            Aggregation::Plain { .. } => linear_scaled(
+                &self.mlp2,
+                &linear_ssp(&self.mlp0, &edges.attr)?,
+                &edges.envelope,
+            )?,
+        };
         let x = self.lin1.forward(x)?;
         let aggregated = match &edges.aggregation {
             Aggregation::Fused(fused) => fused.forward(&x, &filter)?,

@@ -79,65 +79,45 @@ impl DeviceGrouping {
         let dev = &a.0.device;
         let groups = self.groups();
         let n = groups * f;
-        let cfg = groups_config(groups, f);
-        let (groups32, f32_) = (groups as u32, f as u32);
+        // All four kernels share one signature; the sums never read `b` and `ib`.
+        let (b, ib, product) = match (b, &gpu.ib) {
+            (Some(b), Some(ib)) => (b, ib, true),
+            _ => (a, &gpu.ia, false),
+        };
+        let f32_rows = matches!(a.0.slice, CudaStorageSlice::F32(_));
+        let wide =
+            f32_rows && f % 4 == 0 && a.1.start_offset() % 4 == 0 && b.1.start_offset() % 4 == 0;
+        let (name, cols) = match (f32_rows, wide, product) {
+            (true, true, true) => ("grouped_product_f32x4", f / 4),
+            (true, true, false) => ("grouped_sum_f32x4", f / 4),
+            (true, false, true) => ("grouped_product_f32", f),
+            (true, false, false) => ("grouped_sum_f32", f),
+            (false, _, true) => ("grouped_product_f64", f),
+            (false, _, false) => ("grouped_sum_f64", f),
+        };
+        let (groups32, cols32) = (groups as u32, cols as u32);
         macro_rules! run {
-            ($ty:ty, $variant:ident, $product:literal, $sum:literal) => {{
-                let x = match &a.0.slice {
-                    CudaStorageSlice::$variant(s) => s.slice(a.1.start_offset()..),
-                    _ => return Err(dtype_error()),
-                };
+            ($ty:ty) => {{
+                let (x, y) = (view::<$ty>(a)?, view::<$ty>(b)?);
                 let out = dev.alloc_zeros::<$ty>(n.max(1))?;
-                if n == 0 {
-                    return Ok(CudaStorage::wrap_cuda_slice(out, dev.clone()));
-                }
-                match (b, &gpu.ib) {
-                    (Some((bs, bl)), Some(ib)) => {
-                        let y = match &bs.slice {
-                            CudaStorageSlice::$variant(s) => s.slice(bl.start_offset()..),
-                            _ => return Err(dtype_error()),
-                        };
-                        let func = dev.get_or_load_custom_func($product, MODULE, ptx()?)?;
-                        let mut l = func.builder();
-                        l.arg(&x)
-                            .arg(&y)
-                            .arg(&gpu.start)
-                            .arg(&gpu.ia)
-                            .arg(ib)
-                            .arg(&out);
-                        l.arg(&groups32).arg(&f32_);
-                        // SAFETY: argument order and types match the kernel's signature;
-                        // every index is < the rows of its input (checked when built).
-                        unsafe { l.launch(cfg) }.w()?;
-                    }
-                    _ => {
-                        let func = dev.get_or_load_custom_func($sum, MODULE, ptx()?)?;
-                        let mut l = func.builder();
-                        // The sum kernel shares the product's signature; its `b` and `ib`
-                        // are never read.
-                        l.arg(&x)
-                            .arg(&x)
-                            .arg(&gpu.start)
-                            .arg(&gpu.ia)
-                            .arg(&gpu.ia)
-                            .arg(&out);
-                        l.arg(&groups32).arg(&f32_);
-                        // SAFETY: as above.
-                        unsafe { l.launch(cfg) }.w()?;
-                    }
+                if n > 0 {
+                    let func = dev.get_or_load_custom_func(name, MODULE, ptx()?)?;
+                    let mut l = func.builder();
+                    l.arg(&x).arg(&y).arg(&gpu.start).arg(&gpu.ia).arg(ib);
+                    l.arg(&out).arg(&groups32).arg(&cols32);
+                    // SAFETY: the arguments match the kernels' common signature; every index
+                    // is < the rows of its input (they come from the same batch), and the
+                    // x4 kernels get 16-byte-aligned rows of `cols` float4s.
+                    unsafe { l.launch(groups_config(groups, cols)) }.w()?;
                 }
                 CudaStorage::wrap_cuda_slice(out, dev.clone())
             }};
         }
-        Ok(match &a.0.slice {
-            CudaStorageSlice::F32(_) => {
-                run!(f32, F32, "grouped_product_f32", "grouped_sum_f32")
-            }
-            CudaStorageSlice::F64(_) => {
-                run!(f64, F64, "grouped_product_f64", "grouped_sum_f64")
-            }
-            _ => return Err(dtype_error()),
-        })
+        if f32_rows {
+            Ok(run!(f32))
+        } else {
+            Ok(run!(f64))
+        }
     }
 }
 
@@ -174,9 +154,7 @@ pub(crate) fn unary(kernel: &str, s: &CudaStorage, l: &Layout) -> candle_core::R
 }
 
 /// The storage's values from its layout's offset on.
-fn view<'a, T: CudaDType>(
-    s: (&'a CudaStorage, &Layout),
-) -> candle_core::Result<CudaView<'a, T>> {
+fn view<'a, T: CudaDType>(s: (&'a CudaStorage, &Layout)) -> candle_core::Result<CudaView<'a, T>> {
     Ok(s.0.as_cuda_slice::<T>()?.slice(s.1.start_offset()..))
 }
 

@@ -10,6 +10,7 @@ mod cfconv;
 #[cfg(feature = "cuda")]
 mod cuda;
 mod dense;
+mod filter;
 mod gaussian;
 mod grouping;
 mod interaction;
