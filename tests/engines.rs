@@ -225,3 +225,34 @@ fn auto_picks_streaming_where_it_applies() {
     .unwrap();
     assert_eq!(r.engine, EngineKind::Streaming);
 }
+
+#[test]
+fn checkpointed_interactions_give_the_same_gradients() {
+    for strategy in [StrategyKind::Delta, StrategyKind::Complex] {
+        let config = grouped(
+            strategy,
+            true,
+            CombinationKind::Boltzmann { temperature: 0.7 },
+        );
+        let (params, plain) = build(&config);
+        let mut checkpointed = plain.clone();
+        checkpointed.set_checkpointing(true);
+        let c = compound(&config, 7, 11);
+        let objective = Objective::mse(1.5);
+        for kind in [
+            EngineKind::Full,
+            EngineKind::Streaming,
+            EngineKind::Recompute,
+        ] {
+            let engine = EngineConfig {
+                kind,
+                chunk: ChunkPolicy::Fixed(3),
+            };
+            let a = train_step(&plain, &params, &c, &objective, &engine).unwrap();
+            let b = train_step(&checkpointed, &params, &c, &objective, &engine).unwrap();
+            assert_eq!(a.loss, b.loss, "{strategy:?} {kind:?}");
+            let d = max_rel_diff(&b, &a);
+            assert!(d <= 1e-12, "{strategy:?} {kind:?}: {d:e}");
+        }
+    }
+}

@@ -39,6 +39,8 @@ pub struct BenchCase {
     pub dtype: DType,
     /// Also compare the gradients with the CPU f64 step (`grad_rel_err`).
     pub check: bool,
+    /// Recompute interaction blocks in backward (activation checkpointing).
+    pub checkpoint: bool,
     /// Split the step into phases (`profile`), synchronising the device after each.
     pub profile: bool,
 }
@@ -72,6 +74,8 @@ pub struct BenchResult {
     pub device: String,
     /// Precision of the step.
     pub dtype: String,
+    /// Whether interaction blocks were checkpointed.
+    pub checkpoint: bool,
     /// Peak GPU memory in use during the timed steps (MiB), on a GPU.
     pub peak_gpu_mib: Option<f64>,
     /// Largest over parameters of max |g − g_ref| / max |g_ref|, against the same step on
@@ -109,7 +113,8 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
         &config.model.schnet.graph(),
     )?;
     let graph_ms = started.elapsed().as_secs_f64() * 1e3;
-    let (params, model) = seeded_model(&config, case.dtype, &case.device)?;
+    let (params, mut model) = seeded_model(&config, case.dtype, &case.device)?;
+    model.set_checkpointing(case.checkpoint);
     let objective = Objective::mse(6.0);
     let engine = EngineConfig {
         kind: case.engine,
@@ -183,6 +188,7 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
         loss,
         device: format!("{:?}", case.device.location()),
         dtype: case.dtype.as_str().to_string(),
+        checkpoint: case.checkpoint,
         peak_gpu_mib,
         grad_rel_err,
         grad_worst,

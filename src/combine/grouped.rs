@@ -57,6 +57,12 @@ impl GroupedModel {
         })
     }
 
+    /// Recompute activations in backward instead of keeping them (see
+    /// `SchNet::set_checkpointing`).
+    pub fn set_checkpointing(&mut self, on: bool) {
+        self.pose.set_checkpointing(on);
+    }
+
     /// The configuration the model was built from.
     pub fn config(&self) -> &GroupedConfig {
         &self.config

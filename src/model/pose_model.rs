@@ -95,6 +95,11 @@ impl PoseModel {
         &self.device
     }
 
+    /// Turns activation checkpointing of the representation on or off.
+    pub fn set_checkpointing(&mut self, on: bool) {
+        self.representation.set_checkpointing(on);
+    }
+
     /// The same model whose host batches are kept in `other`'s cache.
     pub fn sharing_batches(mut self, other: &PoseModel) -> Self {
         self.batches = other.batches.clone();

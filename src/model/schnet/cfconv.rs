@@ -66,6 +66,22 @@ pub struct CFConv {
 }
 
 impl CFConv {
+    /// The layers in a fixed order (mlp.0, mlp.2, lin1, lin2), for checkpointing.
+    pub(super) fn layers(&self) -> [&Linear; 4] {
+        [&self.mlp0, &self.mlp2, &self.lin1, &self.lin2]
+    }
+
+    /// The same convolution over other layer tensors (in the order of [`Self::layers`]).
+    pub(super) fn with_layers(layers: [Linear; 4]) -> Self {
+        let [mlp0, mlp2, lin1, lin2] = layers;
+        Self {
+            mlp0,
+            mlp2,
+            lin1,
+            lin2,
+        }
+    }
+
     /// `mlp` is loaded from `mlp_vb` (`interactions.i.mlp`), the rest from `vb` (`conv`).
     pub fn new(
         hidden: usize,

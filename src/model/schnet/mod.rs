@@ -43,6 +43,8 @@ pub struct SchNet {
     interactions: Vec<InteractionBlock>,
     lin1: Linear,
     lin2: Option<Linear>,
+    /// Recompute each interaction block in backward instead of keeping its activations.
+    checkpoint: bool,
 }
 
 impl SchNet {
@@ -71,7 +73,14 @@ impl SchNet {
             interactions,
             lin1,
             lin2,
+            checkpoint: false,
         })
+    }
+
+    /// Turns activation checkpointing of the interaction blocks on or off (same values
+    /// and gradients; less memory, about a third more time).
+    pub fn set_checkpointing(&mut self, on: bool) {
+        self.checkpoint = on;
     }
 
     /// Per-graph outputs `[graphs, H/2]` (or `[graphs, 1]` with `lin2`).
@@ -79,7 +88,11 @@ impl SchNet {
         let edges = EdgeFeatures::new(batch, &self.expansion, self.cutoff)?;
         let mut h = self.embed(batch)?;
         for block in &self.interactions {
-            h = (&h + block.forward(&h, &edges)?)?;
+            h = if self.checkpoint {
+                block.forward_residual_checkpointed(&h, &edges)?
+            } else {
+                (&h + block.forward(&h, &edges)?)?
+            };
         }
         let mut h = linear_ssp(&self.lin1, &h)?;
         if let Some(lin2) = &self.lin2 {
