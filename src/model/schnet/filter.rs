@@ -10,8 +10,9 @@
 use super::dense::{Epilogue, column_sums};
 use crate::error::Result;
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use candle_nn::Linear;
+use std::sync::Mutex;
 
 /// W for `attr` `[lengths, K]` and a constant `envelope` `[lengths, 1]`; mlp0: K → F,
 /// mlp2: F → F, both with biases.
@@ -35,11 +36,39 @@ pub fn filter(mlp0: &Linear, mlp2: &Linear, attr: &Tensor, envelope: &Tensor) ->
         &[w0.flatten_all()?, b0.clone(), w2.flatten_all()?, b2.clone()],
         0,
     )?;
-    Ok(packed.apply_op2(&value, net)?)
+    let op = Attach {
+        net,
+        value: Mutex::new(Some(value)),
+    };
+    Ok(packed.apply_op1(op)?)
+}
+
+/// Attaches the filter value (computed on detached weights) to the packed parameters; the
+/// value is handed over by the forward, so the op does not keep a second copy.
+struct Attach {
+    net: Net,
+    value: Mutex<Option<Tensor>>,
+}
+
+impl Attach {
+    fn take<S: BackendStorage>(
+        &self,
+        pick: impl Fn(&candle_core::Storage) -> Option<&S>,
+    ) -> candle_core::Result<(S, Shape)> {
+        let value = self
+            .value
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| candle_core::Error::Msg("filter: forward ran twice".into()))?;
+        let (storage, layout) = value.storage_and_layout();
+        let s = pick(&storage)
+            .ok_or_else(|| candle_core::Error::Msg("filter: device mismatch".into()))?;
+        Ok((s.try_clone(layout)?, layout.shape().clone()))
+    }
 }
 
 /// The network's constant inputs and its parameter shapes (in packing order).
-#[derive(Clone)]
 struct Net {
     attr: Tensor,
     envelope: Tensor,
@@ -81,48 +110,48 @@ fn to_candle(e: crate::Error) -> candle_core::Error {
     candle_core::Error::Msg(e.to_string())
 }
 
-impl CustomOp2 for Net {
+impl CustomOp1 for Attach {
     fn name(&self) -> &'static str {
         "cfconv-filter"
     }
 
-    /// The value was computed outside (with plain ops on detached weights); the op only
-    /// attaches it to the packed parameters.
     fn cpu_fwd(
         &self,
         _packed: &CpuStorage,
-        _lp: &Layout,
-        value: &CpuStorage,
-        lv: &Layout,
+        _l: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok((value.try_clone(lv)?, lv.shape().clone()))
+        self.take(|s| match s {
+            candle_core::Storage::Cpu(c) => Some(c),
+            _ => None,
+        })
     }
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(
         &self,
         _packed: &candle_core::CudaStorage,
-        _lp: &Layout,
-        value: &candle_core::CudaStorage,
-        lv: &Layout,
+        _l: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        Ok((value.try_clone(lv)?, lv.shape().clone()))
+        self.take(|s| match s {
+            candle_core::Storage::Cuda(c) => Some(c),
+            _ => None,
+        })
     }
 
     fn bwd(
         &self,
         packed: &Tensor,
-        _value: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let p = self.unpack(&packed.detach())?;
+    ) -> candle_core::Result<Option<Tensor>> {
+        let net = &self.net;
+        let p = net.unpack(&packed.detach())?;
         let (w0, b0, w2) = (&p[0], &p[1], &p[2]);
-        let (a0, t) = self.hidden(w0, b0)?;
+        let (a0, t) = net.hidden(w0, b0)?;
         let grad = grad.contiguous()?;
         // W = (t·W2ᵀ + b2) ⊙ e: ∂(t·W2ᵀ + b2) = g ⊙ e.
         let ga2 = Epilogue::ScaleRows
-            .run(&grad, &p[3], Some(&self.envelope))
+            .run(&grad, &p[3], Some(&net.envelope))
             .map_err(to_candle)?;
         let gb2 = column_sums(&ga2)?;
         let gw2 = ga2.t()?.matmul(&t)?;
@@ -132,9 +161,11 @@ impl CustomOp2 for Net {
             .run(&a0, b0, Some(&gt))
             .map_err(to_candle)?;
         let gb0 = column_sums(&ga0)?;
-        let gw0 = ga0.t()?.matmul(&self.attr)?;
-        let packed_grad = Tensor::cat(&[gw0.flatten_all()?, gb0, gw2.flatten_all()?, gb2], 0)?;
-        Ok((Some(packed_grad), None))
+        let gw0 = ga0.t()?.matmul(&net.attr)?;
+        Ok(Some(Tensor::cat(
+            &[gw0.flatten_all()?, gb0, gw2.flatten_all()?, gb2],
+            0,
+        )?))
     }
 }
 

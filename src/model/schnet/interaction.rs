@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::model::SchNetConfig;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor, Var, backend::BackendStorage};
 use candle_nn::{Linear, Module, VarBuilder};
+use std::sync::Mutex;
 
 /// PyG's `InteractionBlock`.
 #[derive(Debug, Clone)]
@@ -59,7 +60,7 @@ impl InteractionBlock {
         let op = Checkpoint {
             block: self.clone(),
             edges: edges.clone(),
-            value,
+            value: Mutex::new(Some(value)),
         };
         Ok(h.apply_op2(&packed, op)?)
     }
@@ -116,8 +117,9 @@ impl InteractionBlock {
 struct Checkpoint {
     block: InteractionBlock,
     edges: EdgeFeatures,
-    /// The forward value, computed on detached tensors before the op was applied.
-    value: Tensor,
+    /// The forward value, computed on detached tensors before the op was applied; handed
+    /// over (not kept) by the op's forward, so it is not held twice.
+    value: Mutex<Option<Tensor>>,
 }
 
 impl Checkpoint {
@@ -125,7 +127,13 @@ impl Checkpoint {
         &self,
         pick: impl Fn(&candle_core::Storage) -> Option<&S>,
     ) -> candle_core::Result<(S, Shape)> {
-        let (storage, layout) = self.value.storage_and_layout();
+        let value = self
+            .value
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| candle_core::Error::Msg("checkpoint: forward ran twice".into()))?;
+        let (storage, layout) = value.storage_and_layout();
         let s = pick(&storage)
             .ok_or_else(|| candle_core::Error::Msg("checkpoint: device mismatch".into()))?;
         Ok((s.try_clone(layout)?, layout.shape().clone()))
