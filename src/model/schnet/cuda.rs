@@ -7,11 +7,13 @@
 
 use super::grouping::{DeviceGrouping, dtype_error};
 use crate::graph::Grouping;
-use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
+use candle_core::cuda_backend::cudarc::driver::{
+    CudaSlice, CudaView, LaunchConfig, PinnedHostSlice, PushKernelArg,
+};
 use candle_core::cuda_backend::cudarc::nvrtc::compile_ptx;
 use candle_core::cuda_backend::{CudaDType, CudaDevice, CudaStorageSlice, WrapErr};
 use candle_core::{CudaStorage, Device, Layout};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 const SOURCE: &str = include_str!("kernels.cu");
 const MODULE: &str = "multipose_schnet";
@@ -39,18 +41,58 @@ pub(crate) struct GpuGrouping {
     ib: Option<CudaSlice<u32>>,
 }
 
+/// Page-locked host copies of a grouping's index arrays.
+///
+/// cudarc copies from ordinary (pageable) memory by waiting for the whole stream first, so
+/// the GPU runs dry while the host copies; from page-locked memory the copy is queued like
+/// a kernel. Copies live as long as their grouping (the batch cache keeps groupings across
+/// steps), found by address and checked through a weak reference.
+struct Staged {
+    owner: Weak<Grouping>,
+    start: PinnedHostSlice<u32>,
+    ia: PinnedHostSlice<u32>,
+    ib: Option<PinnedHostSlice<u32>>,
+}
+
+static STAGED: Mutex<Vec<(usize, Staged)>> = Mutex::new(Vec::new());
+
+fn pinned(dev: &CudaDevice, v: &[u32]) -> candle_core::Result<PinnedHostSlice<u32>> {
+    // Empty device buffers are not allowed; a one-element dummy is never read.
+    let v = if v.is_empty() { &[0u32][..] } else { v };
+    let ctx = dev.cuda_stream().context().clone();
+    // SAFETY: the buffer is fully written below before any use.
+    let mut p = unsafe { ctx.alloc_pinned::<u32>(v.len()) }.w()?;
+    p.as_mut_slice().w()?.copy_from_slice(v);
+    Ok(p)
+}
+
 impl GpuGrouping {
-    /// Copies the arrays to `device` if it is a GPU.
-    pub fn upload(device: &Device, host: &Grouping) -> candle_core::Result<Option<Self>> {
+    /// Copies the arrays to `device` if it is a GPU (through page-locked staging).
+    pub fn upload(device: &Device, host: &Arc<Grouping>) -> candle_core::Result<Option<Self>> {
         let Device::Cuda(dev) = device else {
             return Ok(None);
         };
-        // Empty device buffers are not allowed; a one-element dummy is never read.
-        let put = |v: &[u32]| dev.clone_htod(if v.is_empty() { &[0u32][..] } else { v });
+        let key = Arc::as_ptr(host) as usize;
+        let mut staged = STAGED.lock().unwrap_or_else(|e| e.into_inner());
+        staged.retain(|(_, s)| s.owner.strong_count() > 0);
+        let at = match staged.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                let s = Staged {
+                    owner: Arc::downgrade(host),
+                    start: pinned(dev, &host.start)?,
+                    ia: pinned(dev, &host.ia)?,
+                    ib: host.ib.as_deref().map(|v| pinned(dev, v)).transpose()?,
+                };
+                staged.push((key, s));
+                staged.len() - 1
+            }
+        };
+        let s = &staged[at].1;
         Ok(Some(Self {
-            start: put(&host.start)?,
-            ia: put(&host.ia)?,
-            ib: host.ib.as_deref().map(put).transpose()?,
+            start: dev.clone_htod(&s.start)?,
+            ia: dev.clone_htod(&s.ia)?,
+            ib: s.ib.as_ref().map(|p| dev.clone_htod(p)).transpose()?,
         }))
     }
 }
