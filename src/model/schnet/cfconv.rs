@@ -101,19 +101,10 @@ impl CFConv {
     /// ssp of the aggregated, transformed messages `[atoms, H]` (PyG's `act(conv(h))`, with
     /// `lin2`'s bias and the activation fused); the filter is evaluated once per distinct
     /// edge length.
-    /// With `recompute_filter` the filter network's intermediates are recomputed in
-    /// backward rather than kept (on the fused devices).
-    pub fn forward_activated(
-        &self,
-        x: &Tensor,
-        edges: &EdgeFeatures,
-        recompute_filter: bool,
-    ) -> Result<Tensor> {
+    pub fn forward_activated(&self, x: &Tensor, edges: &EdgeFeatures) -> Result<Tensor> {
         let filter = match &edges.aggregation {
-            Aggregation::Fused(_) if recompute_filter => {
-                filter(&self.mlp0, &self.mlp2, &edges.attr, &edges.envelope)?
-            }
-            _ => linear_scaled(
+            Aggregation::Fused(_) => filter(&self.mlp0, &self.mlp2, &edges.attr, &edges.envelope)?,
+            Aggregation::Plain { .. } => linear_scaled(
                 &self.mlp2,
                 &linear_ssp(&self.mlp0, &edges.attr)?,
                 &edges.envelope,

@@ -32,12 +32,7 @@ impl InteractionBlock {
 
     /// The update added to h (the residual sum is the caller's).
     pub fn forward(&self, h: &Tensor, edges: &EdgeFeatures) -> Result<Tensor> {
-        self.update(h, edges, true)
-    }
-
-    /// The update; `recompute_filter` as in [`CFConv::forward_activated`].
-    fn update(&self, h: &Tensor, edges: &EdgeFeatures, recompute_filter: bool) -> Result<Tensor> {
-        let x = self.conv.forward_activated(h, edges, recompute_filter)?;
+        let x = self.conv.forward_activated(h, edges)?;
         Ok(self.lin.forward(&x)?)
     }
 
@@ -189,10 +184,8 @@ impl CustomOp2 for Checkpoint {
         let block = self
             .block
             .with_tensors(&self.block.unpack(pv.as_tensor())?)?;
-        // This graph lives only for this backward: keeping the filter's intermediates here
-        // avoids recomputing them a second time.
         let update = block
-            .update(hv.as_tensor(), &self.edges, false)
+            .forward(hv.as_tensor(), &self.edges)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         let y = (hv.as_tensor() + update)?;
         let grads = (y * grad.detach())?.sum_all()?.backward()?;
