@@ -14,6 +14,8 @@ pub enum ProteinInput<'a> {
     Inline,
     /// Rows `[proteins, D]` computed once per distinct protein (see `protein_reps`).
     Shared(&'a Tensor),
+    /// One copy of each distinct protein of the chunk in the same batch as its poses.
+    Batched,
 }
 
 /// One pose in, one ΔG (or read-out value) out.
@@ -178,8 +180,12 @@ impl PoseModel {
                     .ok_or_else(|| wrong_strategy(kind))?;
                 let mut graphs = pick(|p| p.complex.as_ref())?;
                 graphs.extend(pick(|p| p.ligand.as_ref())?);
+                let mut distinct = protein_ids.clone();
+                distinct.sort_unstable();
+                distinct.dedup();
                 let inline: &[u32] = match protein {
                     ProteinInput::Inline => &protein_ids,
+                    ProteinInput::Batched => &distinct,
                     ProteinInput::Shared(_) => &[],
                 };
                 graphs.extend(inline.iter().map(|&i| &compound.proteins[i as usize]));
@@ -188,6 +194,13 @@ impl PoseModel {
                 let ligand = reps.narrow(0, k, k)?;
                 let protein = match protein {
                     ProteinInput::Inline => reps.narrow(0, 2 * k, k)?,
+                    ProteinInput::Batched => {
+                        let rows: Vec<u32> = protein_ids
+                            .iter()
+                            .map(|id| (2 * k + distinct.partition_point(|d| d < id)) as u32)
+                            .collect();
+                        reps.index_select(&Tensor::from_vec(rows, k, &self.device)?, 0)?
+                    }
                     ProteinInput::Shared(shared) => {
                         let ids = Tensor::from_vec(protein_ids, k, &self.device)?;
                         shared.index_select(&ids, 0)?

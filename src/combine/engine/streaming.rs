@@ -12,7 +12,7 @@ use crate::combine::{GroupedModel, Objective, Online};
 use crate::error::{Error, Result};
 use crate::model::ProteinInput;
 use crate::profile::{Phase, span};
-use candle_core::{Tensor, Var};
+use candle_core::Tensor;
 
 /// Whether streaming can compute this model's gradient exactly.
 pub(super) fn supports(model: &GroupedModel, objective: &Objective) -> Result<()> {
@@ -36,20 +36,10 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
         engine: "streaming",
         reason: "the combination has a learned constant".into(),
     })?;
-    // The protein's graph is not kept through the chunks: its representation comes from
-    // the untracked model, and the tracked forward runs again at the end, alone, for its
-    // backward. One more protein forward per compound makes the peak memory the larger of
-    // the protein's and a chunk's graphs instead of their sum.
-    let leaf = s
-        .model
-        .frozen
-        .protein_reps(s.compound)?
-        .map(|r| Var::from_tensor(&r))
-        .transpose()?;
-    let (names, mut keys) = s.keys();
-    if let Some(l) = &leaf {
-        keys.push(l.as_tensor().clone());
-    }
+    // Every chunk batches one copy of each protein its poses use: the protein's edge
+    // lengths are those of the complexes' protein part, so its filter is nearly free, and
+    // its gradient flows with the chunk's (no graph kept across chunks).
+    let (names, keys) = s.keys();
     let mut a = GradBuffer::new(keys.clone());
     let mut b = GradBuffer::new(keys.clone());
     let mut d = GradBuffer::new(keys.clone());
@@ -57,10 +47,7 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
     let mut sum = 0.0;
     let mut preds = Vec::with_capacity(s.compound.num_poses());
     for ids in &s.chunks {
-        let input = match &leaf {
-            Some(l) => ProteinInput::Shared(l.as_tensor()),
-            None => ProteinInput::Inline,
-        };
+        let input = ProteinInput::Batched;
         let (y, yv) = {
             let _span = span(Phase::Forward, s.params.device());
             let y = s.model.pose.predict(s.compound, ids, input)?;
@@ -113,11 +100,6 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
     total.add_buffer(&a, alpha)?;
     total.add_buffer(&b, beta)?;
     total.add_buffer(&d, 1.0)?;
-    let protein = match leaf {
-        Some(_) => s.model.pose.protein_reps(s.compound)?,
-        None => None,
-    };
-    s.backprop_protein(&mut total, protein.as_ref(), names.len())?;
     Ok(StepResult {
         loss,
         combined,

@@ -102,9 +102,14 @@ impl CFConv {
     /// `lin2`'s bias and the activation fused); the filter is evaluated once per distinct
     /// edge length.
     pub fn forward_activated(&self, x: &Tensor, edges: &EdgeFeatures) -> Result<Tensor> {
+        // On the GPU, memory is the limit: the filter network's intermediates are
+        // recomputed in backward (and measured no slower). On CPU they are kept: there the
+        // recompute's transposed products cost more than the whole kept backward.
         let filter = match &edges.aggregation {
-            Aggregation::Fused(_) => filter(&self.mlp0, &self.mlp2, &edges.attr, &edges.envelope)?,
-            Aggregation::Plain { .. } => linear_scaled(
+            Aggregation::Fused(_) if edges.attr.device().is_cuda() => {
+                filter(&self.mlp0, &self.mlp2, &edges.attr, &edges.envelope)?
+            }
+            _ => linear_scaled(
                 &self.mlp2,
                 &linear_ssp(&self.mlp0, &edges.attr)?,
                 &edges.envelope,
