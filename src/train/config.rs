@@ -95,6 +95,10 @@ pub struct EngineSection {
     pub chunk: usize,
     /// Activation memory budget per chunk, MiB.
     pub budget_mib: u64,
+    /// Device: cpu, cuda or cuda:N (CUDA needs a build from tools/cuda/build.sh).
+    pub device: String,
+    /// Recompute each interaction block in backward instead of keeping its activations.
+    pub checkpoint: bool,
 }
 
 impl Default for EngineSection {
@@ -103,6 +107,8 @@ impl Default for EngineSection {
             kind: "auto".into(),
             chunk: 0,
             budget_mib: 4096,
+            device: "cpu".into(),
+            checkpoint: false,
         }
     }
 }
@@ -433,6 +439,8 @@ init_weights = ""            # start from mtenn-named safetensors ("" = seeded r
 kind = "{engine}"                # auto | full | stored | streaming | recompute
 chunk = {chunk}                    # poses per batched forward/backward (0 = from budget_mib)
 budget_mib = {budget}            # activation memory per chunk
+device = "{device}"               # cpu | cuda | cuda:N (CUDA build: tools/cuda/build.sh)
+checkpoint = {checkpoint}           # recompute activations in backward: less memory, ~1/3 more time
 
 [loss]                       # weights; 0 switches a term off
 mse = {mse:?}
@@ -492,6 +500,8 @@ burn_in = {burn}
         engine = d.engine.kind,
         chunk = d.engine.chunk,
         budget = d.engine.budget_mib,
+        device = d.engine.device,
+        checkpoint = d.engine.checkpoint,
         mse = d.loss.mse,
         mse_step = d.loss.mse_step,
         nll = d.loss.gaussian_nll,

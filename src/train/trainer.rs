@@ -273,14 +273,26 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 
 /// A model over fresh parameters (weights from `init_weights` or the seed).
 fn build_model(config: &TrainConfig, grouped: &GroupedConfig) -> Result<(Params, GroupedModel)> {
-    let mut params = Params::new(DType::F32, &Device::Cpu);
+    let device = crate::device::parse(&config.engine.device)?;
+    let mut params = Params::new(DType::F32, &device);
     GroupedModel::new(grouped, &params)?;
     init_params(&params, config.optim.seed)?;
     if !config.model.init_weights.as_os_str().is_empty() {
         load_weights(&mut params, &grouped.model, &config.model.init_weights)?;
     }
-    let model = GroupedModel::new(grouped, &params)?;
+    let model = new_model(config, grouped, &params)?;
     Ok((params, model))
+}
+
+/// The grouped model over `params`, with the run's activation checkpointing.
+fn new_model(
+    config: &TrainConfig,
+    grouped: &GroupedConfig,
+    params: &Params,
+) -> Result<GroupedModel> {
+    let mut model = GroupedModel::new(grouped, params)?;
+    model.set_checkpointing(config.engine.checkpoint);
+    Ok(model)
 }
 
 fn scalar(t: &Tensor) -> Result<f64> {
@@ -357,6 +369,7 @@ fn run(
         match resumed {
             Some(state) => {
                 model = reload(
+                    config,
                     &mut params,
                     &prepared.grouped,
                     &out.join("last.safetensors"),
@@ -367,7 +380,7 @@ fn run(
                         path: optim_path.clone(),
                         source: std::io::Error::other(e.to_string()),
                     })?;
-                optimizer.load_state(optim_state, &Device::Cpu)?;
+                optimizer.load_state(optim_state, params.device())?;
                 truncate_lines(&out.join("metrics.jsonl"), |_, k| k < state.epochs_done)?;
                 truncate_lines(&out.join("poses.jsonl"), |line, _| {
                     serde_json::from_str::<serde_json::Value>(line)
@@ -553,6 +566,7 @@ fn run(
     // Final evaluation with the best weights when early stopping keeps the best.
     if es.kind == "best" && out.join("best.safetensors").exists() {
         model = reload(
+            config,
             &mut params,
             &prepared.grouped,
             &out.join("best.safetensors"),
@@ -570,9 +584,14 @@ fn run(
 }
 
 /// Loads weights into `params` and rebuilds the model over them.
-fn reload(params: &mut Params, grouped: &GroupedConfig, path: &Path) -> Result<GroupedModel> {
+fn reload(
+    config: &TrainConfig,
+    params: &mut Params,
+    grouped: &GroupedConfig,
+    path: &Path,
+) -> Result<GroupedModel> {
     load_weights(params, &grouped.model, path)?;
-    GroupedModel::new(grouped, params)
+    new_model(config, grouped, params)
 }
 
 fn save_params(params: &Params, grouped: &GroupedConfig, path: &Path) -> Result<()> {
