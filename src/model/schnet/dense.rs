@@ -28,7 +28,7 @@ pub fn linear_scaled(linear: &Linear, x: &Tensor, scale: &Tensor) -> Result<Tens
     match (linear.bias(), fused_device(x)) {
         (Some(b), true) => {
             let a = x.matmul(&linear.weight().t()?)?;
-            Ok(a.apply_op3(&b.contiguous()?, &scale.contiguous()?, BiasScale)?)
+            Ok(a.apply_op3(&b.contiguous()?, &scale.contiguous()?, Epilogue::Scale)?)
         }
         _ => Ok(linear.forward(x)?.broadcast_mul(scale)?),
     }
@@ -229,48 +229,8 @@ impl CustomOp3 for Epilogue {
         )?;
         self.cuda((a, la), (b, lb), Some((c, lc)))
     }
-}
 
-/// Σ over rows of a `[rows, f]` matrix, as a product with a row of ones: candle's sum over
-/// the leading dimension is several times slower on the GPU than the matrix product.
-pub(super) fn column_sums(t: &Tensor) -> candle_core::Result<Tensor> {
-    let ones = Tensor::ones((1, t.dim(0)?), t.dtype(), t.device())?;
-    ones.matmul(t)?.squeeze(0)
-}
-
-/// (a + b) ⊙ scale, differentiable in a and b; the scale gets a gradient only if tracked.
-struct BiasScale;
-
-impl CustomOp3 for BiasScale {
-    fn name(&self) -> &'static str {
-        "bias-scale"
-    }
-
-    fn cpu_fwd(
-        &self,
-        a: &CpuStorage,
-        la: &Layout,
-        b: &CpuStorage,
-        lb: &Layout,
-        c: &CpuStorage,
-        lc: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        Epilogue::Scale.cpu_fwd(a, la, b, lb, c, lc)
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        a: &candle_core::CudaStorage,
-        la: &Layout,
-        b: &candle_core::CudaStorage,
-        lb: &Layout,
-        c: &candle_core::CudaStorage,
-        lc: &Layout,
-    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        Epilogue::Scale.cuda_fwd(a, la, b, lb, c, lc)
-    }
-
+    /// Only `Scale` is differentiable: in a and b, and in the scale when it is tracked.
     fn bwd(
         &self,
         a: &Tensor,
@@ -279,6 +239,12 @@ impl CustomOp3 for BiasScale {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        if !matches!(self, Self::Scale) {
+            return Err(candle_core::Error::Msg(format!(
+                "{} has no backward",
+                Epilogue::name(*self)
+            )));
+        }
         let ga = grad
             .contiguous()?
             .apply_op3_no_bwd(b, scale, &Epilogue::ScaleRows)?;
@@ -291,6 +257,13 @@ impl CustomOp3 for BiasScale {
         };
         Ok((Some(ga), Some(gb), gs))
     }
+}
+
+/// Σ over rows of a `[rows, f]` matrix, as a product with a row of ones: candle's sum over
+/// the leading dimension is several times slower on the GPU than the matrix product.
+pub(super) fn column_sums(t: &Tensor) -> candle_core::Result<Tensor> {
+    let ones = Tensor::ones((1, t.dim(0)?), t.dtype(), t.device())?;
+    ones.matmul(t)?.squeeze(0)
 }
 
 /// The float operations the host epilogues need, for f32 and f64.

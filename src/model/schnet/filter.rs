@@ -8,11 +8,10 @@
 //! return all of their gradients.
 
 use super::dense::{Epilogue, column_sums};
+use super::handover::HandOver;
 use crate::error::Result;
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use candle_nn::Linear;
-use std::sync::Mutex;
 
 /// W for `attr` `[lengths, K]` and a constant `envelope` `[lengths, 1]`; mlp0: K → F,
 /// mlp2: F → F, both with biases.
@@ -38,34 +37,15 @@ pub fn filter(mlp0: &Linear, mlp2: &Linear, attr: &Tensor, envelope: &Tensor) ->
     )?;
     let op = Attach {
         net,
-        value: Mutex::new(Some(value)),
+        value: HandOver::new("filter", value),
     };
     Ok(packed.apply_op1(op)?)
 }
 
-/// Attaches the filter value (computed on detached weights) to the packed parameters; the
-/// value is handed over by the forward, so the op does not keep a second copy.
+/// Attaches the filter value (computed on detached weights) to the packed parameters.
 struct Attach {
     net: Net,
-    value: Mutex<Option<Tensor>>,
-}
-
-impl Attach {
-    fn take<S: BackendStorage>(
-        &self,
-        pick: impl Fn(&candle_core::Storage) -> Option<&S>,
-    ) -> candle_core::Result<(S, Shape)> {
-        let value = self
-            .value
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .ok_or_else(|| candle_core::Error::Msg("filter: forward ran twice".into()))?;
-        let (storage, layout) = value.storage_and_layout();
-        let s = pick(&storage)
-            .ok_or_else(|| candle_core::Error::Msg("filter: device mismatch".into()))?;
-        Ok((s.try_clone(layout)?, layout.shape().clone()))
-    }
+    value: HandOver,
 }
 
 /// The network's constant inputs and its parameter shapes (in packing order).
@@ -120,10 +100,7 @@ impl CustomOp1 for Attach {
         _packed: &CpuStorage,
         _l: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.take(|s| match s {
-            candle_core::Storage::Cpu(c) => Some(c),
-            _ => None,
-        })
+        self.value.cpu()
     }
 
     #[cfg(feature = "cuda")]
@@ -132,10 +109,7 @@ impl CustomOp1 for Attach {
         _packed: &candle_core::CudaStorage,
         _l: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        self.take(|s| match s {
-            candle_core::Storage::Cuda(c) => Some(c),
-            _ => None,
-        })
+        self.value.cuda()
     }
 
     fn bwd(

@@ -1,11 +1,11 @@
 //! One SchNet interaction block: lin(ssp(CFConv(h))), optionally checkpointed.
 
+use super::handover::HandOver;
 use super::{CFConv, EdgeFeatures};
 use crate::error::Result;
 use crate::model::SchNetConfig;
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor, Var, backend::BackendStorage};
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor, Var};
 use candle_nn::{Linear, Module, VarBuilder};
-use std::sync::Mutex;
 
 /// PyG's `InteractionBlock`.
 #[derive(Debug, Clone)]
@@ -60,7 +60,7 @@ impl InteractionBlock {
         let op = Checkpoint {
             block: self.clone(),
             edges: edges.clone(),
-            value: Mutex::new(Some(value)),
+            value: HandOver::new("checkpoint", value),
         };
         Ok(h.apply_op2(&packed, op)?)
     }
@@ -117,27 +117,8 @@ impl InteractionBlock {
 struct Checkpoint {
     block: InteractionBlock,
     edges: EdgeFeatures,
-    /// The forward value, computed on detached tensors before the op was applied; handed
-    /// over (not kept) by the op's forward, so it is not held twice.
-    value: Mutex<Option<Tensor>>,
-}
-
-impl Checkpoint {
-    fn value_storage<S: BackendStorage>(
-        &self,
-        pick: impl Fn(&candle_core::Storage) -> Option<&S>,
-    ) -> candle_core::Result<(S, Shape)> {
-        let value = self
-            .value
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .ok_or_else(|| candle_core::Error::Msg("checkpoint: forward ran twice".into()))?;
-        let (storage, layout) = value.storage_and_layout();
-        let s = pick(&storage)
-            .ok_or_else(|| candle_core::Error::Msg("checkpoint: device mismatch".into()))?;
-        Ok((s.try_clone(layout)?, layout.shape().clone()))
-    }
+    /// The forward value, computed on detached tensors before the op was applied.
+    value: HandOver,
 }
 
 impl CustomOp2 for Checkpoint {
@@ -152,10 +133,7 @@ impl CustomOp2 for Checkpoint {
         _p: &CpuStorage,
         _lp: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.value_storage(|s| match s {
-            candle_core::Storage::Cpu(c) => Some(c),
-            _ => None,
-        })
+        self.value.cpu()
     }
 
     #[cfg(feature = "cuda")]
@@ -166,10 +144,7 @@ impl CustomOp2 for Checkpoint {
         _p: &candle_core::CudaStorage,
         _lp: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        self.value_storage(|s| match s {
-            candle_core::Storage::Cuda(c) => Some(c),
-            _ => None,
-        })
+        self.value.cuda()
     }
 
     fn bwd(

@@ -13,6 +13,7 @@ mod dense;
 mod filter;
 mod gaussian;
 mod grouping;
+mod handover;
 mod interaction;
 mod message;
 mod pool;
