@@ -1,10 +1,11 @@
 //! The `streaming` engine: one forward+backward per chunk, weights accumulated online
 //! like the running max and sum of an online softmax.
 //!
-//! Buffers: A = Σ wᵢ ∂ŷᵢ/∂θ, B = Σ wᵢ ŷᵢ ∂ŷᵢ/∂θ (boltzmann only), D = Σ ℓ'(ŷᵢ) ∂ŷᵢ/∂θ
+//! Buffers: A = Σ wᵢ ∂ŷᵢ/∂θ, B = Σ wᵢ (ŷᵢ − c) ∂ŷᵢ/∂θ (boltzmann only; c the first chunk's
+//! mean), D = Σ ℓ'(ŷᵢ) ∂ŷᵢ/∂θ
 //! (per-pose loss terms), with wᵢ = exp(aᵢ − m) for the running maximum m of the logits
 //! aᵢ; when m grows, A and B are rescaled by exp(m_old − m_new). At the end
-//! ∂ŷ/∂θ = A/N (mean), A/s (max), ((1 + ŷ/T)·A − B/T)/s (boltzmann), s = Σ wᵢ.
+//! ∂ŷ/∂θ = A/N (mean), A/s (max), ((1 + (ŷ − c)/T)·A − B/T)/s (boltzmann), s = Σ wᵢ.
 
 use super::grads::GradBuffer;
 use super::{EngineKind, Step, StepResult, to_f64};
@@ -45,6 +46,9 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
     let mut d = GradBuffer::new(keys.clone());
     let mut m = f64::NEG_INFINITY;
     let mut sum = 0.0;
+    // Boltzmann's B buffer holds Σ wᵢ (ŷᵢ − c) ∂ŷᵢ/∂θ around the first chunk's mean c:
+    // around 0, the final (1 + ŷ/T)·A − B/T cancels terms of size |ŷ|/T and loses digits.
+    let mut center: Option<f64> = None;
     let mut preds = Vec::with_capacity(s.compound.num_poses());
     for ids in &s.chunks {
         let input = ProteinInput::Batched;
@@ -68,7 +72,8 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
                     -1.0 / temperature,
                     &mut [&mut a, &mut b],
                 )?;
-                let wy = w.iter().zip(&yv).map(|(w, y)| w * y).collect();
+                let c = *center.get_or_insert(yv.iter().sum::<f64>() / yv.len() as f64);
+                let wy = w.iter().zip(&yv).map(|(w, y)| w * (y - c)).collect();
                 (w, Some(wy))
             }
         };
@@ -94,7 +99,10 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
     let (alpha, beta) = match online {
         Online::Mean => (dc / n, 0.0),
         Online::Softmax { .. } => (dc / sum, 0.0),
-        Online::Boltzmann { temperature: t } => (dc * (1.0 + combined / t) / sum, -dc / (t * sum)),
+        Online::Boltzmann { temperature: t } => {
+            let c = center.unwrap_or(0.0);
+            (dc * (1.0 + (combined - c) / t) / sum, -dc / (t * sum))
+        }
     };
     let mut total = GradBuffer::new(keys);
     total.add_buffer(&a, alpha)?;
