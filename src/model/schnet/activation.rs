@@ -5,9 +5,9 @@
 //! network and removes most of its elementwise passes. Elsewhere the same function is
 //! composed from plain ops; tests check the two against each other.
 
+use super::host::{Float, contiguous, dtype_error};
 use crate::error::Result;
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, WithDType};
-use num_traits_lite::Float;
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 use std::f64::consts::LN_2;
 
@@ -16,7 +16,7 @@ pub fn shifted_softplus(x: &Tensor) -> Result<Tensor> {
     if (x.device().is_cpu() || x.device().is_cuda())
         && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
     {
-        Ok(x.contiguous()?.apply_op1(SspForward)?)
+        Ok(x.contiguous()?.apply_op1(Elementwise::Ssp)?)
     } else {
         shifted_softplus_composed(x)
     }
@@ -28,72 +28,40 @@ pub fn shifted_softplus_composed(x: &Tensor) -> Result<Tensor> {
     Ok((x.relu()? + tail)?.affine(1.0, -LN_2)?)
 }
 
-fn ssp<T: Float>(x: T) -> T {
-    T::softplus(x) - T::ln2()
+/// The op's two functions: ssp (differentiable) and its slope, the sigmoid.
+#[derive(Clone, Copy)]
+enum Elementwise {
+    Ssp,
+    Sigmoid,
 }
 
-/// Minimal float abstraction for the two element types (avoids a num-traits dependency).
-mod num_traits_lite {
-    pub trait Float: Copy + std::ops::Sub<Output = Self> + Send + Sync {
-        fn softplus(self) -> Self;
-        fn sigmoid(self) -> Self;
-        fn ln2() -> Self;
-    }
-    impl Float for f32 {
-        fn softplus(self) -> Self {
-            self.max(0.0) + (-self.abs()).exp().ln_1p()
-        }
-        fn sigmoid(self) -> Self {
-            1.0 / (1.0 + (-self).exp())
-        }
-        fn ln2() -> Self {
-            std::f32::consts::LN_2
-        }
-    }
-    impl Float for f64 {
-        fn softplus(self) -> Self {
-            self.max(0.0) + (-self.abs()).exp().ln_1p()
-        }
-        fn sigmoid(self) -> Self {
-            1.0 / (1.0 + (-self).exp())
-        }
-        fn ln2() -> Self {
-            std::f64::consts::LN_2
-        }
+impl Elementwise {
+    fn map<T: Float>(self, data: &[T], layout: &Layout) -> candle_core::Result<Vec<T>> {
+        let f = match self {
+            Self::Ssp => T::ssp,
+            Self::Sigmoid => T::sigmoid,
+        };
+        Ok(contiguous(data, layout)?
+            .par_iter()
+            .with_min_len(4096)
+            .map(|&v| f(v))
+            .collect())
     }
 }
 
-fn map<T: WithDType + Float>(
-    data: &[T],
-    layout: &Layout,
-    f: impl Fn(T) -> T + Sync,
-) -> candle_core::Result<Vec<T>> {
-    let (start, end) = layout.contiguous_offsets().ok_or_else(|| {
-        candle_core::Error::Msg("shifted softplus needs a contiguous input".into())
-    })?;
-    Ok(data[start..end]
-        .par_iter()
-        .with_min_len(4096)
-        .map(|&v| f(v))
-        .collect())
-}
-
-struct SspForward;
-
-impl CustomOp1 for SspForward {
+impl CustomOp1 for Elementwise {
     fn name(&self) -> &'static str {
-        "shifted-softplus"
+        match self {
+            Self::Ssp => "shifted-softplus",
+            Self::Sigmoid => "sigmoid",
+        }
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let out = match s {
-            CpuStorage::F32(v) => CpuStorage::F32(map(v, l, ssp)?),
-            CpuStorage::F64(v) => CpuStorage::F64(map(v, l, ssp)?),
-            _ => {
-                return Err(candle_core::Error::Msg(
-                    "shifted softplus: f32 or f64 only".into(),
-                ));
-            }
+            CpuStorage::F32(v) => CpuStorage::F32(self.map(v, l)?),
+            CpuStorage::F64(v) => CpuStorage::F64(self.map(v, l)?),
+            _ => return Err(dtype_error()),
         };
         Ok((out, l.shape().clone()))
     }
@@ -104,7 +72,11 @@ impl CustomOp1 for SspForward {
         s: &candle_core::CudaStorage,
         l: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        Ok((super::cuda::unary("ssp", s, l)?, l.shape().clone()))
+        let kernel = match self {
+            Self::Ssp => "ssp",
+            Self::Sigmoid => "sigmoid",
+        };
+        Ok((super::cuda::unary(kernel, s, l)?, l.shape().clone()))
     }
 
     fn bwd(
@@ -113,34 +85,15 @@ impl CustomOp1 for SspForward {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let slope = arg.contiguous()?.apply_op1_no_bwd(&Sigmoid)?;
-        Ok(Some(grad.mul(&slope)?))
-    }
-}
-
-struct Sigmoid;
-
-impl CustomOp1 for Sigmoid {
-    fn name(&self) -> &'static str {
-        "sigmoid"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = match s {
-            CpuStorage::F32(v) => CpuStorage::F32(map(v, l, |x| x.sigmoid())?),
-            CpuStorage::F64(v) => CpuStorage::F64(map(v, l, |x| x.sigmoid())?),
-            _ => return Err(candle_core::Error::Msg("sigmoid: f32 or f64 only".into())),
-        };
-        Ok((out, l.shape().clone()))
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s: &candle_core::CudaStorage,
-        l: &Layout,
-    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        Ok((super::cuda::unary("sigmoid", s, l)?, l.shape().clone()))
+        match self {
+            Self::Ssp => {
+                let slope = arg.contiguous()?.apply_op1_no_bwd(&Self::Sigmoid)?;
+                Ok(Some(grad.mul(&slope)?))
+            }
+            Self::Sigmoid => Err(candle_core::Error::Msg(
+                "the sigmoid op is only used without gradient".into(),
+            )),
+        }
     }
 }
 

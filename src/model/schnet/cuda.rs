@@ -5,7 +5,8 @@
 //! it), the kernels are then compiled for the GPU actually present, and the build needs no
 //! extra step beyond `tools/cuda/build.sh`. Compiling takes well under a second, once.
 
-use super::grouping::{DeviceGrouping, dtype_error};
+use super::grouping::DeviceGrouping;
+use super::host::dtype_error;
 use crate::graph::Grouping;
 use candle_core::cuda_backend::cudarc::driver::{
     CudaSlice, CudaView, LaunchConfig, PinnedHostSlice, PushKernelArg,

@@ -6,9 +6,10 @@
 //! backward run as one elementwise pass each, and the pre-bias product is the only
 //! tensor kept for backward.
 
-use super::{activation::shifted_softplus, grouping::dtype_error};
+use super::activation::shifted_softplus;
+use super::host::{Float, contiguous, dtype_error};
 use crate::error::Result;
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use candle_nn::{Linear, Module};
 use rayon::prelude::*;
 
@@ -73,7 +74,7 @@ impl Epilogue {
         }
     }
 
-    fn apply_host<T: WithDType + num::Float>(self, a: &[T], b: &[T], c: &[T]) -> Vec<T> {
+    fn apply_host<T: Float>(self, a: &[T], b: &[T], c: &[T]) -> Vec<T> {
         let f = b.len();
         let mut out = vec![T::zero(); a.len()];
         out.par_chunks_mut(f.max(1))
@@ -103,10 +104,18 @@ impl Epilogue {
         let c = c.unwrap_or(a);
         let out = match (a.0, b.0, c.0) {
             (CpuStorage::F32(x), CpuStorage::F32(y), CpuStorage::F32(z)) => {
-                CpuStorage::F32(self.apply_host(slice(x, a.1)?, slice(y, b.1)?, slice(z, c.1)?))
+                CpuStorage::F32(self.apply_host(
+                    contiguous(x, a.1)?,
+                    contiguous(y, b.1)?,
+                    contiguous(z, c.1)?,
+                ))
             }
             (CpuStorage::F64(x), CpuStorage::F64(y), CpuStorage::F64(z)) => {
-                CpuStorage::F64(self.apply_host(slice(x, a.1)?, slice(y, b.1)?, slice(z, c.1)?))
+                CpuStorage::F64(self.apply_host(
+                    contiguous(x, a.1)?,
+                    contiguous(y, b.1)?,
+                    contiguous(z, c.1)?,
+                ))
             }
             _ => return Err(dtype_error()),
         };
@@ -124,13 +133,6 @@ impl Epilogue {
         let out = super::cuda::epilogue(self.name(), a, b, c.unwrap_or(a), f)?;
         Ok((out, a.1.shape().clone()))
     }
-}
-
-fn slice<'a, T: WithDType>(data: &'a [T], layout: &Layout) -> candle_core::Result<&'a [T]> {
-    let (a, b) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("fused linear ops need contiguous inputs".into()))?;
-    Ok(&data[a..b])
 }
 
 /// Checks a `[rows, f]`, b `[f]`, and c `[rows, f]` (`full`) or `[rows, 1]`.
@@ -264,28 +266,6 @@ impl CustomOp3 for Epilogue {
 pub(super) fn column_sums(t: &Tensor) -> candle_core::Result<Tensor> {
     let ones = Tensor::ones((1, t.dim(0)?), t.dtype(), t.device())?;
     ones.matmul(t)?.squeeze(0)
-}
-
-/// The float operations the host epilogues need, for f32 and f64.
-mod num {
-    pub trait Float: candle_core::WithDType + std::ops::Mul<Output = Self> {
-        fn ssp(self) -> Self;
-        fn sigmoid(self) -> Self;
-    }
-    macro_rules! float {
-        ($t:ty, $ln2:expr) => {
-            impl Float for $t {
-                fn ssp(self) -> Self {
-                    self.max(0.0) + (-self.abs()).exp().ln_1p() - $ln2
-                }
-                fn sigmoid(self) -> Self {
-                    1.0 / (1.0 + (-self).exp())
-                }
-            }
-        };
-    }
-    float!(f32, std::f32::consts::LN_2);
-    float!(f64, std::f64::consts::LN_2);
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! and the per-graph pooling. Each output row is summed by one worker in a fixed order, so
 //! results do not depend on scheduling, on CPU (rayon) or on the GPU (no atomics).
 
+use super::host::{contiguous, dtype_error};
 use crate::graph::Grouping;
 use candle_core::{CpuStorage, Device, Layout, WithDType};
 use rayon::prelude::*;
@@ -97,15 +98,4 @@ impl DeviceGrouping {
 fn layout<'a, S>(b: Option<(&S, &'a Layout)>) -> candle_core::Result<&'a Layout> {
     b.map(|b| b.1)
         .ok_or_else(|| candle_core::Error::Msg("grouped sum: missing second input".into()))
-}
-
-pub(crate) fn dtype_error() -> candle_core::Error {
-    candle_core::Error::Msg("grouped sums need f32 or f64 inputs of one dtype".into())
-}
-
-fn contiguous<'a, T: WithDType>(data: &'a [T], layout: &Layout) -> candle_core::Result<&'a [T]> {
-    let (a, b) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("grouped sums need contiguous inputs".into()))?;
-    Ok(&data[a..b])
 }

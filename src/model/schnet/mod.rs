@@ -14,6 +14,7 @@ mod filter;
 mod gaussian;
 mod grouping;
 mod handover;
+mod host;
 mod interaction;
 mod message;
 mod pool;
