@@ -2,14 +2,16 @@
 
 use anyhow::Context;
 use clap::Args;
-use multipose::dataset::{DatasetSpec, GroupBy};
+use multipose::dataset::{Dataset, DatasetSpec, GroupBy, PoseSelection, load, open};
 use std::path::PathBuf;
 
 /// Where the data is: a dataset folder, or files named one by one.
 #[derive(Debug, Args)]
 pub struct DataArgs {
-    /// Dataset folder: receptor.pdb, poses/*.sdf|mol2 (or complexes/<compound>/*.pdb),
-    /// labels.csv|json. Default: the bundled TYK2 set.
+    /// Dataset folder (receptor.pdb, poses/*.sdf|mol2 or complexes/<compound>/*.pdb,
+    /// labels.csv|json), a folder of such target folders, or a manifest CSV (one row per
+    /// compound: compound_id, target, receptor, poses, value, unit, type). Default: the
+    /// bundled TYK2 set.
     #[arg(default_value = "data/tyk2")]
     pub data: PathBuf,
     /// Receptor (PDB or mmCIF), instead of the folder's.
@@ -36,12 +38,46 @@ pub struct DataArgs {
     /// Fail on compounds with poses but no label (or a label but no poses).
     #[arg(long)]
     pub strict: bool,
+    /// Which poses of each compound to use: all, reference (pose 0), docked (all but
+    /// pose 0) or top_docked (the best-scored of those). Default: all, or what the
+    /// model was trained on.
+    #[arg(long)]
+    pub pose_selection: Option<PoseSelection>,
 }
 
 impl DataArgs {
+    /// Loads the dataset: files named one by one, or `data` as a dataset folder, a
+    /// folder of target folders or a manifest. `selection` applies unless
+    /// `--pose-selection` is given, `pocket` unless `--pocket-radius` is; `labels` false
+    /// ignores the label table.
+    pub fn load(
+        &self,
+        selection: PoseSelection,
+        pocket: Option<f64>,
+        labels: bool,
+    ) -> anyhow::Result<Dataset> {
+        let mut spec = self.spec()?;
+        spec.selection = self.pose_selection.unwrap_or(selection);
+        spec.pocket_radius = spec.pocket_radius.or(pocket);
+        if !labels {
+            spec.labels = None;
+        }
+        let named = !self.poses.is_empty() || self.receptor.is_some() || self.labels.is_some();
+        let data = if named || DatasetSpec::is_dataset_dir(&self.data) {
+            load(&spec)?
+        } else {
+            open(&self.data, &spec)
+                .with_context(|| format!("reading dataset {}", self.data.display()))?
+        };
+        Ok(data)
+    }
+
     /// The dataset specification these options describe.
     pub fn spec(&self) -> anyhow::Result<DatasetSpec> {
-        let mut spec = if self.poses.is_empty() {
+        let single = !self.poses.is_empty() || DatasetSpec::is_dataset_dir(&self.data);
+        let mut spec = if !single {
+            DatasetSpec::default()
+        } else if self.poses.is_empty() {
             DatasetSpec::from_dir(&self.data)
                 .with_context(|| format!("reading dataset folder {}", self.data.display()))?
         } else {

@@ -2,7 +2,7 @@
 
 use super::data_args::DataArgs;
 use clap::Args;
-use multipose::dataset::{GraphCache, Qualifier, load};
+use multipose::dataset::{GraphCache, PoseSelection, Qualifier, summarise_targets};
 use multipose::model::{CompoundGraphs, SchNetConfig, StrategyKind};
 
 /// Arguments of `multipose inspect`.
@@ -22,8 +22,7 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
-    let spec = args.data.spec()?;
-    let data = load(&spec)?;
+    let data = args.data.load(PoseSelection::All, None, true)?;
     let graph = SchNetConfig {
         cutoff: args.cutoff,
         max_num_neighbors: args.max_neighbors,
@@ -89,6 +88,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     for (id, why) in &data.skipped {
         println!("skipped: {id} {why}");
     }
+    print_targets(&data);
     let poses: usize = data.compounds.iter().map(|c| c.poses.len()).sum();
     println!(
         "{} compounds, {} poses, {} skipped{}",
@@ -102,4 +102,34 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         }
     );
     Ok(())
+}
+
+/// Exact labels a target needs for per-target metrics (the training default).
+const MIN_TARGET_SIZE: usize = 5;
+
+/// Per-target table, for datasets of more than one target.
+fn print_targets(data: &multipose::dataset::Dataset) {
+    let targets = summarise_targets(data);
+    if targets.len() < 2 {
+        return;
+    }
+    println!(
+        "\n{:<16} {:>9} {:>6} {:>6} {:>13} {:>7}",
+        "target", "compounds", "exact", "poses", "labels", "skipped"
+    );
+    for t in &targets {
+        let range = t
+            .label_range
+            .map_or("-".to_string(), |(lo, hi)| format!("{lo:.2}–{hi:.2}"));
+        let note = if t.exact_labels < MIN_TARGET_SIZE {
+            format!("  fewer than {MIN_TARGET_SIZE} exact labels: left out of per-target means")
+        } else {
+            String::new()
+        };
+        println!(
+            "{:<16} {:>9} {:>6} {:>6} {:>13} {:>7}{note}",
+            t.target, t.compounds, t.exact_labels, t.poses, range, t.skipped
+        );
+    }
+    println!("{} targets", targets.len());
 }

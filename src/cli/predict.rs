@@ -4,7 +4,7 @@ use super::data_args::DataArgs;
 use anyhow::Context;
 use clap::Args;
 use multipose::combine::{GroupedModel, Prediction};
-use multipose::dataset::{Assay, CompoundData, Qualifier, load};
+use multipose::dataset::{Assay, CompoundData, Qualifier};
 use multipose::model::{CompoundGraphs, Params, load_weights};
 use multipose::train::{TrainConfig, engine_config, grouped_config, metrics::evaluate};
 use std::path::{Path, PathBuf};
@@ -60,15 +60,9 @@ fn predict_all(
         .iter()
         .map(|d| load_model(d))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut spec = args.data.spec()?;
-    if spec.pocket_radius.is_none() {
-        let r = models[0].config.data.pocket_radius;
-        spec.pocket_radius = Some(r).filter(|r| *r > 0.0);
-    }
-    if !labels_required {
-        spec.labels = None;
-    }
-    let data = load(&spec)?;
+    let trained = &models[0].config.data;
+    let pocket = Some(trained.pocket_radius).filter(|r| *r > 0.0);
+    let data = args.data.load(trained.poses, pocket, labels_required)?;
     let mut all = Vec::new();
     for c in &data.compounds {
         let mut preds = Vec::new();

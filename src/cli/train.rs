@@ -113,6 +113,18 @@ pub fn run(args: TrainArgs, overrides: Vec<(String, String)>) -> anyhow::Result<
             Some(m) => println!("{part:>5} (n={n}): {m}"),
             None => println!("{part:>5} (n={n}): too few in-range labels for metrics"),
         }
+        if let Some(t) = summary.per_target.get(part) {
+            print_target_means(part, t);
+        }
+    }
+    if !summary.skipped.is_empty() {
+        println!(
+            "{} compound(s) or target(s) left out while loading (listed in summary.json):",
+            summary.skipped.len()
+        );
+        for (id, why) in summary.skipped.iter().take(10) {
+            println!("  {id}: {why}");
+        }
     }
     Ok(())
 }
@@ -123,4 +135,34 @@ pub fn config(args: ConfigArgs) -> anyhow::Result<()> {
     }
     print!("{}", default_toml_commented());
     Ok(())
+}
+
+/// The per-target means of one part, when the data has more than one target.
+fn print_target_means(part: &str, t: &multipose::train::TargetMetrics) {
+    let targets = t.per_target.len() + t.too_small.len();
+    if targets < 2 {
+        return;
+    }
+    let small = if t.too_small.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} target(s) with too few labels left out: {}",
+            t.too_small.len(),
+            t.too_small.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    };
+    match (t.mean_spearman, t.mean_kendall) {
+        (Some(r), Some(k)) => println!(
+            "{part:>5} per-target mean over {} targets: ρ {:.2} [{:.2}, {:.2}]  τ {:.2} [{:.2}, {:.2}]{small}",
+            t.per_target.len(),
+            r.value,
+            r.lo,
+            r.hi,
+            k.value,
+            k.lo,
+            k.hi
+        ),
+        _ => println!("{part:>5} per-target means: no target large enough{small}"),
+    }
 }

@@ -159,14 +159,46 @@ fn to_p_scale(
 }
 
 fn read_csv(path: &Path) -> Result<Vec<Label>> {
-    let mut reader = csv::ReaderBuilder::new()
+    let mut reader = open_csv(path)?;
+    let headers = csv_headers(&mut reader, path)?;
+    let columns = LabelColumns::find(&headers).map_err(|message| Error::Parse {
+        path: path.to_path_buf(),
+        line: 1,
+        message,
+    })?;
+    let mut out = Vec::new();
+    for record in reader.records() {
+        let (record, line) = csv_record(record, path)?;
+        let err = |message: String| Error::Parse {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        if columns.id_of(&record).is_empty() {
+            return Err(err("empty compound id".into()));
+        }
+        out.push(columns.label(&record).map_err(err)?);
+    }
+    Ok(out)
+}
+
+/// A CSV reader that trims fields, with the file named in its errors.
+pub(super) fn open_csv(path: &Path) -> Result<csv::Reader<std::fs::File>> {
+    csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_path(path)
         .map_err(|e| Error::Input {
             path: path.to_path_buf(),
             message: e.to_string(),
-        })?;
-    let headers: Vec<String> = reader
+        })
+}
+
+/// The header row, lower-cased.
+pub(super) fn csv_headers(
+    reader: &mut csv::Reader<std::fs::File>,
+    path: &Path,
+) -> Result<Vec<String>> {
+    Ok(reader
         .headers()
         .map_err(|e| Error::Parse {
             path: path.to_path_buf(),
@@ -175,77 +207,93 @@ fn read_csv(path: &Path) -> Result<Vec<Label>> {
         })?
         .iter()
         .map(|h| h.to_ascii_lowercase())
-        .collect();
-    let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
-    let id =
-        col(&["compound_id", "id", "name", "compound", "ligand"]).ok_or_else(|| Error::Parse {
-            path: path.to_path_buf(),
-            line: 1,
-            message: "no compound id column (compound_id, id, name, compound or ligand)".into(),
-        })?;
-    let value = col(&["value"]).ok_or_else(|| Error::Parse {
+        .collect())
+}
+
+/// A record and its 1-based line, or a parse error naming the line.
+pub(super) fn csv_record(
+    record: std::result::Result<csv::StringRecord, csv::Error>,
+    path: &Path,
+) -> Result<(csv::StringRecord, usize)> {
+    let record = record.map_err(|e| Error::Parse {
         path: path.to_path_buf(),
-        line: 1,
-        message: "no `value` column".into(),
+        line: e.position().map_or(0, |p| p.line() as usize),
+        message: e.to_string(),
     })?;
-    let (unit, kind, stderr, date) = (
-        col(&["unit", "units"]),
-        col(&["type", "measurement", "kind"]),
-        col(&["stderr", "error", "sem", "std_error"]),
-        col(&["date", "date_created"]),
-    );
-    let mut out = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| Error::Parse {
-            path: path.to_path_buf(),
-            line: e.position().map_or(0, |p| p.line() as usize),
-            message: e.to_string(),
-        })?;
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let err = |message: String| Error::Parse {
-            path: path.to_path_buf(),
-            line,
-            message,
-        };
+    let line = record.position().map_or(0, |p| p.line() as usize);
+    Ok((record, line))
+}
+
+/// Where the label fields sit in a CSV header (label tables and manifests share them).
+pub(super) struct LabelColumns {
+    id: usize,
+    value: usize,
+    unit: Option<usize>,
+    kind: Option<usize>,
+    stderr: Option<usize>,
+    date: Option<usize>,
+}
+
+impl LabelColumns {
+    /// Finds the columns in lower-cased `headers`; the message names what is missing.
+    pub(super) fn find(headers: &[String]) -> std::result::Result<Self, String> {
+        let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
+        Ok(Self {
+            id: col(&["compound_id", "id", "name", "compound", "ligand"]).ok_or(
+                "no compound id column (compound_id, id, name, compound or ligand)".to_string(),
+            )?,
+            value: col(&["value"]).ok_or("no `value` column".to_string())?,
+            unit: col(&["unit", "units"]),
+            kind: col(&["type", "measurement", "kind"]),
+            stderr: col(&["stderr", "error", "sem", "std_error"]),
+            date: col(&["date", "date_created"]),
+        })
+    }
+
+    /// The compound id of a record ("" when empty).
+    pub(super) fn id_of<'r>(&self, record: &'r csv::StringRecord) -> &'r str {
+        record.get(self.id).unwrap_or("")
+    }
+
+    /// Whether the record's value is empty (an unlabelled compound in a manifest).
+    pub(super) fn has_value(&self, record: &csv::StringRecord) -> bool {
+        !record.get(self.value).unwrap_or("").is_empty()
+    }
+
+    /// The record's label on the p scale; the message says what is wrong.
+    pub(super) fn label(&self, record: &csv::StringRecord) -> std::result::Result<Label, String> {
         let get = |c: Option<usize>| c.and_then(|c| record.get(c)).unwrap_or("");
-        let id_text = get(Some(id));
-        if id_text.is_empty() {
-            return Err(err("empty compound id".into()));
-        }
-        let (q, v) = parse_value(get(Some(value))).ok_or_else(|| {
-            err(format!(
+        let (q, v) = parse_value(get(Some(self.value))).ok_or_else(|| {
+            format!(
                 "expected a number, optionally with < or >, in `value`, found `{}`",
-                get(Some(value))
-            ))
+                get(Some(self.value))
+            )
         })?;
-        let se = match get(stderr) {
+        let se = match get(self.stderr) {
             "" => None,
             s => Some(
                 s.parse::<f64>()
                     .ok()
                     .filter(|x| x.is_finite() && *x >= 0.0)
                     .ok_or_else(|| {
-                        err(format!(
-                            "expected a non-negative standard error, found `{s}`"
-                        ))
+                        format!("expected a non-negative standard error, found `{s}`")
                     })?,
             ),
         };
-        let kind_text = match get(kind) {
+        let kind_text = match get(self.kind) {
             "" => "pIC50",
             k => k,
         };
-        let (assay, q, v, se) = to_p_scale(kind_text, get(unit), q, v, se).map_err(err)?;
-        out.push(Label {
-            compound_id: id_text.to_string(),
+        let (assay, q, v, se) = to_p_scale(kind_text, get(self.unit), q, v, se)?;
+        Ok(Label {
+            compound_id: self.id_of(record).to_string(),
             value: v,
             qualifier: q,
             stderr: se,
             assay,
-            date: Some(get(date).to_string()).filter(|d| !d.is_empty()),
-        });
+            date: Some(get(self.date).to_string()).filter(|d| !d.is_empty()),
+        })
     }
-    Ok(out)
 }
 
 /// asapdiscovery's list of compounds: `compound_id`, `experimental_data` with `pIC50`,

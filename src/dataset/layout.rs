@@ -1,5 +1,6 @@
 //! Where a dataset's files are, and how poses group into compounds.
 
+use super::PoseSelection;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -57,6 +58,10 @@ pub struct DatasetSpec {
     pub pocket_radius: Option<f64>,
     /// Make unmatched compounds an error instead of a listed skip.
     pub strict: bool,
+    /// Target (receptor / assay series) the compounds belong to; "" = unnamed.
+    pub target: String,
+    /// Which poses of each compound are kept.
+    pub selection: PoseSelection,
 }
 
 impl Default for DatasetSpec {
@@ -71,6 +76,8 @@ impl Default for DatasetSpec {
             keep_hydrogens: false,
             pocket_radius: None,
             strict: false,
+            target: String::new(),
+            selection: PoseSelection::All,
         }
     }
 }
@@ -93,6 +100,12 @@ fn sorted_files(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>> {
 }
 
 impl DatasetSpec {
+    /// Whether `dir` holds a dataset of its own (`poses/` or `complexes/`), as opposed
+    /// to a folder of target folders.
+    pub fn is_dataset_dir(dir: &Path) -> bool {
+        dir.join("poses").is_dir() || dir.join("complexes").is_dir()
+    }
+
     /// The conventional layout of a dataset folder: `receptor.pdb` (or `.cif`),
     /// `poses/*.sdf|mol2` (or `complexes/<compound>/*.pdb|cif`), `labels.csv` (or `.json`).
     pub fn from_dir(dir: &Path) -> Result<Self> {
@@ -106,6 +119,11 @@ impl DatasetSpec {
         let mut spec = DatasetSpec {
             receptor: first(&["receptor.pdb", "receptor.cif", "protein.pdb", "protein.cif"]),
             labels: first(&["labels.csv", "labels.json"]),
+            target: dir
+                .canonicalize()
+                .ok()
+                .and_then(|d| d.file_name().and_then(|n| n.to_str()).map(str::to_string))
+                .unwrap_or_default(),
             ..DatasetSpec::default()
         };
         let poses = dir.join("poses");

@@ -4,10 +4,15 @@
 mod cache;
 mod labels;
 mod layout;
+mod manifest;
+mod selection;
+mod targets;
 
 pub use cache::{GraphCache, cache_key};
 pub use labels::{Assay, Label, Qualifier, read_labels};
 pub use layout::{DatasetSpec, GroupBy};
+pub use selection::{PoseSelection, SCORE_FIELDS, docking_score};
+pub use targets::{TargetSummary, open, summarise_targets};
 
 use crate::error::{Error, Result};
 use crate::structure::{
@@ -19,14 +24,18 @@ use std::collections::BTreeMap;
 /// One compound: its poses as complexes, its label, and what was noticed on the way.
 #[derive(Debug, Clone)]
 pub struct CompoundData {
-    /// Compound id (matches the label table).
+    /// Compound id: as in the label table, `target/id` in a dataset of several targets.
     pub id: String,
+    /// The target (receptor, assay series) the compound was measured on.
+    pub target: String,
     /// One complex per pose (protein first, ligand masked).
     pub poses: Vec<Structure>,
     /// Where each pose came from (`file:line`).
     pub sources: Vec<String>,
     /// RMSD of each pose to the reference pose, when the file records it.
     pub rmsd: Vec<Option<f64>>,
+    /// Docking score of each pose (lower is better), when the file records one.
+    pub scores: Vec<Option<f64>>,
     /// Heavy-atom ligand bonds of pose 0 (atom indices within the ligand).
     pub ligand_bonds: Vec<(usize, usize, u8)>,
     /// The measurement, if any.
@@ -116,6 +125,22 @@ pub fn load(spec: &DatasetSpec) -> Result<Dataset> {
             skip(&mut data, spec, &id, "has poses but no label")?;
             continue;
         }
+        let keep = spec.selection.pick(&molecules);
+        if keep.is_empty() {
+            let why = format!(
+                "has no pose left by the `{}` pose selection ({} pose(s) in {}; did docking fail?)",
+                spec.selection.name(),
+                molecules.len(),
+                sources.first().map_or("?", String::as_str)
+            );
+            skip(&mut data, spec, &id, &why)?;
+            continue;
+        }
+        let (proteins, molecules, sources) = (
+            select(&proteins, &keep),
+            select(&molecules, &keep),
+            select(&sources, &keep),
+        );
         data.compounds.push(build_compound(
             spec, id, proteins, molecules, sources, label,
         )?);
@@ -125,6 +150,11 @@ pub fn load(spec: &DatasetSpec) -> Result<Dataset> {
     }
     data.compounds.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(data)
+}
+
+/// The entries of `v` at `keep`, in that order.
+fn select<T: Clone>(v: &[T], keep: &[usize]) -> Vec<T> {
+    keep.iter().map(|&k| v[k].clone()).collect()
 }
 
 fn skip(data: &mut Dataset, spec: &DatasetSpec, id: &str, why: &str) -> Result<()> {
@@ -177,6 +207,7 @@ fn build_compound(
         }
         None => proteins,
     };
+    let scores = molecules.iter().map(docking_score).collect();
     let rmsd = molecules
         .iter()
         .map(|m| {
@@ -197,9 +228,11 @@ fn build_compound(
         pocket_atoms: proteins[0].len(),
         protein_atoms,
         id,
+        target: spec.target.clone(),
         poses,
         sources,
         rmsd,
+        scores,
         label,
         warnings,
     })

@@ -1,6 +1,7 @@
 //! The training configuration: one TOML file, every key overridable from the command line
 //! (`--section.key value`). Unknown keys and wrong types are errors that name the key.
 
+use crate::dataset::PoseSelection;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -9,8 +10,14 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// Dataset folder (receptor.pdb, poses/, labels.csv).
+    /// Dataset folder (receptor.pdb, poses/, labels.csv), folder of target folders, or
+    /// manifest CSV.
     pub path: PathBuf,
+    /// Which poses of each compound the model sees.
+    pub poses: PoseSelection,
+    /// Targets with fewer exact labels in a part are reported but left out of the
+    /// per-target means.
+    pub min_target_size: usize,
     /// Keep protein atoms within this many Å of any pose (0 = whole protein).
     pub pocket_radius: f64,
     /// Keep hydrogens.
@@ -23,6 +30,8 @@ impl Default for DataConfig {
     fn default() -> Self {
         Self {
             path: "data/tyk2".into(),
+            poses: PoseSelection::All,
+            min_target_size: 5,
             pocket_radius: 6.0,
             keep_hydrogens: false,
             cache: PathBuf::new(),
@@ -206,8 +215,12 @@ impl Default for OptimConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SplitConfig {
-    /// random, temporal, manual or scaffold.
+    /// random, temporal, manual, scaffold, target (whole targets held out) or per_target.
     pub kind: String,
+    /// target / per_target: number of folds k (0 = use the fractions).
+    pub folds: usize,
+    /// target / per_target with folds: the test fold (0-based).
+    pub fold: usize,
     /// Fraction of compounds for training.
     pub train: f64,
     /// Fraction for validation.
@@ -222,6 +235,8 @@ impl Default for SplitConfig {
     fn default() -> Self {
         Self {
             kind: "random".into(),
+            folds: 0,
+            fold: 0,
             train: 0.7,
             val: 0.15,
             test: 0.15,
@@ -354,8 +369,21 @@ impl TrainConfig {
         one_of(
             "split.kind",
             &self.split.kind,
-            &["random", "temporal", "manual", "scaffold"],
+            &[
+                "random",
+                "temporal",
+                "manual",
+                "scaffold",
+                "target",
+                "per_target",
+            ],
         )?;
+        if folds_invalid(&self.split) {
+            return Err(Error::InvalidConfig(format!(
+                "split.folds must be 0 (fractions) or at least 2, and split.fold below it (got folds {}, fold {})",
+                self.split.folds, self.split.fold
+            )));
+        }
         one_of(
             "early_stopping.kind",
             &self.early_stopping.kind,
@@ -406,6 +434,10 @@ impl TrainConfig {
     }
 }
 
+fn folds_invalid(s: &SplitConfig) -> bool {
+    s.folds == 1 || (s.folds > 1 && s.fold >= s.folds)
+}
+
 /// The default configuration as commented TOML (`multipose config --default`).
 pub fn default_toml_commented() -> String {
     let d = TrainConfig::default();
@@ -414,7 +446,10 @@ pub fn default_toml_commented() -> String {
 # as --section.key value (e.g. --optim.lr 0.0005), which overrides this file.
 
 [data]
-path = "{path}"            # dataset folder: receptor.pdb, poses/*.sdf|mol2, labels.csv|json
+path = "{path}"            # dataset folder (receptor.pdb, poses/*.sdf|mol2, labels.csv|json),
+                             # a folder of such target folders, or a manifest CSV
+poses = "{poses}"                # all | reference (pose 0) | docked (all but pose 0) | top_docked
+min_target_size = {mts}          # per-target metrics need this many exact labels in a part
 pocket_radius = {pocket:?}         # keep protein atoms within this many Å of any pose (0 = all)
 keep_hydrogens = {keep_h}      # hydrogens are dropped by default
 cache = ""                   # graph cache folder ("" = none)
@@ -469,6 +504,9 @@ seed = {seed}                    # initialisation, shuffling, split, bootstrap
 
 [split]
 kind = "{split}"              # random | temporal (by label date) | manual | scaffold (Bemis-Murcko)
+                             # | per_target (each target split alone) | target (whole targets held out)
+folds = {folds}                    # per_target / target: k folds (0 = the fractions below)
+fold = {fold}                     # the test fold; validation is a val/(train+val) share of the rest
 train = {train:?}
 val = {val:?}
 test = {test:?}
@@ -482,6 +520,8 @@ tolerance = {tol:?}
 burn_in = {burn}
 "#,
         path = d.data.path.display(),
+        poses = d.data.poses.name(),
+        mts = d.data.min_target_size,
         pocket = d.data.pocket_radius,
         keep_h = d.data.keep_hydrogens,
         h = d.model.hidden_channels,
@@ -524,6 +564,8 @@ burn_in = {burn}
         epochs = d.optim.epochs,
         seed = d.optim.seed,
         split = d.split.kind,
+        folds = d.split.folds,
+        fold = d.split.fold,
         train = d.split.train,
         val = d.split.val,
         test = d.split.test,

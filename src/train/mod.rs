@@ -8,6 +8,8 @@ mod optim;
 mod plots;
 pub mod split;
 mod stopping;
+mod target_metrics;
+mod target_split;
 mod targets;
 mod trainer;
 
@@ -17,6 +19,8 @@ pub use config::{
 };
 pub use optim::{Optimizer, OptimizerKind};
 pub use stopping::{Decision, EarlyStopping};
+pub use target_metrics::{TargetMetrics, per_target};
+pub use target_split::Parts;
 pub use targets::objective;
 pub use trainer::{
     Prepared, RunOptions, Summary, engine_config, grouped_config, init_params, make_split, prepare,

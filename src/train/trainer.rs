@@ -4,13 +4,15 @@
 use super::checkpoint::{write_atomic, write_text};
 use super::metrics::{Metrics, evaluate};
 use super::split::{self, Split, scaffold_key};
+use super::target_metrics::{TargetMetrics, per_target as target_metrics};
+use super::target_split::{Parts, per_target, whole_targets};
 use super::{EarlyStopping, Optimizer, TrainConfig, targets};
 use crate::bench::SplitMix;
 use crate::combine::{
     ChunkPolicy, CombinationConfig, CombinationKind, EngineConfig, EngineKind, GroupedConfig,
     GroupedModel, Objective, Prediction, train_step,
 };
-use crate::dataset::{Assay, CompoundData, DatasetSpec, GraphCache, Qualifier, load};
+use crate::dataset::{Assay, CompoundData, DatasetSpec, GraphCache, Qualifier, open};
 use crate::error::{Error, Result};
 use crate::model::{
     CompoundGraphs, ModelConfig, Params, Readout, SchNetConfig, StrategyKind, load_weights,
@@ -58,6 +60,10 @@ pub struct Summary {
     pub sizes: HashMap<String, usize>,
     /// Metrics per part (in-range labels, final weights).
     pub metrics: HashMap<String, Option<Metrics>>,
+    /// Per-target metrics and their means per part (the headline for several targets).
+    pub per_target: HashMap<String, TargetMetrics>,
+    /// Compounds left out while loading, with the reason.
+    pub skipped: Vec<(String, String)>,
     /// Wall time of this invocation, s.
     pub seconds: f64,
 }
@@ -82,6 +88,8 @@ pub struct Prepared {
     pub objectives: Vec<Objective>,
     /// The model configuration.
     pub grouped: GroupedConfig,
+    /// Compounds left out while loading, with the reason.
+    pub skipped: Vec<(String, String)>,
 }
 
 /// The grouped-model configuration a training config describes.
@@ -143,10 +151,13 @@ pub fn engine_config(config: &TrainConfig) -> Result<EngineConfig> {
 
 /// Loads the data, builds graphs (cached if configured) and objectives.
 pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
-    let mut spec = DatasetSpec::from_dir(&config.data.path)?;
-    spec.keep_hydrogens = config.data.keep_hydrogens;
-    spec.pocket_radius = Some(config.data.pocket_radius).filter(|r| *r > 0.0);
-    let data = load(&spec)?;
+    let options = DatasetSpec {
+        keep_hydrogens: config.data.keep_hydrogens,
+        pocket_radius: Some(config.data.pocket_radius).filter(|r| *r > 0.0),
+        selection: config.data.poses,
+        ..DatasetSpec::default()
+    };
+    let data = open(&config.data.path, &options)?;
     if data.compounds.len() < 2 {
         return Err(Error::InvalidConfig(format!(
             "{}: {} labelled compounds with poses; training needs at least 2",
@@ -184,6 +195,7 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
         objectives.push(targets::objective(&config.loss, c)?);
     }
     Ok(Prepared {
+        skipped: data.skipped,
         compounds: data.compounds,
         graphs,
         objectives,
@@ -204,6 +216,25 @@ pub fn make_split(config: &TrainConfig, compounds: &[CompoundData]) -> Result<Sp
             split::temporal(&ids, &dates, s.train, s.val)?
         }
         "manual" => split::manual(&ids, &s.manual)?,
+        "per_target" | "target" => {
+            let targets: Vec<String> = compounds.iter().map(|c| c.target.clone()).collect();
+            let parts = match s.folds {
+                0 => Parts::Fractions {
+                    train: s.train,
+                    val: s.val,
+                },
+                folds => Parts::Fold {
+                    folds,
+                    fold: s.fold,
+                    val_share: s.val / (s.train + s.val).max(f64::MIN_POSITIVE),
+                },
+            };
+            if s.kind == "target" {
+                whole_targets(&targets, parts, config.optim.seed)
+            } else {
+                per_target(&targets, parts, config.optim.seed)
+            }
+        }
         "scaffold" => {
             let keys: Vec<String> = compounds
                 .iter()
@@ -306,14 +337,22 @@ fn loss_at(objective: &Objective, p: &Prediction) -> Result<f64> {
     scalar(&objective.total(&z, &preds)?)
 }
 
-/// Metrics of predictions on the in-range (uncensored) labels of `indices`.
-fn metrics_of(compounds: &[CompoundData], preds: &[(usize, f64)], seed: u64) -> Option<Metrics> {
-    let (p, t): (Vec<f64>, Vec<f64>) = preds
+/// `(target, prediction, label)` of the compounds with exact labels among `preds`.
+fn exact_records(compounds: &[CompoundData], preds: &[(usize, f64)]) -> Vec<(String, f64, f64)> {
+    preds
         .iter()
         .filter_map(|&(i, v)| {
             let l = compounds[i].label.as_ref()?;
-            (l.qualifier == Qualifier::Exact).then_some((v, l.value))
+            (l.qualifier == Qualifier::Exact).then(|| (compounds[i].target.clone(), v, l.value))
         })
+        .collect()
+}
+
+/// Metrics of predictions on the in-range (uncensored) labels of `indices`.
+fn metrics_of(compounds: &[CompoundData], preds: &[(usize, f64)], seed: u64) -> Option<Metrics> {
+    let (p, t): (Vec<f64>, Vec<f64>) = exact_records(compounds, preds)
+        .into_iter()
+        .map(|(_, p, t)| (p, t))
         .unzip();
     evaluate(&p, &t, 1000, seed)
 }
@@ -639,7 +678,7 @@ fn finish(
 ) -> Result<Summary> {
     let chunk = engine_config(config)?.chunk;
     let mut csv = String::from(
-        "compound_id,split,label,qualifier,prediction,n_poses,top_pose,pose_predictions,pose_weights\n",
+        "compound_id,target,split,label,qualifier,prediction,n_poses,top_pose,pose_predictions,pose_weights\n",
     );
     let mut by_part: HashMap<String, Vec<(usize, f64)>> = HashMap::new();
     for (i, c) in prepared.compounds.iter().enumerate() {
@@ -663,8 +702,9 @@ fn finish(
                 .join(";")
         };
         csv.push_str(&format!(
-            "{},{},{},{},{:.4},{},{},{},{}\n",
+            "{},{},{},{},{},{:.4},{},{},{},{}\n",
             c.id,
+            c.target,
             part,
             label.map_or(String::new(), |l| format!("{:.4}", l.value)),
             label.map_or("", |l| match l.qualifier {
@@ -682,6 +722,7 @@ fn finish(
     write_text(&out.join("predictions.csv"), &csv)?;
     let mut metrics = HashMap::new();
     let mut sizes = HashMap::new();
+    let mut per_target = HashMap::new();
     for part in ["train", "val", "test"] {
         let preds = by_part.get(part).cloned().unwrap_or_default();
         sizes.insert(part.to_string(), preds.len());
@@ -689,6 +730,9 @@ fn finish(
             part.to_string(),
             metrics_of(&prepared.compounds, &preds, config.optim.seed),
         );
+        let exact = exact_records(&prepared.compounds, &preds);
+        let m = target_metrics(&exact, config.data.min_target_size, 1000, config.optim.seed);
+        per_target.insert(part.to_string(), m);
     }
     let summary = Summary {
         epochs: state.epochs_done,
@@ -696,6 +740,8 @@ fn finish(
         stopped_early,
         sizes,
         metrics,
+        per_target,
+        skipped: prepared.skipped.clone(),
         seconds: started.elapsed().as_secs_f64(),
     };
     write_text(

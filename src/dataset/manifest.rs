@@ -1,0 +1,161 @@
+//! A manifest CSV: one row per compound naming its target, receptor, pose file(s) and
+//! measurement, for layouts that are not one folder per target.
+//!
+//! Columns: `compound_id, target, receptor, poses, value, unit, type` (and optionally
+//! `stderr`, `date`); `poses` may list several files separated by `;`; paths are relative
+//! to the manifest. An empty `value` leaves the compound unlabelled (for prediction).
+
+use super::labels::{LabelColumns, csv_headers, csv_record, open_csv};
+use super::{Dataset, DatasetSpec, build_compound, select, skip};
+use crate::error::{Error, Result};
+use crate::structure::{Molecule, ProteinAtoms, read_ligands, read_protein};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Column positions of the manifest's own fields.
+struct Columns {
+    label: LabelColumns,
+    target: usize,
+    receptor: usize,
+    poses: usize,
+}
+
+impl Columns {
+    fn find(headers: &[String]) -> std::result::Result<Self, String> {
+        let col = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h == name)
+                .ok_or_else(|| format!("no `{name}` column (a manifest needs compound_id, target, receptor, poses, value, unit, type)"))
+        };
+        Ok(Self {
+            label: LabelColumns::find(headers)?,
+            target: col("target")?,
+            receptor: col("receptor")?,
+            poses: col("poses")?,
+        })
+    }
+}
+
+/// Loads every row of the manifest at `path` with the options of `options`. A row whose
+/// files are missing or unreadable is listed in `skipped` with its line (an error with
+/// `strict`); malformed rows are errors.
+pub fn load(path: &Path, options: &DatasetSpec) -> Result<Dataset> {
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut reader = open_csv(path)?;
+    let headers = csv_headers(&mut reader, path)?;
+    let cols = Columns::find(&headers).map_err(|message| Error::Parse {
+        path: path.to_path_buf(),
+        line: 1,
+        message,
+    })?;
+    let mut data = Dataset::default();
+    let mut receptors: HashMap<PathBuf, ProteinAtoms> = HashMap::new();
+    let mut seen = HashSet::new();
+    for record in reader.records() {
+        let (record, line) = csv_record(record, path)?;
+        let err = |message: String| Error::Parse {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let get = |c: usize| record.get(c).unwrap_or("");
+        let (id, target) = (cols.label.id_of(&record), get(cols.target));
+        if id.is_empty() || target.is_empty() {
+            return Err(err("empty compound_id or target".into()));
+        }
+        let key = format!("{target}/{id}");
+        if !seen.insert(key.clone()) {
+            return Err(err(format!(
+                "compound `{id}` of target `{target}` appears twice"
+            )));
+        }
+        let label = match cols.label.has_value(&record) {
+            true => Some(cols.label.label(&record).map_err(err)?),
+            false => None,
+        };
+        let spec = DatasetSpec {
+            target: target.to_string(),
+            ..options.clone()
+        };
+        let receptor = base.join(get(cols.receptor));
+        let poses: Vec<PathBuf> = get(cols.poses)
+            .split(';')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| base.join(p))
+            .collect();
+        let read = read_row(&receptor, &poses, id, spec.keep_hydrogens, &mut receptors);
+        let (protein, molecules, sources) = match read {
+            Ok(r) => r,
+            Err(e) => {
+                let why = format!("{}:{line}: {e}", path.display());
+                skip(&mut data, &spec, &key, &why)?;
+                continue;
+            }
+        };
+        let keep = spec.selection.pick(&molecules);
+        if keep.is_empty() {
+            let why = format!(
+                "{}:{line}: no pose left by the `{}` pose selection",
+                path.display(),
+                spec.selection.name()
+            );
+            skip(&mut data, &spec, &key, &why)?;
+            continue;
+        }
+        let proteins = vec![protein; keep.len()];
+        let mut c = build_compound(
+            &spec,
+            id.to_string(),
+            proteins,
+            select(&molecules, &keep),
+            select(&sources, &keep),
+            label,
+        )?;
+        c.id = key;
+        data.compounds.push(c);
+    }
+    data.compounds.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(data)
+}
+
+type Row = (ProteinAtoms, Vec<Molecule>, Vec<String>);
+
+/// The receptor (read once per file) and the poses of one row: records whose
+/// `compound_id` field names another compound are left to that compound's row.
+fn read_row(
+    receptor: &Path,
+    poses: &[PathBuf],
+    id: &str,
+    keep_hydrogens: bool,
+    receptors: &mut HashMap<PathBuf, ProteinAtoms>,
+) -> Result<Row> {
+    if !receptors.contains_key(receptor) {
+        let r = read_protein(receptor, keep_hydrogens)?;
+        receptors.insert(receptor.to_path_buf(), r);
+    }
+    let protein = receptors[receptor].clone();
+    if poses.is_empty() {
+        return Err(Error::InvalidConfig(
+            "the `poses` cell names no file".into(),
+        ));
+    }
+    let (mut molecules, mut sources) = (Vec::new(), Vec::new());
+    for path in poses {
+        for m in read_ligands(path)? {
+            if m.property("compound_id").is_some_and(|c| c != id) {
+                continue;
+            }
+            sources.push(format!("{}:{}", path.display(), m.line));
+            molecules.push(m);
+        }
+    }
+    if molecules.is_empty() {
+        return Err(Error::Input {
+            path: poses[0].clone(),
+            message: format!("no pose record of compound `{id}`"),
+        });
+    }
+    Ok((protein, molecules, sources))
+}

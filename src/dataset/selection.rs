@@ -1,0 +1,126 @@
+//! Which of a compound's poses a model sees: all of them, the reference pose alone, the
+//! docked ones, or the best-scored one (the single-pose baselines of a benchmark).
+
+use crate::structure::Molecule;
+use serde::{Deserialize, Serialize};
+
+/// SDF data fields that hold a docking score (lower is better), in the order tried:
+/// AutoDock Vina (our `tools/dock`), smina/gnina, Glide, and a generic name.
+pub const SCORE_FIELDS: [&str; 5] = [
+    "vina_score",
+    "minimizedAffinity",
+    "r_i_docking_score",
+    "docking_score",
+    "score",
+];
+
+/// The docking score of a pose, from the first score field it carries.
+pub fn docking_score(m: &Molecule) -> Option<f64> {
+    SCORE_FIELDS
+        .iter()
+        .find_map(|k| m.property(k))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+}
+
+/// Which poses of every compound are kept. Pose 0 is the reference pose in datasets made
+/// by `tools/dock` (the modelled or crystal pose); the others are docking output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoseSelection {
+    /// Every pose.
+    #[default]
+    All,
+    /// Pose 0 alone.
+    Reference,
+    /// Every pose but pose 0.
+    Docked,
+    /// The best-scored pose among poses 1.. (what a user without a reference pose has);
+    /// poses without a score are never picked unless none has one (then pose 1).
+    TopDocked,
+}
+
+impl PoseSelection {
+    /// Every allowed value, as written in configs.
+    pub const NAMES: [&str; 4] = ["all", "reference", "docked", "top_docked"];
+
+    /// Name as written in configs.
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// Indices of the kept poses among `poses` (empty when nothing qualifies, e.g. a
+    /// compound with only its reference pose asked for its docked ones).
+    pub fn pick(self, poses: &[Molecule]) -> Vec<usize> {
+        let docked = 1..poses.len();
+        match self {
+            Self::All => (0..poses.len()).collect(),
+            Self::Reference => (0..poses.len().min(1)).collect(),
+            Self::Docked => docked.collect(),
+            Self::TopDocked => {
+                let best = docked
+                    .clone()
+                    .filter_map(|i| docking_score(&poses[i]).map(|s| (i, s)))
+                    .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+                match best {
+                    Some((i, _)) => vec![i],
+                    None => docked.take(1).collect(),
+                }
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for PoseSelection {
+    type Err = crate::error::Error;
+
+    fn from_str(s: &str) -> crate::error::Result<Self> {
+        [Self::All, Self::Reference, Self::Docked, Self::TopDocked]
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                crate::error::Error::InvalidConfig(format!(
+                    "unknown pose selection `{s}` (expected {})",
+                    Self::NAMES.join(", ")
+                ))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pose(score: Option<&str>) -> Molecule {
+        Molecule {
+            title: String::new(),
+            z: vec![6],
+            pos: vec![[0.0; 3]],
+            bonds: Vec::new(),
+            properties: score
+                .map(|s| vec![("vina_score".to_string(), s.to_string())])
+                .unwrap_or_default(),
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn top_docked_skips_the_reference_and_unscored_poses() {
+        let poses = vec![
+            pose(Some("-12.0")),
+            pose(None),
+            pose(Some("-7.5")),
+            pose(Some("-8.25")),
+        ];
+        assert_eq!(PoseSelection::TopDocked.pick(&poses), vec![3]);
+        assert_eq!(PoseSelection::Reference.pick(&poses), vec![0]);
+        assert_eq!(PoseSelection::Docked.pick(&poses), vec![1, 2, 3]);
+        assert_eq!(PoseSelection::All.pick(&poses), vec![0, 1, 2, 3]);
+        assert_eq!(
+            PoseSelection::TopDocked.pick(&poses[..1]),
+            Vec::<usize>::new()
+        );
+        let unscored = vec![pose(None), pose(None), pose(None)];
+        assert_eq!(PoseSelection::TopDocked.pick(&unscored), vec![1]);
+    }
+}
