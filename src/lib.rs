@@ -1,9 +1,11 @@
 //! multipose: structure-based binding-affinity models over several docked poses per
 //! compound, trained with exact gradients in memory flat in the number of poses.
 //!
-//! Data flow: [`structure`] → [`graph`] → [`model`] → [`combine`] → [`bench`] / CLI.
+//! Data flow: [`structure`] → [`dataset`] → [`graph`] → [`model`] → [`combine`] → [`train`]
+//! → [`benchmark`] / CLI; [`bench`] times training steps.
 
 pub mod bench;
+pub mod benchmark;
 pub mod combine;
 pub mod dataset;
 pub mod device;

@@ -5,7 +5,7 @@ mod checkpoint;
 mod config;
 pub mod metrics;
 mod optim;
-mod plots;
+pub(crate) mod plots;
 pub mod split;
 mod stopping;
 mod target_metrics;
@@ -13,16 +13,17 @@ mod target_split;
 mod targets;
 mod trainer;
 
+pub use checkpoint::write_text;
 pub use config::{
     DataConfig, EngineSection, LossConfig, ModelSection, OptimConfig, SplitConfig, StoppingConfig,
     TrainConfig, default_toml_commented,
 };
 pub use optim::{Optimizer, OptimizerKind};
 pub use stopping::{Decision, EarlyStopping};
-pub use target_metrics::{TargetMetrics, per_target};
+pub use target_metrics::{TargetMetrics, paired_spearman_difference, per_target};
 pub use target_split::Parts;
 pub use targets::objective;
 pub use trainer::{
-    Prepared, RunOptions, Summary, engine_config, grouped_config, init_params, make_split, prepare,
-    resume, train,
+    Prepared, RunOptions, Summary, dataset_options, engine_config, grouped_config, init_params,
+    make_split, prepare, resume, train,
 };

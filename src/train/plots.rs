@@ -14,7 +14,15 @@ use std::sync::Once;
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
-fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
+/// Registers the bundled font once, before the first plot.
+pub(crate) fn register_font() {
+    REGISTER.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// The error of a plot that could not be drawn to `path`.
+pub(crate) fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Io {
         path: path.to_path_buf(),
         source: std::io::Error::other(format!("plotting failed: {e}")),
@@ -28,9 +36,7 @@ pub fn write_all(
     by_part: &HashMap<String, Vec<(usize, f64)>>,
     summary: &Summary,
 ) -> Result<()> {
-    REGISTER.call_once(|| {
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
-    });
+    register_font();
     let metrics_text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap_or_default();
     let mut curves: Vec<(f64, f64, f64)> = Vec::new();
     for line in metrics_text.lines() {
@@ -77,7 +83,7 @@ pub fn write_all(
     Ok(())
 }
 
-type PlotResult = std::result::Result<(), Box<dyn std::error::Error>>;
+pub(crate) type PlotResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
 fn learning_curve<DB: DrawingBackend>(
     area: DrawingArea<DB, plotters::coord::Shift>,

@@ -149,15 +149,19 @@ pub fn engine_config(config: &TrainConfig) -> Result<EngineConfig> {
     })
 }
 
-/// Loads the data, builds graphs (cached if configured) and objectives.
-pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
-    let options = DatasetSpec {
+/// The loading options (everything but the files) a training config describes.
+pub fn dataset_options(config: &TrainConfig) -> DatasetSpec {
+    DatasetSpec {
         keep_hydrogens: config.data.keep_hydrogens,
         pocket_radius: Some(config.data.pocket_radius).filter(|r| *r > 0.0),
         selection: config.data.poses,
         ..DatasetSpec::default()
-    };
-    let data = open(&config.data.path, &options)?;
+    }
+}
+
+/// Loads the data, builds graphs (cached if configured) and objectives.
+pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
+    let data = open(&config.data.path, &dataset_options(config))?;
     if data.compounds.len() < 2 {
         return Err(Error::InvalidConfig(format!(
             "{}: {} labelled compounds with poses; training needs at least 2",

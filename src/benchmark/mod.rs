@@ -1,0 +1,184 @@
+//! The multi-pose benchmark: on the same seeded within-target folds, the docking score, two
+//! single-pose models and the multi-pose combinations, scored by per-target rank
+//! correlation of out-of-fold test predictions (congeneric series are ranked within a
+//! target), with bootstrap intervals and paired differences against the baselines.
+
+mod arm;
+mod plot;
+mod report;
+mod runner;
+
+pub use arm::Arm;
+pub use report::{
+    ArmReport, ArmScores, KCAL_PER_P, Report, Scored, build, markdown, read_test_predictions,
+    vina_predictions,
+};
+pub use runner::{Outcome, RunSpec, plan_runs, run_all, run_config};
+
+use crate::error::{Error, Result};
+use crate::train::{TrainConfig, dataset_options, write_text};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Settings shared by every arm (model, optimiser, data; the split is set per fold).
+    pub base: TrainConfig,
+    /// Output folder: one folder per arm with a run per fold, and the report.
+    pub out: PathBuf,
+    /// Number of within-target folds.
+    pub folds: usize,
+    /// The arms, in report order.
+    pub arms: Vec<Arm>,
+    /// Training runs at a time.
+    pub jobs: usize,
+    /// The `multipose` binary that trains the runs.
+    pub exe: PathBuf,
+    /// Bootstrap resamples of every interval.
+    pub samples: usize,
+}
+
+/// What a benchmark gives.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// Scores of every arm.
+    pub report: Report,
+    /// Runs that failed or were not run, with the reason.
+    pub problems: Vec<String>,
+    /// Compounds left out while loading, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Wall time, s.
+    pub seconds: f64,
+}
+
+/// Runs the benchmark and writes `results.json`, `benchmark.md` and `per_target_rho.*`
+/// into `plan.out`; runs finished by an earlier invocation are reused.
+pub fn run(
+    plan: &Plan,
+    interrupt: &AtomicBool,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Finished> {
+    let started = Instant::now();
+    if plan.folds < 2 {
+        return Err(Error::InvalidConfig(format!(
+            "the benchmark needs at least 2 folds, got {}",
+            plan.folds
+        )));
+    }
+    let data = crate::dataset::open(&plan.base.data.path, &dataset_options(&plan.base))?;
+    std::fs::create_dir_all(&plan.out).map_err(|source| Error::Io {
+        path: plan.out.clone(),
+        source,
+    })?;
+    write_text(&plan.out.join("base_config.toml"), &plan.base.to_toml()?)?;
+    let runs = plan_runs(
+        &plan.base,
+        &data.compounds,
+        &plan.arms,
+        plan.folds,
+        &plan.out,
+    )?;
+    progress(&format!(
+        "{} compounds in {} targets; {} training runs ({} arms x {} folds), {} at a time",
+        data.compounds.len(),
+        data.compounds
+            .iter()
+            .map(|c| c.target.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        runs.len(),
+        plan.arms.iter().filter(|a| a.trains()).count(),
+        plan.folds,
+        plan.jobs
+    ));
+    let outcomes = run_all(&runs, &plan.exe, plan.jobs, interrupt, progress);
+    let (scores, problems) = collect(plan, &data.compounds, &runs, &outcomes);
+    let report = build(
+        &scores,
+        plan.base.data.min_target_size,
+        plan.samples,
+        plan.base.optim.seed,
+    );
+    write_outputs(&plan.out, &report, &problems, &data.skipped)?;
+    Ok(Finished {
+        report,
+        problems,
+        skipped: data.skipped,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Pools every arm's test predictions; lists the runs without a result.
+fn collect(
+    plan: &Plan,
+    compounds: &[crate::dataset::CompoundData],
+    runs: &[RunSpec],
+    outcomes: &[Outcome],
+) -> (Vec<ArmScores>, Vec<String>) {
+    let mut problems = Vec::new();
+    let scores = plan
+        .arms
+        .iter()
+        .map(|&arm| {
+            if !arm.trains() {
+                return ArmScores {
+                    arm,
+                    scored: vina_predictions(compounds),
+                    runs: (0, 0),
+                    seconds: 0.0,
+                };
+            }
+            let mut s = ArmScores {
+                arm,
+                scored: Vec::new(),
+                runs: (0, 0),
+                seconds: 0.0,
+            };
+            for (run, outcome) in runs.iter().zip(outcomes).filter(|(r, _)| r.arm == arm) {
+                s.runs.1 += 1;
+                let read = match outcome {
+                    Outcome::Trained(_) | Outcome::Reused => read_test_predictions(&run.dir),
+                    Outcome::Failed(m) => Err(Error::InvalidConfig(m.clone())),
+                    Outcome::NotRun => Err(Error::InvalidConfig("not run (interrupted)".into())),
+                };
+                match read {
+                    Ok(rows) => {
+                        s.runs.0 += 1;
+                        s.scored.extend(rows);
+                        if let Outcome::Trained(t) = outcome {
+                            s.seconds += t;
+                        }
+                    }
+                    Err(e) => problems.push(format!("{arm} fold {}: {e}", run.fold)),
+                }
+            }
+            s
+        })
+        .collect();
+    (scores, problems)
+}
+
+fn write_outputs(
+    out: &Path,
+    report: &Report,
+    problems: &[String],
+    skipped: &[(String, String)],
+) -> Result<()> {
+    let json = serde_json::json!({
+        "report": report,
+        "problems": problems,
+        "skipped": skipped,
+    });
+    write_text(
+        &out.join("results.json"),
+        &serde_json::to_string_pretty(&json).unwrap_or_default(),
+    )?;
+    let mut md = markdown(report);
+    for p in problems {
+        md.push_str(&format!("\n- incomplete: {p}"));
+    }
+    write_text(&out.join("benchmark.md"), &md)?;
+    plot::write(report, out)
+}

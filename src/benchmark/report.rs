@@ -1,0 +1,257 @@
+//! Scoring the arms: out-of-fold test predictions pooled per arm, per-target metrics,
+//! paired differences against the baselines, a Markdown table and a plot.
+
+use super::Arm;
+use crate::dataset::{CompoundData, Qualifier};
+use crate::error::{Error, Result};
+use crate::train::metrics::Interval;
+use crate::train::{TargetMetrics, paired_spearman_difference, per_target};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// kcal/mol per unit of p (RT ln 10 at 298.15 K): a docking score in kcal/mol read as ΔG
+/// becomes pK = −score / RT ln 10.
+pub const KCAL_PER_P: f64 = 0.592_487 * std::f64::consts::LN_10;
+
+/// One out-of-fold test prediction of a compound with an exact label.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scored {
+    /// Compound id.
+    pub id: String,
+    /// Its target.
+    pub target: String,
+    /// Predicted value (p scale).
+    pub prediction: f64,
+    /// Measured value (p scale).
+    pub label: f64,
+}
+
+/// Test rows with exact labels of a run's `predictions.csv`.
+pub fn read_test_predictions(run_dir: &Path) -> Result<Vec<Scored>> {
+    let path = run_dir.join("predictions.csv");
+    let parse = |line: usize, message: String| Error::Parse {
+        path: path.clone(),
+        line,
+        message,
+    };
+    let mut reader = csv::Reader::from_path(&path).map_err(|e| parse(0, e.to_string()))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| parse(1, e.to_string()))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| parse(1, format!("no `{name}` column")))
+    };
+    let (id, target, split, label, qualifier, prediction) = (
+        col("compound_id")?,
+        col("target")?,
+        col("split")?,
+        col("label")?,
+        col("qualifier")?,
+        col("prediction")?,
+    );
+    let mut out = Vec::new();
+    for (k, record) in reader.records().enumerate() {
+        let r = record.map_err(|e| parse(k + 2, e.to_string()))?;
+        if &r[split] != "test" || &r[qualifier] != "=" {
+            continue;
+        }
+        let number = |c: usize| {
+            r[c].parse::<f64>()
+                .map_err(|_| parse(k + 2, format!("expected a number, found `{}`", &r[c])))
+        };
+        out.push(Scored {
+            id: r[id].to_string(),
+            target: r[target].to_string(),
+            prediction: number(prediction)?,
+            label: number(label)?,
+        });
+    }
+    Ok(out)
+}
+
+/// The docking baseline: the best (lowest) score of the docked poses (1..) as pK.
+pub fn vina_predictions(compounds: &[CompoundData]) -> Vec<Scored> {
+    compounds
+        .iter()
+        .filter_map(|c| {
+            let l = c
+                .label
+                .as_ref()
+                .filter(|l| l.qualifier == Qualifier::Exact)?;
+            let best = c
+                .scores
+                .iter()
+                .skip(1)
+                .flatten()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+            best.is_finite().then(|| Scored {
+                id: c.id.clone(),
+                target: c.target.clone(),
+                prediction: -best / KCAL_PER_P,
+                label: l.value,
+            })
+        })
+        .collect()
+}
+
+/// One arm's scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArmReport {
+    /// The arm.
+    pub arm: Arm,
+    /// Compounds scored (out-of-fold, exact labels).
+    pub compounds: usize,
+    /// Runs that finished / that were planned.
+    pub runs: (usize, usize),
+    /// Training wall time summed over its runs, s (0 for reused runs).
+    pub train_seconds: f64,
+    /// Per-target metrics and their means.
+    pub metrics: TargetMetrics,
+    /// Per-target mean ρ of this arm minus that of `vina` (paired bootstrap).
+    pub rho_minus_vina: Option<Interval>,
+    /// Per-target mean ρ of this arm minus that of `single_top` (paired bootstrap).
+    pub rho_minus_single_top: Option<Interval>,
+}
+
+/// Everything the benchmark reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Per arm, in report order.
+    pub arms: Vec<ArmReport>,
+    /// Targets with per-target metrics and their number of scored compounds.
+    pub targets: BTreeMap<String, usize>,
+    /// Bootstrap resamples behind every interval.
+    pub samples: usize,
+}
+
+/// What the runs of one arm gave.
+pub struct ArmScores {
+    /// The arm.
+    pub arm: Arm,
+    /// Pooled test predictions.
+    pub scored: Vec<Scored>,
+    /// Runs finished / planned.
+    pub runs: (usize, usize),
+    /// Training seconds.
+    pub seconds: f64,
+}
+
+/// Scores every arm; differences are paired on the compounds both arms scored.
+pub fn build(arms: &[ArmScores], min_size: usize, samples: usize, seed: u64) -> Report {
+    let find = |a: Arm| arms.iter().find(|s| s.arm == a);
+    let records = |s: &[Scored]| -> Vec<(String, f64, f64)> {
+        s.iter()
+            .map(|r| (r.target.clone(), r.prediction, r.label))
+            .collect()
+    };
+    let mut targets = BTreeMap::new();
+    let reports = arms
+        .iter()
+        .map(|s| {
+            let metrics = per_target(&records(&s.scored), min_size, samples, seed);
+            for (t, m) in &metrics.per_target {
+                let n = targets.entry(t.clone()).or_insert(0);
+                *n = m.n.max(*n);
+            }
+            let versus = |b: Arm| {
+                let other = find(b).filter(|o| o.arm != s.arm)?;
+                paired(&s.scored, &other.scored, min_size, samples, seed)
+            };
+            ArmReport {
+                arm: s.arm,
+                compounds: s.scored.len(),
+                runs: s.runs,
+                train_seconds: s.seconds,
+                rho_minus_vina: versus(Arm::Vina),
+                rho_minus_single_top: versus(Arm::SingleTop),
+                metrics,
+            }
+        })
+        .collect();
+    Report {
+        arms: reports,
+        targets,
+        samples,
+    }
+}
+
+fn paired(
+    a: &[Scored],
+    b: &[Scored],
+    min_size: usize,
+    samples: usize,
+    seed: u64,
+) -> Option<Interval> {
+    let by_id: BTreeMap<&str, &Scored> = b.iter().map(|r| (r.id.as_str(), r)).collect();
+    let (mut t, mut pa, mut pb, mut y) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for r in a {
+        if let Some(o) = by_id.get(r.id.as_str()) {
+            t.push(r.target.clone());
+            pa.push(r.prediction);
+            pb.push(o.prediction);
+            y.push(r.label);
+        }
+    }
+    paired_spearman_difference(&t, &pa, &pb, &y, min_size, samples, seed)
+}
+
+fn ci(i: Option<Interval>) -> String {
+    i.map_or("–".into(), |i| {
+        format!("{:.2} [{:.2}, {:.2}]", i.value, i.lo, i.hi)
+    })
+}
+
+/// The report as Markdown: the headline table and per-target ρ.
+pub fn markdown(report: &Report) -> String {
+    let mut s = String::from(
+        "| arm | compounds | runs | per-target mean ρ | mean τ | mean RMSE | Δρ vs vina | Δρ vs single_top |\n\
+         |---|---:|---:|---|---|---|---|---|\n",
+    );
+    for a in &report.arms {
+        let m = &a.metrics;
+        s.push_str(&format!(
+            "| {} | {} | {}/{} | {} | {} | {} | {} | {} |\n",
+            a.arm,
+            a.compounds,
+            a.runs.0,
+            a.runs.1,
+            ci(m.mean_spearman),
+            ci(m.mean_kendall),
+            ci(m.mean_rmse),
+            ci(a.rho_minus_vina),
+            ci(a.rho_minus_single_top)
+        ));
+    }
+    let targets: Vec<&String> = report.targets.keys().collect();
+    s.push_str("\nPer-target Spearman ρ (n = compounds scored):\n\n| arm |");
+    for t in &targets {
+        s.push_str(&format!(" {t} ({}) |", report.targets[*t]));
+    }
+    s.push_str(&format!("\n|---|{}\n", "---:|".repeat(targets.len())));
+    for a in &report.arms {
+        s.push_str(&format!("| {} |", a.arm));
+        for t in &targets {
+            let v = a.metrics.per_target.get(*t).map(|m| m.spearman.value);
+            s.push_str(&v.map_or(" – |".into(), |v| format!(" {v:.2} |")));
+        }
+        s.push('\n');
+    }
+    let small: BTreeSet<String> = report
+        .arms
+        .iter()
+        .flat_map(|a| a.metrics.too_small.keys().cloned())
+        .collect();
+    if !small.is_empty() {
+        s.push_str(&format!(
+            "\nLeft out of the per-target means (too few exact labels): {}.\n",
+            small.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    s
+}

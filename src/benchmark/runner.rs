@@ -1,0 +1,228 @@
+//! Runs the training arms: one `multipose train` child process per arm and fold, a few
+//! at a time, every run in its own folder so that an interrupted benchmark continues
+//! where it stopped and a finished run is never trained twice.
+
+use super::Arm;
+use crate::dataset::CompoundData;
+use crate::error::{Error, Result};
+use crate::train::{TrainConfig, make_split};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// One training run of the benchmark.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// The arm.
+    pub arm: Arm,
+    /// The test fold.
+    pub fold: usize,
+    /// Run folder (`OUT/<arm>/fold<k>`).
+    pub dir: PathBuf,
+    /// The complete configuration of the run.
+    pub config: TrainConfig,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Trained now, in this many seconds.
+    Trained(f64),
+    /// Found finished from an earlier invocation.
+    Reused,
+    /// Failed; the message ends with the tail of its log.
+    Failed(String),
+    /// Not started (interrupted).
+    NotRun,
+}
+
+/// The configuration of `arm` on `fold`: the base with the arm's overrides and a manual
+/// split file holding the fold's ids (the same split for every arm).
+pub fn run_config(base: &TrainConfig, arm: Arm, split_file: &Path) -> Result<TrainConfig> {
+    let mut overrides: Vec<(String, String)> = arm
+        .overrides()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    overrides.push(("split.kind".into(), "\"manual\"".into()));
+    overrides.push((
+        "split.manual".into(),
+        toml::Value::String(split_file.display().to_string()).to_string(),
+    ));
+    TrainConfig::from_toml(&base.to_toml()?, &overrides)
+}
+
+/// Writes the split files of every fold and arm (ids of the compounds the arm can use)
+/// and returns the runs. `compounds` is the dataset with all poses; compounds without a
+/// docked pose are left out of the arms that need one.
+pub fn plan_runs(
+    base: &TrainConfig,
+    compounds: &[CompoundData],
+    arms: &[Arm],
+    folds: usize,
+    out: &Path,
+) -> Result<Vec<RunSpec>> {
+    let mut runs = Vec::new();
+    for fold in 0..folds {
+        let mut fold_config = base.clone();
+        fold_config.split.kind = "per_target".into();
+        fold_config.split.folds = folds;
+        fold_config.split.fold = fold;
+        let split = make_split(&fold_config, compounds)?;
+        for &arm in arms.iter().filter(|a| a.trains()) {
+            let usable = |i: &usize| !needs_docked(arm) || compounds[*i].poses.len() > 1;
+            let ids = |part: &[usize]| -> Vec<String> {
+                part.iter()
+                    .filter(|i| usable(i))
+                    .map(|&i| compounds[i].id.clone())
+                    .collect()
+            };
+            let json = serde_json::json!({
+                "train": ids(&split.train), "val": ids(&split.val), "test": ids(&split.test),
+            });
+            let arm_dir = out.join(arm.name());
+            create_dir(&arm_dir)?;
+            let split_file = arm_dir.join(format!("fold{fold}.split.json"));
+            crate::train::write_text(&split_file, &json.to_string())?;
+            runs.push(RunSpec {
+                arm,
+                fold,
+                dir: arm_dir.join(format!("fold{fold}")),
+                config: run_config(base, arm, &split_file)?,
+            });
+        }
+    }
+    Ok(runs)
+}
+
+/// Whether the arm's pose selection needs poses beyond the reference pose.
+pub fn needs_docked(arm: Arm) -> bool {
+    matches!(arm, Arm::SingleTop | Arm::Vina)
+}
+
+fn create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Runs `runs` with `jobs` child processes of `exe` at a time; `progress` gets a line
+/// per finished run. A set `interrupt` stops launching new runs.
+pub fn run_all(
+    runs: &[RunSpec],
+    exe: &Path,
+    jobs: usize,
+    interrupt: &AtomicBool,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Vec<Outcome> {
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let outcomes = Mutex::new(vec![Outcome::NotRun; runs.len()]);
+    let threads = available_threads();
+    let per_job = (threads / jobs.max(1)).max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::SeqCst);
+                    if k >= runs.len() || interrupt.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let outcome = run_one(&runs[k], exe, per_job);
+                    let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                    progress(&describe(&runs[k], &outcome, n, runs.len()));
+                    if let Ok(mut o) = outcomes.lock() {
+                        o[k] = outcome;
+                    }
+                }
+            });
+        }
+    });
+    outcomes.into_inner().unwrap_or_default()
+}
+
+fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn describe(run: &RunSpec, outcome: &Outcome, n: usize, total: usize) -> String {
+    let what = match outcome {
+        Outcome::Trained(s) => format!("trained in {s:.0} s"),
+        Outcome::Reused => "already done".into(),
+        Outcome::Failed(m) => format!("FAILED: {m}"),
+        Outcome::NotRun => "not run".into(),
+    };
+    format!("[{n}/{total}] {} fold {}: {what}", run.arm, run.fold)
+}
+
+/// One run: reused when finished with the same configuration, resumed when interrupted,
+/// else trained from scratch; the child's output goes to `<dir>.log`.
+fn run_one(run: &RunSpec, exe: &Path, threads: usize) -> Outcome {
+    match try_run(run, exe, threads) {
+        Ok(o) => o,
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
+}
+
+fn try_run(run: &RunSpec, exe: &Path, threads: usize) -> Result<Outcome> {
+    let planned = run.config.to_toml()?;
+    let existing = std::fs::read_to_string(run.dir.join("config.toml")).ok();
+    if let Some(text) = &existing
+        && TrainConfig::from_toml(text, &[])?.to_toml()? != planned
+    {
+        return Err(Error::InvalidConfig(format!(
+            "{} holds a run with another configuration; remove it or choose another --out",
+            run.dir.display()
+        )));
+    }
+    if run.dir.join("summary.json").exists() && existing.is_some() {
+        return Ok(Outcome::Reused);
+    }
+    let config_file = run.dir.with_extension("toml");
+    crate::train::write_text(&config_file, &planned)?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("train").arg("--quiet");
+    if run.dir.join("state.json").exists() {
+        cmd.arg("--resume").arg(&run.dir);
+    } else {
+        cmd.arg("--config")
+            .arg(&config_file)
+            .arg("--out")
+            .arg(&run.dir);
+    }
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        cmd.env("RAYON_NUM_THREADS", threads.to_string());
+    }
+    let log_path = run.dir.with_extension("log");
+    let log = std::fs::File::create(&log_path).map_err(|source| Error::Io {
+        path: log_path.clone(),
+        source,
+    })?;
+    let err_log = log.try_clone().map_err(|source| Error::Io {
+        path: log_path.clone(),
+        source,
+    })?;
+    let started = Instant::now();
+    let status = cmd
+        .stdout(log)
+        .stderr(err_log)
+        .status()
+        .map_err(|source| Error::Io {
+            path: exe.to_path_buf(),
+            source,
+        })?;
+    if !status.success() {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(3).collect();
+        return Err(Error::InvalidConfig(format!(
+            "{} exited with {status} ({}): {}",
+            run.dir.display(),
+            log_path.display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        )));
+    }
+    Ok(Outcome::Trained(started.elapsed().as_secs_f64()))
+}

@@ -1,0 +1,86 @@
+//! `multipose benchmark`: every arm on the same within-target folds, one report.
+
+use anyhow::Context;
+use clap::Args;
+use multipose::benchmark::{Arm, Plan, run as run_benchmark};
+use multipose::train::TrainConfig;
+use std::path::PathBuf;
+
+/// Arguments of `multipose benchmark`.
+#[derive(Debug, Args)]
+pub struct BenchmarkArgs {
+    /// Dataset: a folder of target folders, a manifest CSV or one dataset folder.
+    #[arg(long, default_value = "data/plb")]
+    data: PathBuf,
+    /// Output folder: `<arm>/fold<k>` run folders, results.json, benchmark.md and
+    /// per_target_rho.{png,svg}. Finished runs found here are reused, so an interrupted
+    /// benchmark continues where it stopped.
+    #[arg(long, default_value = "runs/benchmark")]
+    out: PathBuf,
+    /// Base training configuration (TOML) shared by every arm; `--section.key value`
+    /// overrides apply on top (e.g. `--engine.device cuda --optim.epochs 40`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Within-target folds: every compound is tested once, by a model that never saw it.
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Arms (comma-separated): vina, single_ref, single_top, mean, max, boltzmann,
+    /// max_pose_ce, attention.
+    #[arg(long, value_delimiter = ',', default_values = ["vina", "single_ref", "single_top", "mean", "max", "boltzmann", "max_pose_ce", "attention"])]
+    arms: Vec<Arm>,
+    /// Training runs at a time (child processes sharing the CPU cores or the GPU).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Bootstrap resamples of every interval.
+    #[arg(long, default_value_t = 2000)]
+    samples: usize,
+}
+
+pub fn run(args: BenchmarkArgs, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
+    let text = match &args.config {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => String::new(),
+    };
+    let mut base =
+        TrainConfig::from_toml(&text, &overrides).context("in the base configuration")?;
+    base.data.path = args.data.clone();
+    let interrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = interrupt.clone();
+    // Ctrl-C reaches the training children too: they stop resumably, and a rerun of the
+    // same command continues.
+    let _ = ctrlc::set_handler(move || {
+        eprintln!("\ninterrupt: no new runs; rerun the same command to continue");
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let plan = Plan {
+        base,
+        out: args.out.clone(),
+        folds: args.folds,
+        arms: args.arms,
+        jobs: args.jobs.max(1),
+        exe: std::env::current_exe().context("locating the multipose binary")?,
+        samples: args.samples,
+    };
+    let progress = |line: &str| eprintln!("{line}");
+    let done = run_benchmark(&plan, &interrupt, &progress)
+        .with_context(|| format!("benchmark into {}", args.out.display()))?;
+    print!("{}", multipose::benchmark::markdown(&done.report));
+    for (id, why) in &done.skipped {
+        eprintln!("skipped while loading: {id}: {why}");
+    }
+    eprintln!(
+        "wall time {:.0} s; report in {}/benchmark.md, results.json, per_target_rho.png",
+        done.seconds,
+        args.out.display()
+    );
+    if !done.problems.is_empty() {
+        anyhow::bail!(
+            "{} run(s) incomplete:\n  {}",
+            done.problems.len(),
+            done.problems.join("\n  ")
+        );
+    }
+    Ok(())
+}
