@@ -4,6 +4,7 @@ use super::data_args::DataArgs;
 use clap::Args;
 use multipose::dataset::{GraphCache, PoseSelection, Qualifier, summarise_targets};
 use multipose::model::{CompoundGraphs, SchNetConfig, StrategyKind};
+use multipose::train::MIN_TARGET_SIZE;
 
 /// Arguments of `multipose inspect`.
 #[derive(Debug, Args)]
@@ -103,9 +104,6 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
-
-/// Exact labels a target needs for per-target metrics (the training default).
-const MIN_TARGET_SIZE: usize = 5;
 
 /// Per-target table, for datasets of more than one target.
 fn print_targets(data: &multipose::dataset::Dataset) {

@@ -6,7 +6,9 @@ use clap::Args;
 use multipose::combine::{GroupedModel, Prediction};
 use multipose::dataset::{Assay, CompoundData, Qualifier};
 use multipose::model::{CompoundGraphs, Params, load_weights};
-use multipose::train::{TrainConfig, engine_config, grouped_config, metrics::evaluate};
+use multipose::train::{
+    MIN_TARGET_SIZE, TrainConfig, engine_config, grouped_config, metrics::evaluate, per_target,
+};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `multipose predict` / `evaluate`.
@@ -92,7 +94,8 @@ fn write_outputs(
     compounds: &[CompoundData],
     preds: &[Vec<Prediction>],
 ) -> anyhow::Result<()> {
-    let mut main = String::from("compound_id,prediction,std,models,n_poses,top_pose,label\n");
+    let mut main =
+        String::from("compound_id,target,prediction,std,models,n_poses,top_pose,label\n");
     let mut poses = String::from("compound_id,pose,source,pose_prediction,weight\n");
     for (c, p) in compounds.iter().zip(preds) {
         let (m, s) = mean_std(&p.iter().map(|x| x.output).collect::<Vec<_>>());
@@ -110,8 +113,9 @@ fn write_outputs(
             .as_ref()
             .map_or(String::new(), |l| format!("{:.4}", l.value));
         main.push_str(&format!(
-            "{},{m:.4},{s:.4},{},{n},{top},{label}\n",
+            "{},{},{m:.4},{s:.4},{},{n},{top},{label}\n",
             c.id,
+            c.target,
             p.len()
         ));
         for (k, w) in weights.iter().enumerate() {
@@ -141,18 +145,40 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
 pub fn evaluate_cmd(args: PredictArgs) -> anyhow::Result<()> {
     let (compounds, preds) = predict_all(&args, true)?;
     write_outputs(args.out.as_deref(), &compounds, &preds)?;
-    let (p, t): (Vec<f64>, Vec<f64>) = compounds
+    let records: Vec<(String, f64, f64)> = compounds
         .iter()
         .zip(&preds)
         .filter_map(|(c, p)| {
             let l = c.label.as_ref()?;
             let mean = p.iter().map(|x| x.output).sum::<f64>() / p.len() as f64;
-            (l.qualifier == Qualifier::Exact).then_some((mean, l.value))
+            (l.qualifier == Qualifier::Exact).then(|| (c.target.clone(), mean, l.value))
         })
-        .unzip();
+        .collect();
+    let (p, t): (Vec<f64>, Vec<f64>) = records.iter().map(|r| (r.1, r.2)).unzip();
     match evaluate(&p, &t, 1000, 0) {
         Some(m) => eprintln!("n={}: {m}", m.n),
         None => eprintln!("too few in-range labels for metrics"),
+    }
+    let by_target = per_target(&records, MIN_TARGET_SIZE, 1000, 0);
+    if by_target.per_target.len() + by_target.too_small.len() > 1 {
+        for (target, m) in &by_target.per_target {
+            eprintln!("{target} (n={}): {m}", m.n);
+        }
+        for (target, n) in &by_target.too_small {
+            eprintln!("{target} (n={n}): too few exact labels for per-target metrics");
+        }
+        if let (Some(r), Some(k)) = (by_target.mean_spearman, by_target.mean_kendall) {
+            eprintln!(
+                "per-target mean over {} targets: ρ {:.2} [{:.2}, {:.2}]  τ {:.2} [{:.2}, {:.2}]",
+                by_target.per_target.len(),
+                r.value,
+                r.lo,
+                r.hi,
+                k.value,
+                k.lo,
+                k.hi
+            );
+        }
     }
     Ok(())
 }

@@ -31,7 +31,7 @@ impl Default for DataConfig {
         Self {
             path: "data/tyk2".into(),
             poses: PoseSelection::All,
-            min_target_size: 5,
+            min_target_size: super::MIN_TARGET_SIZE,
             pocket_radius: 6.0,
             keep_hydrogens: false,
             cache: PathBuf::new(),

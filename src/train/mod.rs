@@ -20,7 +20,7 @@ pub use config::{
 };
 pub use optim::{Optimizer, OptimizerKind};
 pub use stopping::{Decision, EarlyStopping};
-pub use target_metrics::{TargetMetrics, paired_spearman_difference, per_target};
+pub use target_metrics::{MIN_TARGET_SIZE, TargetMetrics, paired_spearman_difference, per_target};
 pub use target_split::Parts;
 pub use targets::objective;
 pub use trainer::{

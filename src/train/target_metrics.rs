@@ -24,6 +24,10 @@ pub struct TargetMetrics {
     pub mean_rmse: Option<Interval>,
 }
 
+/// Exact labels a target needs for per-target metrics unless configured otherwise: below
+/// five, a rank correlation says little.
+pub const MIN_TARGET_SIZE: usize = 5;
+
 type F = fn(&[f64], &[f64]) -> f64;
 const MEANS: [F; 4] = [spearman, kendall, pearson, rmse];
 
