@@ -52,12 +52,21 @@ fn load_targets(root: &Path, options: &DatasetSpec) -> Result<Dataset> {
             continue;
         }
         found += 1;
-        let mut spec = with_options(DatasetSpec::from_dir(&dir)?, options);
         // The folder's own name, also where it is a link to a folder named otherwise.
-        if let Some(name) = dir.file_name().and_then(|n| n.to_str()) {
-            spec.target = name.to_string();
-        }
-        let name = spec.target.clone();
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let mut spec = match DatasetSpec::from_dir(&dir) {
+            Ok(spec) => with_options(spec, options),
+            Err(e) if !options.strict => {
+                data.skipped.push((format!("{name}/*"), e.to_string()));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        spec.target = name.clone();
         if spec.receptor.is_none() && !spec.poses.is_empty() {
             let why = format!(
                 "{}: no receptor.pdb (or receptor.cif, protein.pdb) in the target folder; its {} pose file(s) are left out",
