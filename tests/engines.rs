@@ -1,15 +1,16 @@
 //! Every engine gives the full engine's gradient (f64, relative difference ≤ 1e-10),
 //! for every combination, with and without per-pose loss terms, N = 1, 2, 7, 50 and
-//! chunk sizes 1, 3, N.
+//! chunk sizes 1, 3, N. Attention (vector seeds) runs on full and recompute only.
 
 mod common;
 
-use common::{build, compound, grouped};
+use common::{build, compound, grouped, unsaturate};
 use multipose::combine::{
     ChunkPolicy, CombinationKind, EngineConfig, EngineKind, Objective, PoseTerm, StepResult,
     train_step,
 };
 use multipose::model::StrategyKind;
+use multipose::train::init_params;
 
 fn max_rel_diff(a: &StepResult, b: &StepResult) -> f64 {
     let mut worst = 0f64;
@@ -254,5 +255,144 @@ fn checkpointed_interactions_give_the_same_gradients() {
             let d = max_rel_diff(&b, &a);
             assert!(d <= 1e-12, "{strategy:?} {kind:?}: {d:e}");
         }
+    }
+}
+
+fn pose_terms() -> Vec<Vec<PoseTerm>> {
+    vec![
+        vec![],
+        vec![PoseTerm::Mse {
+            weight: 0.25,
+            target: -0.3,
+        }],
+        vec![PoseTerm::CrossEntropy {
+            weight: 0.5,
+            label: 0,
+            temperature: 0.8,
+        }],
+    ]
+}
+
+/// Recompute's vector seeds give the full engine's gradient for attention, including
+/// the scorer's own parameters, which must get a nonzero gradient once N > 1. Their
+/// gradient is ∝ ŷᵢ − ŷ, here ~1e-4 of |ŷ|, so the ~1e-16 differences of ŷ between
+/// batchings show in it at up to ~5e-11 relative (delta with layer norm, N = 2).
+fn check_attention(strategy: StrategyKind, layer_norm: bool, ns: &[usize]) {
+    let config = grouped(
+        strategy,
+        layer_norm,
+        CombinationKind::Attention { width: 3 },
+    );
+    for &n in ns {
+        // Seeded (the trainer's initialisation) so every run checks the same numbers.
+        let (params, model) = build(&config);
+        init_params(&params, 11 + n as u64).unwrap();
+        let c = compound(&config, n, 5 + n as u64);
+        unsaturate(&params, &model, &c);
+        for terms in pose_terms() {
+            let mut objective = Objective::mse(1.5);
+            objective.pose_terms = terms.clone();
+            let run = |kind, chunk| {
+                let engine = EngineConfig {
+                    kind,
+                    chunk: ChunkPolicy::Fixed(chunk),
+                };
+                train_step(&model, &params, &c, &objective, &engine).unwrap()
+            };
+            let full = run(EngineKind::Full, n);
+            assert!(full.loss.is_finite());
+            let scorer = full
+                .grads
+                .get("combination.attention.hidden.weight")
+                .unwrap()
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap();
+            assert_eq!(
+                scorer > 0.0,
+                n > 1,
+                "{strategy:?} N={n}: scorer gradient {scorer}"
+            );
+            for chunk in [1, 3, n] {
+                let r = run(EngineKind::Recompute, chunk);
+                assert!((r.loss - full.loss).abs() <= 1e-10 * full.loss.abs().max(1.0));
+                assert_eq!(r.poses.len(), n);
+                let d = max_rel_diff(&r, &full);
+                assert!(
+                    d <= 1e-10,
+                    "attention {strategy:?} ln={layer_norm} N={n} chunk={chunk} {terms:?}: {d:e}"
+                );
+            }
+        }
+    }
+}
+
+/// At the (saturated) initialisation, recompute still equals full run with the same
+/// chunks, where both batch the same graphs and so see the same ŷᵢ and zᵢ (complex
+/// strategy: no protein graphs, which recompute shares and full batches inline).
+#[test]
+fn attention_recompute_equals_full_when_saturated() {
+    let config = grouped(
+        StrategyKind::Complex,
+        true,
+        CombinationKind::Attention { width: 3 },
+    );
+    let (params, model) = build(&config);
+    let c = compound(&config, 7, 12);
+    let mut objective = Objective::mse(1.5);
+    objective.pose_terms = pose_terms().pop().unwrap();
+    for chunk in [1, 3, 7] {
+        let run = |kind| {
+            let engine = EngineConfig {
+                kind,
+                chunk: ChunkPolicy::Fixed(chunk),
+            };
+            train_step(&model, &params, &c, &objective, &engine).unwrap()
+        };
+        let d = max_rel_diff(&run(EngineKind::Recompute), &run(EngineKind::Full));
+        assert!(d <= 1e-10, "chunk={chunk}: {d:e}");
+    }
+}
+
+#[test]
+fn attention_recompute_equals_full() {
+    for layer_norm in [false, true] {
+        check_attention(StrategyKind::Delta, layer_norm, &[1, 2, 7]);
+        check_attention(StrategyKind::Complex, layer_norm, &[1, 2, 7]);
+    }
+    check_attention(StrategyKind::Concat, true, &[2, 7]);
+}
+
+#[test]
+fn attention_runs_on_recompute_only() {
+    let config = grouped(
+        StrategyKind::Delta,
+        false,
+        CombinationKind::Attention { width: 4 },
+    );
+    let (params, model) = build(&config);
+    let c = compound(&config, 5, 2);
+    let objective = Objective::mse(1.0);
+    let run = |kind| {
+        let engine = EngineConfig {
+            kind,
+            chunk: ChunkPolicy::Fixed(2),
+        };
+        train_step(&model, &params, &c, &objective, &engine)
+    };
+    assert_eq!(run(EngineKind::Auto).unwrap().engine, EngineKind::Recompute);
+    for (kind, name) in [
+        (EngineKind::Streaming, "streaming"),
+        (EngineKind::Stored, "stored"),
+    ] {
+        let e = run(kind).unwrap_err();
+        assert!(
+            matches!(&e, multipose::Error::Unsupported { engine, reason }
+                if *engine == name && reason.contains("attention")),
+            "{e}"
+        );
     }
 }

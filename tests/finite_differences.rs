@@ -1,10 +1,11 @@
 //! Central finite differences in f64 agree with autodiff for every parameter tensor
-//! (every layer type) under every strategy, and for a learned combination constant.
+//! (every layer type) under every strategy, for a learned combination constant, and for
+//! attention (its scorer, and the representation through the embeddings it reads).
 
 mod common;
 
 use candle_core::{Tensor, Var};
-use common::{build, compound, grouped};
+use common::{build, compound, grouped, unsaturate};
 use multipose::combine::{
     ChunkPolicy, CombinationKind, EngineConfig, EngineKind, GroupedConfig, Objective, PoseTerm,
     train_step,
@@ -21,6 +22,9 @@ fn set_entry(var: &Var, index: usize, value: f64) {
 fn check(config: &GroupedConfig) {
     let (params, model) = build(config);
     let c = compound(config, 3, 5);
+    if matches!(config.combination.kind, CombinationKind::Attention { .. }) {
+        unsaturate(&params, &model, &c);
+    }
     let mut objective = Objective::mse(0.7);
     objective.pose_terms.push(PoseTerm::Mse {
         weight: 0.1,
@@ -114,4 +118,11 @@ fn learned_temperature() {
     );
     config.combination.learnable = true;
     check(&config);
+}
+
+#[test]
+fn attention_delta_with_layer_norm_and_complex() {
+    let attention = CombinationKind::Attention { width: 3 };
+    check(&grouped(StrategyKind::Delta, true, attention));
+    check(&grouped(StrategyKind::Complex, false, attention));
 }

@@ -27,11 +27,12 @@ fn smooth_min_and_max_of_wide_spread_are_finite_in_f32_and_f64() {
                     },
                     learnable: false,
                 },
+                0,
                 params.vb(),
             )
             .unwrap();
             let got = c
-                .forward(&preds)
+                .forward(&preds, None)
                 .unwrap()
                 .to_dtype(DType::F64)
                 .unwrap()
@@ -41,7 +42,7 @@ fn smooth_min_and_max_of_wide_spread_are_finite_in_f32_and_f64() {
                 (got - want).abs() < 1e-3,
                 "{dtype:?} negate={negate}: {got}"
             );
-            let w = c.weights(&[-100.0, -37.5, 0.0, 64.0, 100.0]).unwrap();
+            let w = c.weights(&[-100.0, -37.5, 0.0, 64.0, 100.0], None).unwrap();
             assert!(w.iter().all(|w| w.is_finite()));
         }
     }

@@ -5,11 +5,15 @@
 //! | mean | (1/N) Σ ŷᵢ | 1/N |
 //! | max (smooth) | (n/t) ln Σ exp(n t ŷᵢ) | softmax(n t ŷ)ᵢ |
 //! | boltzmann | Σ pᵢ ŷᵢ, p = softmax(−ŷ/T) | pᵢ (1 − (ŷᵢ − ŷ)/T) |
+//! | attention | Σ aᵢ ŷᵢ, a = softmax(wᵀ tanh(V zᵢ + b)) | aᵢ |
 //!
 //! `forward` is written with differentiable tensor ops (the full and recompute engines
-//! differentiate it); `weights` is the hand-derived column above, used only by the
-//! `stored` engine to mirror mtenn.
+//! differentiate it); `weights` is the hand-derived column above, used by the `stored`
+//! engine to mirror mtenn and by predictions to report how much each pose counts.
+//! Attention reads each pose's embedding zᵢ as well (see `attention.rs`); its ŷ also
+//! depends on the zᵢ, which only the full and recompute engines differentiate.
 
+use super::attention::Scorer;
 use crate::error::{Error, Result};
 use candle_core::{D, Tensor};
 use candle_nn::VarBuilder;
@@ -30,6 +34,12 @@ pub enum CombinationKind {
     Boltzmann {
         /// Temperature T in the units of the predictions.
         temperature: f64,
+    },
+    /// Attention pooling: weights softmax(wᵀ tanh(V zᵢ + b)) of the poses' embeddings zᵢ,
+    /// with learned V `[width, D]`, b and w (`combination.attention.*`).
+    Attention {
+        /// Attention width A (rows of V).
+        width: usize,
     },
 }
 
@@ -74,13 +84,29 @@ pub enum Online {
 pub struct Combination {
     kind: CombinationKind,
     param: Option<Tensor>,
+    scorer: Option<Scorer>,
 }
 
 impl Combination {
-    /// Builds the combination; a learnable constant is created under `vb` (`combination`).
-    pub fn new(config: &CombinationConfig, vb: VarBuilder) -> Result<Self> {
+    /// Builds the combination; a learnable constant, or attention's scorer over embeddings
+    /// `embedding_dim` wide, is created under `vb` (`combination`).
+    pub fn new(config: &CombinationConfig, embedding_dim: usize, vb: VarBuilder) -> Result<Self> {
+        if let CombinationKind::Attention { width } = config.kind {
+            if config.learnable {
+                return Err(Error::InvalidConfig(
+                    "attention's scorer is always learned; `learnable` is for the max scale \
+                     and the boltzmann temperature"
+                        .into(),
+                ));
+            }
+            return Ok(Self {
+                kind: config.kind,
+                param: None,
+                scorer: Some(Scorer::new(embedding_dim, width, vb.pp("attention"))?),
+            });
+        }
         let (name, value) = match config.kind {
-            CombinationKind::Mean => ("", 0.0),
+            CombinationKind::Mean | CombinationKind::Attention { .. } => ("", 0.0),
             CombinationKind::Max { scale, .. } => ("scale", scale),
             CombinationKind::Boltzmann { temperature } => ("temperature", temperature),
         };
@@ -103,6 +129,7 @@ impl Combination {
         Ok(Self {
             kind: config.kind,
             param,
+            scorer: None,
         })
     }
 
@@ -111,12 +138,17 @@ impl Combination {
         self.kind
     }
 
-    /// Whether it has a learned constant.
+    /// Whether it has learned parameters (a constant, or attention's scorer).
     pub fn is_learnable(&self) -> bool {
-        self.param.is_some()
+        self.param.is_some() || self.scorer.is_some()
     }
 
-    /// Online form for the streaming engine (none when a constant is learned).
+    /// Whether `forward` and `weights` read the poses' embeddings `[N, D]` (attention).
+    pub fn needs_embeddings(&self) -> bool {
+        self.scorer.is_some()
+    }
+
+    /// Online form for the streaming engine (none when something is learned).
     pub fn online(&self) -> Option<Online> {
         if self.is_learnable() {
             return None;
@@ -127,11 +159,28 @@ impl Combination {
                 factor: sign(negate) * scale,
             },
             CombinationKind::Boltzmann { temperature } => Online::Boltzmann { temperature },
+            CombinationKind::Attention { .. } => return None,
         })
     }
 
-    /// Combined prediction `[1]` from per-pose predictions `[N]`.
-    pub fn forward(&self, preds: &Tensor) -> Result<Tensor> {
+    /// Attention weights aᵢ `[N]` of embeddings `[N, D]` (an error for other combinations
+    /// or without embeddings).
+    pub fn attention(&self, embeddings: Option<&Tensor>) -> Result<Tensor> {
+        match (&self.scorer, embeddings) {
+            (Some(scorer), Some(z)) => scorer.weights(z),
+            (Some(_), None) => Err(Error::InvalidConfig(
+                "the attention combination needs the poses' embeddings".into(),
+            )),
+            (None, _) => Err(Error::InvalidConfig(format!(
+                "the {:?} combination has no attention weights",
+                self.kind
+            ))),
+        }
+    }
+
+    /// Combined prediction `[1]` from per-pose predictions `[N]` and, for attention, the
+    /// poses' embeddings `[N, D]` (ignored by the other combinations).
+    pub fn forward(&self, preds: &Tensor, embeddings: Option<&Tensor>) -> Result<Tensor> {
         let constant = |c: f64| -> Result<Tensor> {
             Ok(match &self.param {
                 Some(p) => p.clone(),
@@ -153,11 +202,16 @@ impl Combination {
                 let p = softmax(&logits)?;
                 Ok((p * preds)?.sum_keepdim(0)?)
             }
+            CombinationKind::Attention { .. } => {
+                let a = self.attention(embeddings)?;
+                Ok((a * preds)?.sum_keepdim(0)?)
+            }
         }
     }
 
-    /// Hand-derived ∂ŷ/∂ŷᵢ at `preds` (mtenn's scheme, used by the stored engine).
-    pub fn weights(&self, preds: &[f64]) -> Result<Vec<f64>> {
+    /// Hand-derived ∂ŷ/∂ŷᵢ at `preds` (mtenn's scheme, used by the stored engine); for
+    /// attention the weights aᵢ of `embeddings`.
+    pub fn weights(&self, preds: &[f64], embeddings: Option<&Tensor>) -> Result<Vec<f64>> {
         let n = preds.len() as f64;
         let learned = match &self.param {
             Some(p) => Some(p.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?[0]),
@@ -178,6 +232,12 @@ impl Combination {
                     .map(|(p, y)| p * (1.0 - (y - mean) / temperature))
                     .collect()
             }
+            CombinationKind::Attention { .. } => {
+                let a = self
+                    .attention(embeddings)?
+                    .to_dtype(candle_core::DType::F64)?;
+                a.to_vec1::<f64>()?
+            }
         })
     }
 }
@@ -194,7 +254,7 @@ fn log_sum_exp(a: &Tensor) -> Result<Tensor> {
 }
 
 /// softmax over a `[N]` vector, shifted by the (constant) maximum for stability.
-fn softmax(a: &Tensor) -> Result<Tensor> {
+pub(super) fn softmax(a: &Tensor) -> Result<Tensor> {
     let m = a.max_keepdim(D::Minus1)?.detach();
     let e = a.broadcast_sub(&m)?.exp()?;
     Ok(e.broadcast_div(&e.sum_keepdim(0)?)?)

@@ -1,9 +1,11 @@
 //! The multi-pose ("grouped") model: one single-pose model on every pose, a combination,
 //! and a readout of the combined value.
 
-use super::{Combination, CombinationConfig, engine::ChunkPolicy};
-use crate::error::Result;
-use crate::model::{CompoundGraphs, ModelConfig, Params, PoseModel, ProteinInput, Readout};
+use super::{Combination, CombinationConfig, CombinationKind, engine::ChunkPolicy};
+use crate::error::{Error, Result};
+use crate::model::{
+    CompoundGraphs, ModelConfig, Params, PoseModel, ProteinInput, Readout, StrategyKind,
+};
 use candle_core::{DType, Tensor};
 
 /// Everything that defines a multi-pose model.
@@ -38,15 +40,27 @@ pub struct Prediction {
     pub combined: f64,
     /// Read-out value r(ŷ).
     pub output: f64,
-    /// ∂ŷ/∂ŷᵢ: how much each pose counts in the combined value.
+    /// ∂ŷ/∂ŷᵢ: how much each pose counts in the combined value (attention: aᵢ).
     pub weights: Vec<f64>,
 }
 
 impl GroupedModel {
     /// Builds (and, if new, initialises) the model's parameters in `params`.
     pub fn new(config: &GroupedConfig, params: &Params) -> Result<Self> {
+        let attention = matches!(config.combination.kind, CombinationKind::Attention { .. });
+        if attention && config.model.strategy == StrategyKind::LigandOnly {
+            return Err(Error::InvalidConfig(
+                "the attention combination reads each pose's complex embedding; the \
+                 ligand-only strategy has none (use delta, concat or complex)"
+                    .into(),
+            ));
+        }
         let pose = PoseModel::new(&config.model, params, true)?;
-        let combination = Combination::new(&config.combination, params.vb().pp("combination"))?;
+        let combination = Combination::new(
+            &config.combination,
+            config.model.schnet.rep_dim(),
+            params.vb().pp("combination"),
+        )?;
         // Both views of the model batch the same graphs: they share the host batches.
         let frozen = PoseModel::new(&config.model, params, false)?.sharing_batches(&pose);
         Ok(Self {
@@ -80,31 +94,21 @@ impl GroupedModel {
             Some(t) => ProteinInput::Shared(t),
             None => ProteinInput::Inline,
         };
-        let mut poses = Vec::with_capacity(compound.num_poses());
-        for ids in chunk.chunks(&self.config.model, compound) {
-            let y = self.frozen.predict(compound, &ids, protein)?;
-            poses.extend(y.to_dtype(DType::F64)?.to_vec1::<f64>()?);
-        }
-        let preds = Tensor::new(poses.as_slice(), self.frozen_device())?;
-        let combined = self
-            .combination
-            .forward(&preds.to_dtype(self.param_dtype())?)?;
+        let chunks = chunk.chunks(&self.config.model, compound);
+        let embed = self.combination.needs_embeddings();
+        let (preds, embeddings) = self
+            .frozen
+            .predict_chunks(compound, &chunks, protein, embed)?;
+        let poses = preds.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+        let combined = self.combination.forward(&preds, embeddings.as_ref())?;
         let output = self.readout().forward(&combined)?;
         let scalar =
             |t: &Tensor| -> Result<f64> { Ok(t.to_dtype(DType::F64)?.to_vec1::<f64>()?[0]) };
         Ok(Prediction {
-            weights: self.combination.weights(&poses)?,
+            weights: self.combination.weights(&poses, embeddings.as_ref())?,
             combined: scalar(&combined)?,
             output: scalar(&output)?,
             poses,
         })
-    }
-
-    fn frozen_device(&self) -> &candle_core::Device {
-        self.frozen.device()
-    }
-
-    fn param_dtype(&self) -> DType {
-        self.frozen.dtype()
     }
 }

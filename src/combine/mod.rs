@@ -1,6 +1,7 @@
 //! Multi-pose models: combinations of per-pose predictions, losses, and the four
 //! gradient engines (full, stored, streaming, recompute) that all give the same gradient.
 
+mod attention;
 mod combination;
 pub use combination::softmax_f64;
 pub mod engine;

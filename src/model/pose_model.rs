@@ -145,70 +145,177 @@ impl PoseModel {
         poses: &[usize],
         protein: ProteinInput<'_>,
     ) -> Result<Tensor> {
+        Ok(self.forward(compound, poses, protein, false)?.0)
+    }
+
+    /// As [`Self::predict`], and with `embed` also the complex embeddings `[poses.len(), D]`
+    /// (the pooled representation of each pose's complex graph) from the same forward pass.
+    /// The ligand-only strategy has no complex graph: asking it for embeddings is an error.
+    pub fn predict_with_embeddings(
+        &self,
+        compound: &CompoundGraphs,
+        poses: &[usize],
+        protein: ProteinInput<'_>,
+        embed: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        self.forward(compound, poses, protein, embed)
+    }
+
+    /// Predictions `[N]` of the poses of all `chunks` (one batched forward per chunk) and,
+    /// with `embed`, their complex embeddings `[N, D]`.
+    pub fn predict_chunks(
+        &self,
+        compound: &CompoundGraphs,
+        chunks: &[Vec<usize>],
+        protein: ProteinInput<'_>,
+        embed: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let mut preds = Vec::with_capacity(chunks.len());
+        let mut embeddings = Vec::new();
+        for ids in chunks {
+            let (y, z) = self.forward(compound, ids, protein, embed)?;
+            preds.push(y);
+            embeddings.extend(z);
+        }
+        let embeddings = match embed {
+            true => Some(Tensor::cat(&embeddings, 0)?),
+            false => None,
+        };
+        Ok((Tensor::cat(&preds, 0)?, embeddings))
+    }
+
+    /// Predictions of a chunk and, with `embed`, its complex embeddings.
+    fn forward(
+        &self,
+        compound: &CompoundGraphs,
+        poses: &[usize],
+        protein: ProteinInput<'_>,
+        embed: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let kind = self.config.strategy;
-        let k = poses.len();
-        let pick = |f: fn(&super::PoseGraphs) -> Option<&Graph>| -> Result<Vec<&Graph>> {
-            poses
-                .iter()
-                .map(|&p| f(&compound.poses[p]).ok_or_else(|| wrong_strategy(kind)))
-                .collect()
-        };
-        let key = |parts: &[u8], proteins: &[u32]| BatchKey {
-            compound: compound.id.0,
-            parts: parts
-                .iter()
-                .flat_map(|&part| poses.iter().map(move |&p| (part, p as u32)))
-                .chain(proteins.iter().map(|&i| (PROTEIN, i)))
-                .collect(),
-        };
-        let dg = match kind {
+        let (dg, complex) = match kind {
             StrategyKind::Complex => {
-                let graphs = pick(|p| p.complex.as_ref())?;
-                let reps = self.represent_keyed(&graphs, Some(key(&[COMPLEX], &[])))?;
-                self.strategy.forward(&reps, &reps, &reps)?
+                let reps = self.represent_part(compound, poses, COMPLEX)?;
+                (self.strategy.forward(&reps, &reps, &reps)?, Some(reps))
             }
             StrategyKind::LigandOnly => {
-                let graphs = pick(|p| p.ligand.as_ref())?;
-                let reps = self.represent_keyed(&graphs, Some(key(&[LIGAND], &[])))?;
-                self.strategy.forward(&reps, &reps, &reps)?
+                let reps = self.represent_part(compound, poses, LIGAND)?;
+                (self.strategy.forward(&reps, &reps, &reps)?, None)
             }
             StrategyKind::Delta | StrategyKind::Concat => {
-                let protein_ids: Vec<u32> = poses
-                    .iter()
-                    .map(|&p| compound.poses[p].protein.map(|i| i as u32))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| wrong_strategy(kind))?;
-                let mut graphs = pick(|p| p.complex.as_ref())?;
-                graphs.extend(pick(|p| p.ligand.as_ref())?);
-                let mut distinct = protein_ids.clone();
-                distinct.sort_unstable();
-                distinct.dedup();
-                let inline: &[u32] = match protein {
-                    ProteinInput::Inline => &protein_ids,
-                    ProteinInput::Batched => &distinct,
-                    ProteinInput::Shared(_) => &[],
-                };
-                graphs.extend(inline.iter().map(|&i| &compound.proteins[i as usize]));
-                let reps = self.represent_keyed(&graphs, Some(key(&[COMPLEX, LIGAND], inline)))?;
-                let complex = reps.narrow(0, 0, k)?;
-                let ligand = reps.narrow(0, k, k)?;
-                let protein = match protein {
-                    ProteinInput::Inline => reps.narrow(0, 2 * k, k)?,
-                    ProteinInput::Batched => {
-                        let rows: Vec<u32> = protein_ids
-                            .iter()
-                            .map(|id| (2 * k + distinct.partition_point(|d| d < id)) as u32)
-                            .collect();
-                        reps.index_select(&Tensor::from_vec(rows, k, &self.device)?, 0)?
-                    }
-                    ProteinInput::Shared(shared) => {
-                        let ids = Tensor::from_vec(protein_ids, k, &self.device)?;
-                        shared.index_select(&ids, 0)?
-                    }
-                };
-                self.strategy.forward(&complex, &protein, &ligand)?
+                let (complex, protein, ligand) = self.represent_parts(compound, poses, protein)?;
+                (
+                    self.strategy.forward(&complex, &protein, &ligand)?,
+                    Some(complex),
+                )
             }
         };
-        self.config.pose_readout.forward(&dg)
+        let embeddings = match (embed, complex) {
+            (false, _) => None,
+            (true, Some(z)) => Some(z),
+            (true, None) => {
+                return Err(Error::InvalidConfig(format!(
+                    "the `{}` strategy has no complex embedding (attention needs one)",
+                    kind.name()
+                )));
+            }
+        };
+        Ok((self.config.pose_readout.forward(&dg)?, embeddings))
+    }
+
+    /// Representations `[k, D]` of one part (complex or ligand) of the chunk's poses.
+    fn represent_part(
+        &self,
+        compound: &CompoundGraphs,
+        poses: &[usize],
+        part: u8,
+    ) -> Result<Tensor> {
+        let graphs = self.pick(compound, poses, part)?;
+        self.represent_keyed(&graphs, Some(batch_key(compound, poses, &[part], &[])))
+    }
+
+    /// Representations `[k, D]` of complex, protein and ligand of the chunk's poses
+    /// (delta and concat), the protein from `protein`.
+    fn represent_parts(
+        &self,
+        compound: &CompoundGraphs,
+        poses: &[usize],
+        protein: ProteinInput<'_>,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let kind = self.config.strategy;
+        let k = poses.len();
+        let protein_ids: Vec<u32> = poses
+            .iter()
+            .map(|&p| compound.poses[p].protein.map(|i| i as u32))
+            .collect::<Option<_>>()
+            .ok_or_else(|| wrong_strategy(kind))?;
+        let mut graphs = self.pick(compound, poses, COMPLEX)?;
+        graphs.extend(self.pick(compound, poses, LIGAND)?);
+        let mut distinct = protein_ids.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let inline: &[u32] = match protein {
+            ProteinInput::Inline => &protein_ids,
+            ProteinInput::Batched => &distinct,
+            ProteinInput::Shared(_) => &[],
+        };
+        graphs.extend(inline.iter().map(|&i| &compound.proteins[i as usize]));
+        let key = batch_key(compound, poses, &[COMPLEX, LIGAND], inline);
+        let reps = self.represent_keyed(&graphs, Some(key))?;
+        let complex = reps.narrow(0, 0, k)?;
+        let ligand = reps.narrow(0, k, k)?;
+        let protein = match protein {
+            ProteinInput::Inline => reps.narrow(0, 2 * k, k)?,
+            ProteinInput::Batched => {
+                let rows: Vec<u32> = protein_ids
+                    .iter()
+                    .map(|id| (2 * k + distinct.partition_point(|d| d < id)) as u32)
+                    .collect();
+                reps.index_select(&Tensor::from_vec(rows, k, &self.device)?, 0)?
+            }
+            ProteinInput::Shared(shared) => {
+                let ids = Tensor::from_vec(protein_ids, k, &self.device)?;
+                shared.index_select(&ids, 0)?
+            }
+        };
+        Ok((complex, protein, ligand))
+    }
+
+    /// The complex (`COMPLEX`) or ligand (`LIGAND`) graphs of the chunk's poses.
+    fn pick<'c>(
+        &self,
+        compound: &'c CompoundGraphs,
+        poses: &[usize],
+        part: u8,
+    ) -> Result<Vec<&'c Graph>> {
+        poses
+            .iter()
+            .map(|&p| {
+                let pose = &compound.poses[p];
+                let graph = if part == COMPLEX {
+                    pose.complex.as_ref()
+                } else {
+                    pose.ligand.as_ref()
+                };
+                graph.ok_or_else(|| wrong_strategy(self.config.strategy))
+            })
+            .collect()
+    }
+}
+
+/// Key of a chunk's host batch: the given parts of every pose, then the inline proteins.
+fn batch_key(
+    compound: &CompoundGraphs,
+    poses: &[usize],
+    parts: &[u8],
+    proteins: &[u32],
+) -> BatchKey {
+    BatchKey {
+        compound: compound.id.0,
+        parts: parts
+            .iter()
+            .flat_map(|&part| poses.iter().map(move |&p| (part, p as u32)))
+            .chain(proteins.iter().map(|&i| (PROTEIN, i)))
+            .collect(),
     }
 }

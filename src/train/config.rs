@@ -59,7 +59,7 @@ pub struct ModelSection {
     pub strategy: String,
     /// LayerNorm in the strategy head.
     pub layer_norm: bool,
-    /// mean, max or boltzmann.
+    /// mean, max, boltzmann or attention.
     pub combination: String,
     /// max: smooth minimum instead of maximum.
     pub negate: bool,
@@ -69,6 +69,8 @@ pub struct ModelSection {
     pub temperature: f64,
     /// Learn the scale / temperature.
     pub learnable: bool,
+    /// attention: width A of the scorer wᵀ tanh(V z + b).
+    pub attention_width: usize,
     /// Start from these weights (mtenn safetensors; "" = random, seeded).
     pub init_weights: PathBuf,
 }
@@ -89,6 +91,7 @@ impl Default for ModelSection {
             scale: 1.0,
             temperature: 1.0,
             learnable: false,
+            attention_width: 16,
             init_weights: PathBuf::new(),
         }
     }
@@ -354,7 +357,7 @@ impl TrainConfig {
         one_of(
             "model.combination",
             &self.model.combination,
-            &["mean", "max", "boltzmann"],
+            &["mean", "max", "boltzmann", "attention"],
         )?;
         one_of(
             "engine.kind",
@@ -463,11 +466,12 @@ cutoff = {cutoff:?}                # Å (mtenn: 10)
 max_num_neighbors = {m}       # neighbour cap, nearest first (mtenn: 32)
 strategy = "{strategy}"           # delta | concat | complex
 layer_norm = {ln}            # LayerNorm before the strategy's linear layer
-combination = "{comb}"          # mean | max (smooth; negate = min) | boltzmann
+combination = "{comb}"          # mean | max (smooth; negate = min) | boltzmann | attention (learned pose weights)
 negate = {negate}               # max: smooth minimum of ΔG (the best-scoring pose)
 scale = {scale:?}                  # max: scale t (mtenn: 1000)
 temperature = {t:?}            # boltzmann: temperature T
 learnable = {learnable}           # learn the scale / temperature
+attention_width = {aw}         # attention: scorer width A (softmax of w·tanh(V z + b) over poses)
 init_weights = ""            # start from mtenn-named safetensors ("" = seeded random)
 
 [engine]
@@ -537,6 +541,7 @@ burn_in = {burn}
         scale = d.model.scale,
         t = d.model.temperature,
         learnable = d.model.learnable,
+        aw = d.model.attention_width,
         engine = d.engine.kind,
         chunk = d.engine.chunk,
         budget = d.engine.budget_mib,

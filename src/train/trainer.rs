@@ -106,6 +106,9 @@ pub fn grouped_config(config: &TrainConfig, assay: Assay) -> Result<GroupedConfi
             negate: m.negate,
             scale: m.scale,
         },
+        "attention" => CombinationKind::Attention {
+            width: m.attention_width,
+        },
         _ => CombinationKind::Boltzmann {
             temperature: m.temperature,
         },
@@ -260,7 +263,9 @@ pub fn init_params(params: &Params, seed: u64) -> Result<()> {
     let named = params.named();
     let ranks: HashMap<String, usize> = named.iter().map(|(n, v)| (n.clone(), v.rank())).collect();
     for (name, var) in &named {
-        if name.starts_with("combination.") {
+        // A learned scale / temperature keeps its configured start; attention's scorer
+        // (`combination.attention.*`, linear layers) is drawn like every other layer.
+        if name.starts_with("combination.") && !name.starts_with("combination.attention.") {
             continue;
         }
         let dims = var.dims().to_vec();

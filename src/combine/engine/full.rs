@@ -4,19 +4,15 @@ use super::grads::GradBuffer;
 use super::{EngineKind, Step, StepResult, scalar, to_f64};
 use crate::error::Result;
 use crate::model::ProteinInput;
-use candle_core::Tensor;
 
 pub(super) fn run(s: &Step) -> Result<StepResult> {
-    let mut parts = Vec::with_capacity(s.chunks.len());
-    for ids in &s.chunks {
-        parts.push(
-            s.model
-                .pose
-                .predict(s.compound, ids, ProteinInput::Inline)?,
-        );
-    }
-    let preds = Tensor::cat(&parts, 0)?;
-    let combined = s.model.combination.forward(&preds)?;
+    let (preds, embeddings) = s.model.pose.predict_chunks(
+        s.compound,
+        &s.chunks,
+        ProteinInput::Inline,
+        s.model.combination.needs_embeddings(),
+    )?;
+    let combined = s.model.combination.forward(&preds, embeddings.as_ref())?;
     let z = s.model.readout().forward(&combined)?;
     let loss = s.objective.total(&z, &preds)?;
     let store = loss.backward()?;

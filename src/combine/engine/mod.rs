@@ -7,7 +7,8 @@
 //!   (mean, max, boltzmann; per-pose loss terms that touch one pose each).
 //! - `recompute`: a pass without graphs gives every ŷᵢ, autodiff of the small scalar graph
 //!   (combination, readout, loss) gives the seeds cᵢ = ∂L/∂ŷᵢ, then a seeded backward per
-//!   chunk; works for any combination and loss, including learned constants.
+//!   chunk; works for any combination and loss, including learned constants and attention
+//!   (whose weights read the poses' embeddings zᵢ: vector seeds Cᵢ = ∂L/∂zᵢ as well).
 //!
 //! Streaming and recompute compute each distinct protein once per compound and
 //! backpropagate it once, with the summed seed of all poses.
@@ -195,7 +196,7 @@ impl Step<'_> {
     /// Evaluates (ŷ, z, L) on plain numbers, without a graph.
     fn evaluate(&self, preds: &[f64]) -> Result<(f64, f64, f64)> {
         let p = self.preds_tensor(preds)?;
-        let combined = self.model.combination.forward(&p)?.detach();
+        let combined = self.model.combination.forward(&p, None)?.detach();
         let z = self.model.readout().forward(&combined)?;
         let loss = self.objective.total(&z, &p)?;
         Ok((scalar(&combined)?, scalar(&z)?, scalar(&loss)?))

@@ -8,6 +8,14 @@ use crate::error::{Error, Result};
 use crate::model::ProteinInput;
 
 pub(super) fn run(s: &Step) -> Result<StepResult> {
+    if s.model.combination.needs_embeddings() {
+        return Err(Error::Unsupported {
+            engine: "stored",
+            reason: "attention's weights depend on the poses' embeddings, and mtenn's scheme \
+                     has no hand-derived gradient through them; use recompute (or full)"
+                .into(),
+        });
+    }
     if s.model.combination.is_learnable() {
         return Err(Error::Unsupported {
             engine: "stored",
@@ -32,7 +40,7 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
     }
     let (combined, output, loss) = s.evaluate(&preds)?;
     let (d_combined, d_poses) = s.outer_seeds(&preds, combined)?;
-    let weights = s.model.combination.weights(&preds)?;
+    let weights = s.model.combination.weights(&preds, None)?;
     let mut total = GradBuffer::new(keys);
     for ((g, w), d) in per_pose.iter().zip(weights).zip(d_poses) {
         total.add_buffer(g, d_combined * w + d)?;

@@ -17,6 +17,14 @@ use candle_core::Tensor;
 
 /// Whether streaming can compute this model's gradient exactly.
 pub(super) fn supports(model: &GroupedModel, objective: &Objective) -> Result<()> {
+    if model.combination.needs_embeddings() {
+        return Err(Error::Unsupported {
+            engine: "streaming",
+            reason: "attention has no online form (its weights depend on the poses' \
+                     embeddings through learned parameters); use recompute"
+                .into(),
+        });
+    }
     if model.combination.online().is_none() {
         return Err(Error::Unsupported {
             engine: "streaming",
