@@ -5,7 +5,7 @@
 mod common;
 
 use candle_core::{DType, Device};
-use common::{build, compound, grouped, unsaturate};
+use common::{build, compound, grouped};
 use multipose::Error;
 use multipose::combine::{ChunkPolicy, CombinationKind, GroupedModel, softmax_f64};
 use multipose::dataset::Assay;
@@ -18,12 +18,26 @@ fn values(params: &Params, name: &str) -> Vec<f64> {
     v.flatten_all().unwrap().to_vec1::<f64>().unwrap()
 }
 
-/// sᵢ = wᵀ tanh(V zᵢ + b) by hand, from the stored parameters.
+/// sᵢ = wᵀ tanh(V z̃ᵢ + b) by hand, from the stored parameters, with z̃ the embeddings
+/// centred over the poses and divided by the rms of the centred entries.
 fn scores_by_hand(params: &Params, z: &[Vec<f64>]) -> Vec<f64> {
+    let (n, d) = (z.len(), z[0].len());
+    let mean: Vec<f64> = (0..d)
+        .map(|j| z.iter().map(|zi| zi[j]).sum::<f64>() / n as f64)
+        .collect();
+    let centred: Vec<Vec<f64>> = z
+        .iter()
+        .map(|zi| zi.iter().zip(&mean).map(|(a, m)| a - m).collect())
+        .collect();
+    let variance = centred.iter().flatten().map(|x| x * x).sum::<f64>() / (n * d) as f64;
+    let scale = (variance + 1e-6).sqrt();
+    let z: Vec<Vec<f64>> = centred
+        .iter()
+        .map(|zi| zi.iter().map(|x| x / scale).collect())
+        .collect();
     let v = values(params, "combination.attention.hidden.weight");
     let b = values(params, "combination.attention.hidden.bias");
     let w = values(params, "combination.attention.score.weight");
-    let d = z[0].len();
     z.iter()
         .map(|zi| {
             (0..w.len())
@@ -43,7 +57,6 @@ fn weights_are_the_softmax_of_the_scorer_and_sum_to_one() {
         let (params, model) = build(&config);
         let n = 6;
         let c = compound(&config, n, 4);
-        unsaturate(&params, &model, &c);
         let all: Vec<usize> = (0..n).collect();
         let (_, z) = model
             .frozen

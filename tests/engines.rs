@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{build, compound, grouped, unsaturate};
+use common::{build, compound, grouped};
 use multipose::combine::{
     ChunkPolicy, CombinationKind, EngineConfig, EngineKind, Objective, PoseTerm, StepResult,
     train_step,
@@ -288,7 +288,6 @@ fn check_attention(strategy: StrategyKind, layer_norm: bool, ns: &[usize]) {
         let (params, model) = build(&config);
         init_params(&params, 11 + n as u64).unwrap();
         let c = compound(&config, n, 5 + n as u64);
-        unsaturate(&params, &model, &c);
         for terms in pose_terms() {
             let mut objective = Objective::mse(1.5);
             objective.pose_terms = terms.clone();

@@ -5,7 +5,7 @@
 mod common;
 
 use candle_core::{Tensor, Var};
-use common::{build, compound, grouped, unsaturate};
+use common::{build, compound, grouped};
 use multipose::combine::{
     ChunkPolicy, CombinationKind, EngineConfig, EngineKind, GroupedConfig, Objective, PoseTerm,
     train_step,
@@ -22,9 +22,6 @@ fn set_entry(var: &Var, index: usize, value: f64) {
 fn check(config: &GroupedConfig) {
     let (params, model) = build(config);
     let c = compound(config, 3, 5);
-    if matches!(config.combination.kind, CombinationKind::Attention { .. }) {
-        unsaturate(&params, &model, &c);
-    }
     let mut objective = Objective::mse(0.7);
     objective.pose_terms.push(PoseTerm::Mse {
         weight: 0.1,

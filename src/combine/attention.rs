@@ -2,7 +2,8 @@
 //! weight comes from a small learned scorer on its embedding zᵢ (the pooled SchNet output
 //! of the complex, width D = H/2), not from its prediction:
 //!
-//! sᵢ = wᵀ tanh(V zᵢ + b),  aᵢ = softmax_i(sᵢ),  ŷ = Σ aᵢ ŷᵢ,  so ∂ŷ/∂ŷᵢ = aᵢ.
+//! z̃ᵢ = (zᵢ − z̄) / rms(z − z̄)  (over the compound's poses; see `standardise`),
+//! sᵢ = wᵀ tanh(V z̃ᵢ + b),  aᵢ = softmax_i(sᵢ),  ŷ = Σ aᵢ ŷᵢ,  so ∂ŷ/∂ŷᵢ = aᵢ.
 //!
 //! Parameters (torch `Linear` names, so the trainer's seeded initialisation treats them
 //! like every other linear layer): `combination.attention.hidden.{weight,bias}` = V `[A, D]`,
@@ -36,9 +37,9 @@ impl Scorer {
         })
     }
 
-    /// Scores sᵢ `[N]` of embeddings `[N, D]`.
+    /// Scores sᵢ `[N]` of embeddings `[N, D]`, standardised over the compound's poses.
     pub(super) fn scores(&self, embeddings: &Tensor) -> Result<Tensor> {
-        let h = self.hidden.forward(embeddings)?.tanh()?;
+        let h = self.hidden.forward(&standardise(embeddings)?)?.tanh()?;
         Ok(self.score.forward(&h)?.squeeze(1)?)
     }
 
@@ -46,4 +47,21 @@ impl Scorer {
     pub(super) fn weights(&self, embeddings: &Tensor) -> Result<Tensor> {
         softmax(&self.scores(embeddings)?)
     }
+}
+
+/// Floor of the variance in `standardise`, so identical poses give zeros, not noise.
+const VARIANCE_FLOOR: f64 = 1e-6;
+
+/// (Z − mean over poses) / rms of that difference over all entries.
+///
+/// Why: an embedding is a sum over every atom of the complex, and a compound's poses share
+/// all protein atoms, so raw embeddings differ between poses by about 0.1% (TYK2: |z| ≈ 95,
+/// pose-to-pose ≤ 0.08): every pose then gets the same score and attention stays the
+/// mean. Centring keeps only what tells the poses apart; the scale puts it in tanh's range.
+/// It is part of the combination's small graph, so both engines differentiate through it.
+fn standardise(z: &Tensor) -> Result<Tensor> {
+    let centred = z.broadcast_sub(&z.mean_keepdim(0)?)?;
+    let variance = centred.sqr()?.mean_all()?;
+    let scale = (variance + VARIANCE_FLOOR)?.sqrt()?;
+    Ok(centred.broadcast_div(&scale)?)
 }
