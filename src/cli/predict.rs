@@ -167,17 +167,8 @@ pub fn evaluate_cmd(args: PredictArgs) -> anyhow::Result<()> {
         for (target, n) in &by_target.too_small {
             eprintln!("{target} (n={n}): too few exact labels for per-target metrics");
         }
-        if let (Some(r), Some(k)) = (by_target.mean_spearman, by_target.mean_kendall) {
-            eprintln!(
-                "per-target mean over {} targets: ρ {:.2} [{:.2}, {:.2}]  τ {:.2} [{:.2}, {:.2}]",
-                by_target.per_target.len(),
-                r.value,
-                r.lo,
-                r.hi,
-                k.value,
-                k.lo,
-                k.hi
-            );
+        if let Some(line) = by_target.headline() {
+            eprintln!("{line}");
         }
     }
     Ok(())

@@ -152,17 +152,8 @@ fn print_target_means(part: &str, t: &multipose::train::TargetMetrics) {
             t.too_small.keys().cloned().collect::<Vec<_>>().join(", ")
         )
     };
-    match (t.mean_spearman, t.mean_kendall) {
-        (Some(r), Some(k)) => println!(
-            "{part:>5} per-target mean over {} targets: ρ {:.2} [{:.2}, {:.2}]  τ {:.2} [{:.2}, {:.2}]{small}",
-            t.per_target.len(),
-            r.value,
-            r.lo,
-            r.hi,
-            k.value,
-            k.lo,
-            k.hi
-        ),
-        _ => println!("{part:>5} per-target means: no target large enough{small}"),
+    match t.headline() {
+        Some(line) => println!("{part:>5} {line}{small}"),
+        None => println!("{part:>5} per-target means: no target large enough{small}"),
     }
 }

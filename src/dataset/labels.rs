@@ -160,12 +160,7 @@ fn to_p_scale(
 
 fn read_csv(path: &Path) -> Result<Vec<Label>> {
     let mut reader = open_csv(path)?;
-    let headers = csv_headers(&mut reader, path)?;
-    let columns = LabelColumns::find(&headers).map_err(|message| Error::Parse {
-        path: path.to_path_buf(),
-        line: 1,
-        message,
-    })?;
+    let columns = read_header(&mut reader, path, LabelColumns::find)?;
     let mut out = Vec::new();
     for record in reader.records() {
         let (record, line) = csv_record(record, path)?;
@@ -193,21 +188,25 @@ pub(super) fn open_csv(path: &Path) -> Result<csv::Reader<std::fs::File>> {
         })
 }
 
-/// The header row, lower-cased.
-pub(super) fn csv_headers(
+/// The columns `find` locates in the lower-cased header row; its message becomes a
+/// parse error on line 1.
+pub(super) fn read_header<C>(
     reader: &mut csv::Reader<std::fs::File>,
     path: &Path,
-) -> Result<Vec<String>> {
-    Ok(reader
+    find: impl Fn(&[String]) -> std::result::Result<C, String>,
+) -> Result<C> {
+    let at_header = |message: String| Error::Parse {
+        path: path.to_path_buf(),
+        line: 1,
+        message,
+    };
+    let headers: Vec<String> = reader
         .headers()
-        .map_err(|e| Error::Parse {
-            path: path.to_path_buf(),
-            line: 1,
-            message: e.to_string(),
-        })?
+        .map_err(|e| at_header(e.to_string()))?
         .iter()
         .map(|h| h.to_ascii_lowercase())
-        .collect())
+        .collect();
+    find(&headers).map_err(at_header)
 }
 
 /// A record and its 1-based line, or a parse error naming the line.

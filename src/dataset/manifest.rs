@@ -5,7 +5,7 @@
 //! `stderr`, `date`); `poses` may list several files separated by `;`; paths are relative
 //! to the manifest. An empty `value` leaves the compound unlabelled (for prediction).
 
-use super::labels::{LabelColumns, csv_headers, csv_record, open_csv};
+use super::labels::{LabelColumns, csv_record, open_csv, read_header};
 use super::{Dataset, DatasetSpec, build_compound, select, skip};
 use crate::error::{Error, Result};
 use crate::structure::{Molecule, ProteinAtoms, read_ligands, read_protein};
@@ -43,12 +43,7 @@ impl Columns {
 pub fn load(path: &Path, options: &DatasetSpec) -> Result<Dataset> {
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mut reader = open_csv(path)?;
-    let headers = csv_headers(&mut reader, path)?;
-    let cols = Columns::find(&headers).map_err(|message| Error::Parse {
-        path: path.to_path_buf(),
-        line: 1,
-        message,
-    })?;
+    let cols = read_header(&mut reader, path, Columns::find)?;
     let mut data = Dataset::default();
     let mut receptors: HashMap<PathBuf, ProteinAtoms> = HashMap::new();
     let mut seen = HashSet::new();

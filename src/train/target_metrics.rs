@@ -71,6 +71,24 @@ pub fn per_target(
     }
 }
 
+impl TargetMetrics {
+    /// One line with the per-target means of ρ and τ and their intervals (`None` when no
+    /// target is large enough).
+    pub fn headline(&self) -> Option<String> {
+        let (r, k) = (self.mean_spearman?, self.mean_kendall?);
+        Some(format!(
+            "per-target mean over {} targets: ρ {:.2} [{:.2}, {:.2}]  τ {:.2} [{:.2}, {:.2}]",
+            self.per_target.len(),
+            r.value,
+            r.lo,
+            r.hi,
+            k.value,
+            k.lo,
+            k.hi
+        ))
+    }
+}
+
 /// Mean of finite values (`None` when there are none).
 fn finite_mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (sum, n) = values

@@ -6,9 +6,7 @@ use multipose::bench::SplitMix;
 use multipose::combine::{
     CombinationConfig, CombinationKind, GroupedConfig, GroupedModel, Objective,
 };
-use multipose::model::{
-    CompoundGraphs, ModelConfig, Params, ProteinInput, SchNetConfig, StrategyKind,
-};
+use multipose::model::{CompoundGraphs, ModelConfig, Params, SchNetConfig, StrategyKind};
 use multipose::structure::Structure;
 
 /// A small pocket (protein atoms) and `n` rigidly moved ligand poses.
