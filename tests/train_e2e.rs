@@ -170,10 +170,11 @@ fn resume_matches_uninterrupted_run_bit_for_bit_and_predicts() {
     assert!(status.success());
     let text = std::fs::read_to_string(&out).unwrap();
     assert_eq!(text.lines().count(), 6, "{text}");
+    // compound_id, target, prediction, std, models, ...
     let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
-    assert_eq!(row[3], "2", "two models in the ensemble");
+    assert_eq!(row[4], "2", "two models in the ensemble");
     assert_eq!(
-        row[2].parse::<f64>().unwrap(),
+        row[3].parse::<f64>().unwrap(),
         0.0,
         "identical models: zero spread"
     );
