@@ -6,7 +6,7 @@
 //! to the manifest. An empty `value` leaves the compound unlabelled (for prediction).
 
 use super::labels::{LabelColumns, csv_record, open_csv, read_header};
-use super::{Dataset, DatasetSpec, build_compound, select, skip};
+use super::{Dataset, DatasetSpec, Label, build_compound, select, skip};
 use crate::error::{Error, Result};
 use crate::structure::{Molecule, ProteinAtoms, read_ligands, read_protein};
 use std::collections::{HashMap, HashSet};
@@ -37,6 +37,51 @@ impl Columns {
     }
 }
 
+/// One manifest row, parsed.
+struct Entry {
+    id: String,
+    target: String,
+    label: Option<Label>,
+    receptor: PathBuf,
+    poses: Vec<PathBuf>,
+}
+
+impl Entry {
+    /// `target/compound_id`, the compound's key in a dataset of several targets.
+    fn key(&self) -> String {
+        format!("{}/{}", self.target, self.id)
+    }
+
+    /// Reads the fields of `record`; paths are joined to `base`; the message says what is wrong.
+    fn parse(
+        cols: &Columns,
+        record: &csv::StringRecord,
+        base: &Path,
+    ) -> std::result::Result<Self, String> {
+        let get = |c: usize| record.get(c).unwrap_or("");
+        let (id, target) = (cols.label.id_of(record), get(cols.target));
+        if id.is_empty() || target.is_empty() {
+            return Err("empty compound_id or target".into());
+        }
+        let label = match cols.label.has_value(record) {
+            true => Some(cols.label.label(record)?),
+            false => None,
+        };
+        Ok(Self {
+            id: id.to_string(),
+            target: target.to_string(),
+            label,
+            receptor: base.join(get(cols.receptor)),
+            poses: get(cols.poses)
+                .split(';')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| base.join(p))
+                .collect(),
+        })
+    }
+}
+
 /// Loads every row of the manifest at `path` with the options of `options`. A row whose
 /// files are missing or unreadable is listed in `skipped` with its line (an error with
 /// `strict`); malformed rows are errors.
@@ -54,65 +99,58 @@ pub fn load(path: &Path, options: &DatasetSpec) -> Result<Dataset> {
             line,
             message,
         };
-        let get = |c: usize| record.get(c).unwrap_or("");
-        let (id, target) = (cols.label.id_of(&record), get(cols.target));
-        if id.is_empty() || target.is_empty() {
-            return Err(err("empty compound_id or target".into()));
-        }
-        let key = format!("{target}/{id}");
-        if !seen.insert(key.clone()) {
+        let entry = Entry::parse(&cols, &record, &base).map_err(err)?;
+        if !seen.insert(entry.key()) {
             return Err(err(format!(
-                "compound `{id}` of target `{target}` appears twice"
+                "compound `{}` of target `{}` appears twice",
+                entry.id, entry.target
             )));
         }
-        let label = match cols.label.has_value(&record) {
-            true => Some(cols.label.label(&record).map_err(err)?),
-            false => None,
-        };
         let spec = DatasetSpec {
-            target: target.to_string(),
+            target: entry.target.clone(),
             ..options.clone()
         };
-        let receptor = base.join(get(cols.receptor));
-        let poses: Vec<PathBuf> = get(cols.poses)
-            .split(';')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(|p| base.join(p))
-            .collect();
-        let read = read_row(&receptor, &poses, id, spec.keep_hydrogens, &mut receptors);
-        let (protein, molecules, sources) = match read {
-            Ok(r) => r,
-            Err(e) => {
-                let why = format!("{}:{line}: {e}", path.display());
-                skip(&mut data, &spec, &key, &why)?;
-                continue;
-            }
-        };
-        let keep = spec.selection.pick(&molecules);
-        if keep.is_empty() {
-            let why = format!(
-                "{}:{line}: no pose left by the `{}` pose selection",
-                path.display(),
-                spec.selection.name()
-            );
-            skip(&mut data, &spec, &key, &why)?;
-            continue;
+        let at = format!("{}:{line}", path.display());
+        let keep_h = spec.keep_hydrogens;
+        match read_row(
+            &entry.receptor,
+            &entry.poses,
+            &entry.id,
+            keep_h,
+            &mut receptors,
+        ) {
+            Ok(row) => add(&mut data, &spec, entry, row, &at)?,
+            Err(e) => skip(&mut data, &spec, &entry.key(), &format!("{at}: {e}"))?,
         }
-        let proteins = vec![protein; keep.len()];
-        let mut c = build_compound(
-            &spec,
-            id.to_string(),
-            proteins,
-            select(&molecules, &keep),
-            select(&sources, &keep),
-            label,
-        )?;
-        c.id = key;
-        data.compounds.push(c);
     }
     data.compounds.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(data)
+}
+
+/// Adds the compound of `entry` with the poses the selection keeps (listed as skipped if
+/// none is left).
+fn add(data: &mut Dataset, spec: &DatasetSpec, entry: Entry, row: Row, at: &str) -> Result<()> {
+    let (protein, molecules, sources) = row;
+    let keep = spec.selection.pick(&molecules);
+    if keep.is_empty() {
+        let why = format!(
+            "{at}: no pose left by the `{}` pose selection",
+            spec.selection.name()
+        );
+        return skip(data, spec, &entry.key(), &why);
+    }
+    let key = entry.key();
+    let mut c = build_compound(
+        spec,
+        entry.id,
+        vec![protein; keep.len()],
+        select(&molecules, &keep),
+        select(&sources, &keep),
+        entry.label,
+    )?;
+    c.id = key;
+    data.compounds.push(c);
+    Ok(())
 }
 
 type Row = (ProteinAtoms, Vec<Molecule>, Vec<String>);
