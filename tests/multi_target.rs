@@ -209,20 +209,14 @@ fn benchmark_end_to_end_on_two_real_targets_and_reuses_finished_runs() {
     let dir = two_targets("bench");
     std::fs::remove_dir_all(dir.join("orphan")).unwrap();
     let out = dir.join("out");
-    let run = || {
+    let run = |arms: &str, seeds: &str| {
         Command::new(env!("CARGO_BIN_EXE_multipose"))
             .args(["benchmark", "--data"])
             .arg(&dir)
             .arg("--out")
             .arg(&out)
-            .args([
-                "--folds",
-                "2",
-                "--arms",
-                "vina,single_top,mean",
-                "--samples",
-                "50",
-            ])
+            .args(["--folds", "2", "--arms", arms, "--seeds", seeds])
+            .args(["--samples", "50"])
             .args(["--model.hidden_channels", "8", "--model.num_filters", "8"])
             .args([
                 "--model.num_interactions",
@@ -235,7 +229,7 @@ fn benchmark_end_to_end_on_two_real_targets_and_reuses_finished_runs() {
             .output()
             .unwrap()
     };
-    let first = run();
+    let first = run("vina,single_top,mean", "1");
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert!(first.status.success(), "{stderr}");
     assert!(stderr.contains("[4/4]"), "{stderr}");
@@ -256,7 +250,7 @@ fn benchmark_end_to_end_on_two_real_targets_and_reuses_finished_runs() {
     // Every compound is scored once, out of fold, by every arm.
     assert!(arms.iter().all(|a| a["compounds"] == 19), "{arms:?}");
     assert!(out.join("per_target_rho.png").exists() && out.join("per_target_rho.svg").exists());
-    let second = run();
+    let second = run("vina,single_top,mean", "1");
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(
         second.status.success() && stderr.matches("already done").count() == 4,
@@ -265,5 +259,20 @@ fn benchmark_end_to_end_on_two_real_targets_and_reuses_finished_runs() {
     assert_eq!(
         std::fs::read_to_string(out.join("benchmark.md")).unwrap(),
         table
+    );
+    // A second seed per fold: the first members are reused, the new ones trained, and
+    // the averaged predictions still score every compound once.
+    let third = run("mean", "2");
+    let stderr = String::from_utf8_lossy(&third.stderr);
+    assert!(third.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("already done").count(), 2, "{stderr}");
+    assert_eq!(stderr.matches("seed 1: trained").count(), 2, "{stderr}");
+    assert!(out.join("mean/fold1-seed1/summary.json").exists());
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["report"]["arms"][0]["compounds"], 19);
+    assert_eq!(
+        results["report"]["arms"][0]["runs"],
+        serde_json::json!([4, 4])
     );
 }

@@ -30,6 +30,8 @@ pub struct Plan {
     pub out: PathBuf,
     /// Number of within-target folds.
     pub folds: usize,
+    /// Models per arm and fold (seeds); their test predictions are averaged.
+    pub seeds: usize,
     /// The arms, in report order.
     pub arms: Vec<Arm>,
     /// Training runs at a time.
@@ -77,11 +79,11 @@ pub fn run(
         &plan.base,
         &data.compounds,
         &plan.arms,
-        plan.folds,
+        (plan.folds, plan.seeds),
         &plan.out,
     )?;
     progress(&format!(
-        "{} compounds in {} targets; {} training runs ({} arms x {} folds), {} at a time",
+        "{} compounds in {} targets; {} training runs ({} arms x {} folds x {} seeds), {} at a time",
         data.compounds.len(),
         data.compounds
             .iter()
@@ -91,6 +93,7 @@ pub fn run(
         runs.len(),
         plan.arms.iter().filter(|a| a.trains()).count(),
         plan.folds,
+        plan.seeds.max(1),
         plan.jobs
     ));
     let outcomes = run_all(&runs, &plan.exe, plan.jobs, interrupt, progress);
@@ -154,10 +157,37 @@ fn collect(
                     Err(e) => problems.push(format!("{arm} fold {}: {e}", run.fold)),
                 }
             }
+            s.scored = ensemble_mean(s.scored);
             s
         })
         .collect();
     (scores, problems)
+}
+
+/// One row per compound: the mean prediction of the ensemble members that scored it
+/// (every compound is tested in exactly one fold, so its rows come from one fold's
+/// members). Order of first appearance is kept.
+fn ensemble_mean(rows: Vec<Scored>) -> Vec<Scored> {
+    let mut index: std::collections::HashMap<String, usize> = Default::default();
+    let mut out: Vec<(Scored, usize)> = Vec::new();
+    for r in rows {
+        match index.get(&r.id) {
+            Some(&k) => {
+                out[k].0.prediction += r.prediction;
+                out[k].1 += 1;
+            }
+            None => {
+                index.insert(r.id.clone(), out.len());
+                out.push((r, 1));
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(mut r, n)| {
+            r.prediction /= n as f64;
+            r
+        })
+        .collect()
 }
 
 fn write_outputs(
@@ -181,4 +211,25 @@ fn write_outputs(
     }
     write_text(&out.join("benchmark.md"), &md)?;
     plot::write(report, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, prediction: f64) -> Scored {
+        Scored {
+            id: id.into(),
+            target: "t".into(),
+            prediction,
+            label: 5.0,
+        }
+    }
+
+    #[test]
+    fn ensemble_mean_averages_each_compound_over_its_members() {
+        let rows = vec![row("a", 1.0), row("b", 4.0), row("a", 3.0), row("a", 5.0)];
+        let mean = ensemble_mean(rows);
+        assert_eq!(mean, vec![row("a", 3.0), row("b", 4.0)]);
+    }
 }

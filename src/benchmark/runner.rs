@@ -19,6 +19,8 @@ pub struct RunSpec {
     pub arm: Arm,
     /// The test fold.
     pub fold: usize,
+    /// Ensemble member (0-based); member `s` trains with `optim.seed + s`.
+    pub member: usize,
     /// Run folder (`OUT/<arm>/fold<k>`).
     pub dir: PathBuf,
     /// The complete configuration of the run.
@@ -55,13 +57,14 @@ pub fn run_config(base: &TrainConfig, arm: Arm, split_file: &Path) -> Result<Tra
 }
 
 /// Writes the split files of every fold and arm (ids of the compounds the arm can use)
-/// and returns the runs. `compounds` is the dataset with all poses; compounds without a
-/// docked pose are left out of the arms that need one.
+/// and returns the runs: `members` per arm and fold, which differ only in their training
+/// seed. `compounds` is the dataset with all poses; compounds without a docked pose are
+/// left out of the arms that need one.
 pub fn plan_runs(
     base: &TrainConfig,
     compounds: &[CompoundData],
     arms: &[Arm],
-    folds: usize,
+    (folds, members): (usize, usize),
     out: &Path,
 ) -> Result<Vec<RunSpec>> {
     let mut runs = Vec::new();
@@ -86,15 +89,29 @@ pub fn plan_runs(
             create_dir(&arm_dir)?;
             let split_file = arm_dir.join(format!("fold{fold}.split.json"));
             crate::train::write_text(&split_file, &json.to_string())?;
-            runs.push(RunSpec {
-                arm,
-                fold,
-                dir: arm_dir.join(format!("fold{fold}")),
-                config: run_config(base, arm, &split_file)?,
-            });
+            for member in 0..members.max(1) {
+                let mut config = run_config(base, arm, &split_file)?;
+                config.optim.seed = base.optim.seed.wrapping_add(member as u64);
+                runs.push(RunSpec {
+                    arm,
+                    fold,
+                    member,
+                    dir: arm_dir.join(run_name(fold, member)),
+                    config,
+                });
+            }
         }
     }
     Ok(runs)
+}
+
+/// `fold<k>` for the first member (the folder name of a benchmark without ensembles),
+/// `fold<k>-seed<s>` for the others.
+fn run_name(fold: usize, member: usize) -> String {
+    match member {
+        0 => format!("fold{fold}"),
+        s => format!("fold{fold}-seed{s}"),
+    }
 }
 
 /// Whether the arm's pose selection needs poses beyond the reference pose.
@@ -155,7 +172,14 @@ fn describe(run: &RunSpec, outcome: &Outcome, n: usize, total: usize) -> String 
         Outcome::Failed(m) => format!("FAILED: {m}"),
         Outcome::NotRun => "not run".into(),
     };
-    format!("[{n}/{total}] {} fold {}: {what}", run.arm, run.fold)
+    let member = match run.member {
+        0 => String::new(),
+        s => format!(" seed {s}"),
+    };
+    format!(
+        "[{n}/{total}] {} fold {}{member}: {what}",
+        run.arm, run.fold
+    )
 }
 
 /// One run: reused when finished with the same configuration, resumed when interrupted,

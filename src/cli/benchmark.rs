@@ -24,6 +24,10 @@ pub struct BenchmarkArgs {
     /// Within-target folds: every compound is tested once, by a model that never saw it.
     #[arg(long, default_value_t = 5)]
     folds: usize,
+    /// Models per arm and fold, trained with seeds `optim.seed`, `+1`, ...: an ensemble
+    /// whose test predictions are averaged per compound (`<arm>/fold<k>-seed<s>`).
+    #[arg(long, default_value_t = 1)]
+    seeds: usize,
     /// Arms (comma-separated): vina, single_ref, single_top, mean, max, boltzmann,
     /// max_pose_ce, attention.
     #[arg(long, value_delimiter = ',', default_values = ["vina", "single_ref", "single_top", "mean", "max", "boltzmann", "max_pose_ce", "attention"])]
@@ -58,6 +62,7 @@ pub fn run(args: BenchmarkArgs, overrides: Vec<(String, String)>) -> anyhow::Res
         base,
         out: args.out.clone(),
         folds: args.folds,
+        seeds: args.seeds.max(1),
         arms: args.arms,
         jobs: args.jobs.max(1),
         exe: std::env::current_exe().context("locating the multipose binary")?,
