@@ -88,6 +88,7 @@ fn check(strategy: StrategyKind, layer_norm: bool, ns: &[usize]) {
                     let engine = EngineConfig {
                         kind,
                         chunk: ChunkPolicy::Fixed(chunk),
+                        ..Default::default()
                     };
                     train_step(&model, &params, &c, &objective, &engine).unwrap()
                 };
@@ -154,6 +155,7 @@ fn recompute_handles_learned_temperature_and_coupled_pose_loss() {
             let engine = EngineConfig {
                 kind,
                 chunk: ChunkPolicy::Fixed(chunk),
+                ..Default::default()
             };
             train_step(&model, &params, &c, &objective, &engine)
         };
@@ -215,6 +217,7 @@ fn coupled_pose_loss_equal_in_full_stored_recompute() {
         let engine = EngineConfig {
             kind,
             chunk: ChunkPolicy::Fixed(chunk),
+            ..Default::default()
         };
         train_step(&model, &params, &c, &objective, &engine).unwrap()
     };
@@ -260,6 +263,7 @@ fn checkpointed_interactions_give_the_same_gradients() {
             let engine = EngineConfig {
                 kind,
                 chunk: ChunkPolicy::Fixed(3),
+                ..Default::default()
             };
             let a = train_step(&plain, &params, &c, &objective, &engine).unwrap();
             let b = train_step(&checkpointed, &params, &c, &objective, &engine).unwrap();
@@ -307,6 +311,7 @@ fn check_attention(strategy: StrategyKind, layer_norm: bool, ns: &[usize]) {
                 let engine = EngineConfig {
                     kind,
                     chunk: ChunkPolicy::Fixed(chunk),
+                    ..Default::default()
                 };
                 train_step(&model, &params, &c, &objective, &engine).unwrap()
             };
@@ -361,6 +366,7 @@ fn attention_recompute_equals_full_at_random_init() {
             let engine = EngineConfig {
                 kind,
                 chunk: ChunkPolicy::Fixed(chunk),
+                ..Default::default()
             };
             train_step(&model, &params, &c, &objective, &engine).unwrap()
         };
@@ -392,6 +398,7 @@ fn attention_runs_on_recompute_only() {
         let engine = EngineConfig {
             kind,
             chunk: ChunkPolicy::Fixed(2),
+            ..Default::default()
         };
         train_step(&model, &params, &c, &objective, &engine)
     };

@@ -30,6 +30,7 @@ fn check(config: &GroupedConfig) {
     let engine = EngineConfig {
         kind: EngineKind::Full,
         chunk: ChunkPolicy::Fixed(3),
+        ..Default::default()
     };
     let loss = || train_step(&model, &params, &c, &objective, &engine).unwrap();
     let base = loss();

@@ -236,6 +236,7 @@ fn every_engine_gradient_equals_reference() {
             let engine = EngineConfig {
                 kind,
                 chunk: ChunkPolicy::Fixed(2),
+                ..Default::default()
             };
             let step = train_step(&m, &params, &compound, &c.objective, &engine).unwrap();
             let want_loss = values(&c.data["loss"])[0];

@@ -88,6 +88,7 @@ fn every_engine_is_finite_and_equal_with_predictions_over_200_kt() {
         let e = EngineConfig {
             kind,
             chunk: ChunkPolicy::Fixed(chunk),
+            ..Default::default()
         };
         train_step(&model, &params, &c, &objective, &e).unwrap()
     };

@@ -1,7 +1,9 @@
 //! Timing and peak memory of one training step on a synthetic complex (`multipose bench`).
 
+mod epoch;
 mod synthetic;
 
+pub use epoch::{EpochCase, EpochResult, run as run_epoch};
 pub use synthetic::{PROTEIN_DENSITY, SplitMix, SyntheticComplex};
 
 use crate::combine::{
@@ -119,6 +121,7 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
     let engine = EngineConfig {
         kind: case.engine,
         chunk: case.chunk,
+        pack: false,
     };
     // The stored engine (mtenn's scheme) always backpropagates one pose at a time.
     let chunk = match case.engine {

@@ -17,6 +17,7 @@ pub struct SyntheticComplex {
     protein_pos: Vec<[f64; 3]>,
     ligand_z: Vec<u32>,
     ligand_pos: Vec<[f64; 3]>,
+    cavity: f64,
 }
 
 /// Seeded splitmix64 numbers in [0, 1).
@@ -75,6 +76,23 @@ impl SyntheticComplex {
             protein_pos,
             ligand_z,
             ligand_pos,
+            cavity,
+        }
+    }
+
+    /// The same receptor with another ligand of the same size, from `seed` (a second
+    /// compound of a congeneric series, for epoch benchmarks).
+    pub fn with_ligand(&self, seed: u64) -> Self {
+        let mut rng = SplitMix(seed);
+        let n = self.ligand_z.len();
+        let ligand_pos = (0..n)
+            .map(|_| rng.in_shell(0.0, self.cavity - 1.5))
+            .collect();
+        let ligand_z = (0..n).map(|_| rng.element(true)).collect();
+        Self {
+            ligand_z,
+            ligand_pos,
+            ..self.clone()
         }
     }
 

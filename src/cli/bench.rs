@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use clap::Args;
-use multipose::bench::{BenchCase, BenchResult};
+use multipose::bench::{BenchCase, BenchResult, EpochCase};
 use multipose::combine::{
     ChunkPolicy, CombinationConfig, CombinationKind, EngineKind, GroupedConfig,
 };
@@ -62,6 +62,17 @@ pub struct BenchArgs {
     /// Print one JSON object per configuration instead of a table.
     #[arg(long)]
     json: bool,
+    /// Time whole epochs instead of one step: K compounds of one receptor, each its own
+    /// ligand with N poses, in optimiser batches of --batch-size (prints s/epoch and
+    /// poses/s, packed and not, see --pack).
+    #[arg(long)]
+    compounds: Option<usize>,
+    /// Compounds per optimiser batch in epoch mode.
+    #[arg(long, default_value_t = 4)]
+    batch_size: usize,
+    /// Epoch mode: pack compounds into shared chunks (true), not (false), or both.
+    #[arg(long, value_delimiter = ',', default_values_t = [true, false])]
+    pack: Vec<bool>,
     /// Write the (first) configuration's input and weights to this folder for
     /// `bench/mtenn_compare.py` instead of timing.
     #[arg(long)]
@@ -112,6 +123,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if cases.iter().any(|c| c.poses == 0 || c.atoms == 0) {
         bail!("--atoms and --poses must be at least 1");
+    }
+    if let Some(k) = args.compounds {
+        return run_epochs(&args, &cases, k);
     }
     if let Some(dir) = &args.dump {
         multipose::bench::dump(&cases[0], dir)?;
@@ -187,6 +201,59 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !args.json {
         print_table(&results);
         print_ratios(&results);
+    }
+    Ok(())
+}
+
+/// Epoch mode: every case × packing, in this process, one table.
+fn run_epochs(args: &BenchArgs, cases: &[BenchCase], compounds: usize) -> anyhow::Result<()> {
+    if compounds == 0 || args.batch_size == 0 {
+        bail!("--compounds and --batch-size must be at least 1");
+    }
+    let mut results = Vec::new();
+    for case in cases {
+        for &pack in &args.pack {
+            eprint!(
+                "{} atoms, K={compounds}, N={}, B={}, {}, pack={pack} ... ",
+                case.atoms,
+                case.poses,
+                args.batch_size,
+                case.engine.name()
+            );
+            let r = multipose::bench::run_epoch(&EpochCase {
+                base: case.clone(),
+                compounds,
+                batch: args.batch_size,
+                pack,
+            })?;
+            eprintln!("{:.2} s/epoch", r.epoch_s);
+            if args.json {
+                println!("{}", serde_json::to_string(&r)?);
+            }
+            results.push(r);
+        }
+    }
+    if !args.json {
+        println!(
+            "| atoms | K | N | B | engine | pack | s/epoch | poses/s | graphs s | peak RSS MiB | loss |"
+        );
+        println!("|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|");
+        for r in &results {
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {:.3} | {:.0} | {:.1} | {} | {:.6} |",
+                r.atoms,
+                r.compounds,
+                r.poses,
+                r.batch,
+                r.engine,
+                r.pack,
+                r.epoch_s,
+                r.poses_per_s,
+                r.graph_s,
+                r.peak_rss_mib.map_or("–".into(), |m| format!("{m:.0}")),
+                r.loss
+            );
+        }
     }
     Ok(())
 }

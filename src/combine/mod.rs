@@ -9,6 +9,9 @@ mod grouped;
 mod loss;
 
 pub use combination::{Combination, CombinationConfig, CombinationKind, Online};
-pub use engine::{ChunkPolicy, EngineConfig, EngineKind, Gradients, StepResult, train_step};
+pub use engine::{
+    BatchStep, ChunkPolicy, CompoundStep, EngineConfig, EngineKind, Gradients, StepResult,
+    train_batch, train_step,
+};
 pub use grouped::{GroupedConfig, GroupedModel, Prediction};
 pub use loss::{Objective, OutputTerm, PoseTerm};

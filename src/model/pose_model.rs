@@ -210,17 +210,87 @@ impl PoseModel {
                 )
             }
         };
+        self.read_out(&dg, complex, embed)
+    }
+
+    /// Per-pose readout of ΔG `[k]` and, with `embed`, the complex embeddings.
+    fn read_out(
+        &self,
+        dg: &Tensor,
+        complex: Option<Tensor>,
+        embed: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let embeddings = match (embed, complex) {
             (false, _) => None,
             (true, Some(z)) => Some(z),
             (true, None) => {
                 return Err(Error::InvalidConfig(format!(
                     "the `{}` strategy has no complex embedding (attention needs one)",
-                    kind.name()
+                    self.config.strategy.name()
                 )));
             }
         };
-        Ok((self.config.pose_readout.forward(&dg)?, embeddings))
+        Ok((self.config.pose_readout.forward(dg)?, embeddings))
+    }
+
+    /// Predictions `[Σ poses]` (and, with `embed`, embeddings) of the listed poses of
+    /// several compounds in one batched forward pass, in the order listed: small
+    /// compounds fill the device together instead of one launch sequence each. Every
+    /// compound's distinct proteins go into the same batch once (delta, concat), so the
+    /// result is differentiable end to end like [`ProteinInput::Batched`].
+    pub fn predict_packed(
+        &self,
+        items: &[(&CompoundGraphs, Vec<usize>)],
+        embed: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let kind = self.config.strategy;
+        let total: usize = items.iter().map(|(_, p)| p.len()).sum();
+        let parts: &[u8] = match kind {
+            StrategyKind::Complex => &[COMPLEX],
+            StrategyKind::LigandOnly => &[LIGAND],
+            StrategyKind::Delta | StrategyKind::Concat => &[COMPLEX, LIGAND],
+        };
+        let mut graphs = Vec::new();
+        for &part in parts {
+            for (c, poses) in items {
+                graphs.extend(self.pick(c, poses, part)?);
+            }
+        }
+        let mut protein_rows = Vec::with_capacity(total);
+        if kind.needs_parts() {
+            for (c, poses) in items {
+                let ids: Vec<usize> = poses
+                    .iter()
+                    .map(|&p| c.poses[p].protein)
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| wrong_strategy(kind))?;
+                let mut distinct = ids.clone();
+                distinct.sort_unstable();
+                distinct.dedup();
+                let base = graphs.len();
+                graphs.extend(distinct.iter().map(|&i| &c.proteins[i]));
+                protein_rows.extend(
+                    ids.iter()
+                        .map(|id| (base + distinct.partition_point(|d| d < id)) as u32),
+                );
+            }
+        }
+        let reps = self.represent(&graphs)?;
+        let first = reps.narrow(0, 0, total)?;
+        let (dg, complex) = match kind {
+            StrategyKind::Complex => (self.strategy.forward(&first, &first, &first)?, Some(first)),
+            StrategyKind::LigandOnly => (self.strategy.forward(&first, &first, &first)?, None),
+            StrategyKind::Delta | StrategyKind::Concat => {
+                let ligand = reps.narrow(0, total, total)?;
+                let rows = Tensor::from_vec(protein_rows, total, &self.device)?;
+                let protein = reps.index_select(&rows, 0)?;
+                (
+                    self.strategy.forward(&first, &protein, &ligand)?,
+                    Some(first),
+                )
+            }
+        };
+        self.read_out(&dg, complex, embed)
     }
 
     /// Representations `[k, D]` of one part (complex or ligand) of the chunk's poses.

@@ -111,6 +111,9 @@ pub struct EngineSection {
     pub device: String,
     /// Recompute each interaction block in backward instead of keeping its activations.
     pub checkpoint: bool,
+    /// Pack compounds with few poses into shared chunks (one forward/backward for several
+    /// compounds); the gradient is the same, the launches fewer.
+    pub pack: bool,
 }
 
 impl Default for EngineSection {
@@ -121,6 +124,7 @@ impl Default for EngineSection {
             budget_mib: 4096,
             device: "cpu".into(),
             checkpoint: false,
+            pack: true,
         }
     }
 }
@@ -480,6 +484,7 @@ chunk = {chunk}                    # poses per batched forward/backward (0 = fro
 budget_mib = {budget}            # activation memory per chunk
 device = "{device}"               # cpu | cuda | cuda:N (CUDA build: tools/cuda/build.sh)
 checkpoint = {checkpoint}           # recompute activations in backward: less memory, ~1/3 more time
+pack = {pack}                  # several small compounds per chunk (same gradient, fewer launches)
 
 [loss]                       # weights; 0 switches a term off
 mse = {mse:?}
@@ -547,6 +552,7 @@ burn_in = {burn}
         budget = d.engine.budget_mib,
         device = d.engine.device,
         checkpoint = d.engine.checkpoint,
+        pack = d.engine.pack,
         mse = d.loss.mse,
         mse_step = d.loss.mse_step,
         nll = d.loss.gaussian_nll,

@@ -10,7 +10,7 @@ use super::{EarlyStopping, Optimizer, TrainConfig, targets};
 use crate::bench::SplitMix;
 use crate::combine::{
     ChunkPolicy, CombinationConfig, CombinationKind, EngineConfig, EngineKind, GroupedConfig,
-    GroupedModel, Objective, Prediction, train_step,
+    GroupedModel, Objective, Prediction, train_batch,
 };
 use crate::dataset::{Assay, CompoundData, DatasetSpec, GraphCache, Qualifier, open};
 use crate::error::{Error, Result};
@@ -150,6 +150,7 @@ pub fn engine_config(config: &TrainConfig) -> Result<EngineConfig> {
             0 => ChunkPolicy::Budget(config.engine.budget_mib << 20),
             k => ChunkPolicy::Fixed(k),
         },
+        pack: config.engine.pack,
     })
 }
 
@@ -510,53 +511,53 @@ fn run(
                     out.display()
                 )));
             }
-            let mut sum: HashMap<String, Tensor> = HashMap::new();
-            for &k in batch {
-                let i = state.split.train[k];
-                let step = train_step(
-                    &model,
-                    &params,
-                    &prepared.graphs[i],
-                    &prepared.objectives[i],
-                    &engine,
-                )?;
-                if !step.loss.is_finite() {
+            let ids: Vec<usize> = batch.iter().map(|&k| state.split.train[k]).collect();
+            let items: Vec<_> = ids
+                .iter()
+                .map(|&i| (&prepared.graphs[i], &prepared.objectives[i]))
+                .collect();
+            let step = train_batch(&model, &params, &items, &engine)?;
+            for (&i, c) in ids.iter().zip(&step.compounds) {
+                if !c.loss.is_finite() {
                     return Err(Error::InvalidConfig(format!(
                         "epoch {}: the loss of `{}` is {} (try a smaller optim.lr); the last complete epoch is saved, \
                          resume with `multipose train --resume {}`",
                         epoch + 1,
                         prepared.compounds[i].id,
-                        step.loss,
+                        c.loss,
                         out.display()
                     )));
                 }
-                train_loss += step.loss;
-                train_preds.push((i, step.output));
+                train_loss += c.loss;
+                train_preds.push((i, c.output));
                 tracker.push(pose_line(
                     epoch,
                     &prepared.compounds[i].id,
                     "train",
-                    &step.poses,
-                    step.output,
+                    &c.poses,
+                    c.output,
                 ));
-                for (name, g) in step.grads.iter() {
-                    let g = (g / batch.len() as f64)?;
-                    let next = match sum.remove(name) {
-                        Some(a) => (a + g)?,
-                        None => g,
-                    };
-                    sum.insert(name.to_string(), next);
-                }
             }
+            let sum: HashMap<String, Tensor> = step
+                .grads
+                .iter()
+                .map(|(n, g)| (n.to_string(), g.clone()))
+                .collect();
             optimizer.step(&params.named(), &sum)?;
             bar.inc(1);
         }
         train_loss /= state.split.train.len() as f64;
         let mut val_loss = 0.0;
         let mut val_preds = Vec::new();
-        for &i in &state.split.val {
-            let p = model.predict(&prepared.graphs[i], &chunk)?;
-            val_loss += loss_at(&prepared.objectives[i], &p)?;
+        let val_graphs: Vec<_> = state
+            .split
+            .val
+            .iter()
+            .map(|&i| &prepared.graphs[i])
+            .collect();
+        let val_predictions = model.predict_batch(&val_graphs, &chunk)?;
+        for (&i, p) in state.split.val.iter().zip(&val_predictions) {
+            val_loss += loss_at(&prepared.objectives[i], p)?;
             val_preds.push((i, p.output));
             tracker.push(pose_line(
                 epoch,
@@ -695,8 +696,9 @@ fn finish(
         "compound_id,target,split,label,qualifier,prediction,n_poses,top_pose,pose_predictions,pose_weights\n",
     );
     let mut by_part: HashMap<String, Vec<(usize, f64)>> = HashMap::new();
-    for (i, c) in prepared.compounds.iter().enumerate() {
-        let p = model.predict(&prepared.graphs[i], &chunk)?;
+    let all: Vec<_> = prepared.graphs.iter().collect();
+    let predictions = model.predict_batch(&all, &chunk)?;
+    for ((i, c), p) in prepared.compounds.iter().enumerate().zip(predictions) {
         let part = state.split.part_of(i);
         by_part
             .entry(part.to_string())

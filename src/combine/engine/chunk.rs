@@ -43,6 +43,40 @@ impl ChunkPolicy {
     }
 }
 
+impl ChunkPolicy {
+    /// Groups consecutive compounds (indices into `compounds`) whose poses together fit
+    /// one chunk; a compound that does not fit with others forms a group of its own (and
+    /// is then split by [`Self::chunks`] as usual). Packing keeps the order.
+    pub fn groups(&self, config: &ModelConfig, compounds: &[&CompoundGraphs]) -> Vec<Vec<usize>> {
+        let cost = |c: &CompoundGraphs| -> u64 {
+            match *self {
+                Self::Fixed(_) => c.num_poses() as u64,
+                Self::Budget(_) => (0..c.num_poses()).map(|i| pose_bytes(config, c, i)).sum(),
+            }
+        };
+        let capacity = match *self {
+            Self::Fixed(k) => k.max(1) as u64,
+            Self::Budget(bytes) => bytes,
+        };
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut used = 0u64;
+        for (i, c) in compounds.iter().enumerate() {
+            let need = cost(c);
+            match groups.last_mut() {
+                Some(g) if used + need <= capacity => {
+                    g.push(i);
+                    used += need;
+                }
+                _ => {
+                    groups.push(vec![i]);
+                    used = need;
+                }
+            }
+        }
+        groups
+    }
+}
+
 /// Rough bytes of activations one pose keeps for backward (an upper bound: poses of one
 /// chunk share the distance filter of their common edge lengths, measured at ~36 MB per
 /// extra 600-atom pose): per interaction about six `[lengths, F]` filter tensors for half

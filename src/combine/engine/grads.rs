@@ -56,6 +56,19 @@ impl GradBuffer {
         Ok(())
     }
 
+    /// acc += scale · gradients, slot by slot (`gradients` has the keys' order, as every
+    /// engine's result over the same parameters does).
+    pub(crate) fn add_gradients(&mut self, gradients: &Gradients, scale: f64) -> Result<()> {
+        for (slot, (_, g)) in self.acc.iter_mut().zip(gradients.iter()) {
+            let g = (g * scale)?;
+            *slot = Some(match slot.take() {
+                Some(a) => (a + g)?,
+                None => g,
+            });
+        }
+        Ok(())
+    }
+
     /// acc *= factor.
     pub(crate) fn scale(&mut self, factor: f64) -> Result<()> {
         if factor == 1.0 {

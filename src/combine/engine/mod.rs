@@ -16,6 +16,7 @@
 mod chunk;
 mod full;
 mod grads;
+mod packed;
 mod recompute;
 mod stored;
 mod streaming;
@@ -76,12 +77,25 @@ impl EngineKind {
 }
 
 /// Engine and chunking.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EngineConfig {
     /// The engine.
     pub kind: EngineKind,
     /// How many poses share one batched forward/backward.
     pub chunk: ChunkPolicy,
+    /// Whether compounds that fit one chunk together share it in [`train_batch`]
+    /// (never for `stored`, mtenn's per-pose scheme).
+    pub pack: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            kind: EngineKind::Auto,
+            chunk: ChunkPolicy::default(),
+            pack: true,
+        }
+    }
 }
 
 /// What one training step on one compound gives.
@@ -99,6 +113,102 @@ pub struct StepResult {
     pub grads: Gradients,
     /// The engine that ran.
     pub engine: EngineKind,
+}
+
+/// What one compound of an optimiser batch gives (its gradient goes into the batch's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompoundStep {
+    /// Loss L.
+    pub loss: f64,
+    /// Combined prediction ŷ.
+    pub combined: f64,
+    /// Read-out value z = r(ŷ).
+    pub output: f64,
+    /// Per-pose predictions ŷᵢ.
+    pub poses: Vec<f64>,
+    /// The engine that ran (`full` for a packed compound).
+    pub engine: EngineKind,
+    /// Whether the compound shared its chunk with other compounds.
+    pub packed: bool,
+}
+
+/// What one optimiser batch gives.
+#[derive(Debug, Clone)]
+pub struct BatchStep {
+    /// Per compound, in the order given.
+    pub compounds: Vec<CompoundStep>,
+    /// The mean of the compounds' ∂L/∂θ.
+    pub grads: Gradients,
+}
+
+/// Forward and backward of an optimiser batch: the mean gradient over its compounds.
+/// Compounds that fit one chunk together are packed into it (see `packed.rs`); the others
+/// run alone through [`train_step`]. The result does not depend on the packing.
+pub fn train_batch(
+    model: &GroupedModel,
+    params: &Params,
+    items: &[(&CompoundGraphs, &Objective)],
+    engine: &EngineConfig,
+) -> Result<BatchStep> {
+    let weight = 1.0 / items.len().max(1) as f64;
+    let (names, keys): (Vec<String>, Vec<Tensor>) = params
+        .named()
+        .into_iter()
+        .map(|(n, v)| (n, v.as_tensor().clone()))
+        .unzip();
+    let mut total = grads::GradBuffer::new(keys);
+    let mut steps: Vec<Option<CompoundStep>> = vec![None; items.len()];
+    for group in batch_groups(model, items, engine)? {
+        if let [k] = group[..] {
+            let (compound, objective) = items[k];
+            let r = train_step(model, params, compound, objective, engine)?;
+            total.add_gradients(&r.grads, weight)?;
+            steps[k] = Some(CompoundStep {
+                loss: r.loss,
+                combined: r.combined,
+                output: r.output,
+                poses: r.poses,
+                engine: r.engine,
+                packed: false,
+            });
+            continue;
+        }
+        let members: Vec<_> = group.iter().map(|&k| items[k]).collect();
+        let (results, store) = packed::run(model, &members, weight)?;
+        total.add(&store, 1.0)?;
+        for (&k, r) in group.iter().zip(results) {
+            steps[k] = Some(r);
+        }
+    }
+    Ok(BatchStep {
+        compounds: steps.into_iter().flatten().collect(),
+        grads: total.into_gradients(names)?,
+    })
+}
+
+/// Groups of batch members that share a chunk (single members run alone).
+fn batch_groups(
+    model: &GroupedModel,
+    items: &[(&CompoundGraphs, &Objective)],
+    engine: &EngineConfig,
+) -> Result<Vec<Vec<usize>>> {
+    if let Some((c, _)) = items.iter().find(|(c, _)| c.num_poses() == 0) {
+        return Err(Error::NoPoses {
+            name: c.name.clone(),
+        });
+    }
+    // A packed group bypasses the chosen engine: refuse what that engine would refuse, so
+    // that a batch fails or runs the same whether or not it packs.
+    if engine.kind == EngineKind::Streaming {
+        for (_, objective) in items {
+            streaming::supports(model, objective)?;
+        }
+    }
+    if !engine.pack || engine.kind == EngineKind::Stored {
+        return Ok((0..items.len()).map(|k| vec![k]).collect());
+    }
+    let compounds: Vec<&CompoundGraphs> = items.iter().map(|(c, _)| *c).collect();
+    Ok(engine.chunk.groups(&model.config().model, &compounds))
 }
 
 /// Runs forward and backward of one compound with the configured engine.

@@ -1,0 +1,162 @@
+//! Time of a training epoch over many compounds (`multipose bench --compounds K`): K
+//! compounds of one synthetic receptor, each its own ligand with N poses, in optimiser
+//! batches of B compounds through [`train_batch`], packed or not. Small N is where a real
+//! epoch spends its time and where per-compound overhead shows.
+
+use super::{SyntheticComplex, peak_rss_mib, seeded_model};
+use crate::combine::{EngineConfig, Objective, train_batch};
+use crate::error::Result;
+use crate::model::CompoundGraphs;
+use std::time::Instant;
+
+/// One epoch configuration; the model, engine and device come from `base`.
+#[derive(Debug, Clone)]
+pub struct EpochCase {
+    /// Model, engine kind, chunking, device, precision and the complex's size.
+    pub base: super::BenchCase,
+    /// Compounds K.
+    pub compounds: usize,
+    /// Compounds per optimiser batch B.
+    pub batch: usize,
+    /// Whether compounds share chunks.
+    pub pack: bool,
+}
+
+/// What one epoch configuration measured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochResult {
+    /// Compounds K.
+    pub compounds: usize,
+    /// Poses per compound N.
+    pub poses: usize,
+    /// Protein atoms.
+    pub atoms: usize,
+    /// Compounds per batch B.
+    pub batch: usize,
+    /// Whether compounds shared chunks.
+    pub pack: bool,
+    /// Engine asked for.
+    pub engine: String,
+    /// Time to build all graphs (s).
+    pub graph_s: f64,
+    /// Median epoch time (s): every batch's forward and backward, no optimiser step.
+    pub epoch_s: f64,
+    /// Poses per second in the median epoch.
+    pub poses_per_s: f64,
+    /// Peak resident memory of the process (MiB).
+    pub peak_rss_mib: Option<f64>,
+    /// Mean loss of the last epoch (to check that packing changes nothing).
+    pub loss: f64,
+}
+
+/// Builds the K compounds and times `repeats` epochs (after one warm-up when > 1).
+pub fn run(case: &EpochCase) -> Result<EpochResult> {
+    let b = &case.base;
+    let receptor = SyntheticComplex::new(b.atoms, b.ligand_atoms, 17);
+    let started = Instant::now();
+    let compounds = (0..case.compounds)
+        .map(|k| {
+            let poses = receptor
+                .with_ligand(1000 + k as u64)
+                .poses(b.poses, 23 + k as u64)?;
+            let graph = b.config.model.schnet.graph();
+            CompoundGraphs::build(format!("c{k}"), &poses, b.config.model.strategy, &graph)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let graph_s = started.elapsed().as_secs_f64();
+    let (params, mut model) = seeded_model(&b.config, b.dtype, &b.device)?;
+    model.set_checkpointing(b.checkpoint);
+    let objectives: Vec<Objective> = (0..case.compounds)
+        .map(|k| Objective::mse(5.0 + (k % 7) as f64 * 0.5))
+        .collect();
+    let items: Vec<_> = compounds.iter().zip(&objectives).collect();
+    let engine = EngineConfig {
+        kind: b.engine,
+        chunk: b.chunk,
+        pack: case.pack,
+    };
+    let warmup = usize::from(b.repeats > 1);
+    let (mut times, mut loss) = (Vec::new(), f64::NAN);
+    for i in 0..b.repeats + warmup {
+        let t = Instant::now();
+        let mut total = 0.0;
+        for batch in items.chunks(case.batch.max(1)) {
+            let step = train_batch(&model, &params, batch, &engine)?;
+            total += step.compounds.iter().map(|c| c.loss).sum::<f64>();
+        }
+        b.device.synchronize()?;
+        if i >= warmup {
+            times.push(t.elapsed().as_secs_f64());
+        }
+        loss = total / case.compounds.max(1) as f64;
+    }
+    times.sort_by(f64::total_cmp);
+    let epoch_s = times[times.len() / 2];
+    Ok(EpochResult {
+        compounds: case.compounds,
+        poses: b.poses,
+        atoms: b.atoms,
+        batch: case.batch,
+        pack: case.pack,
+        engine: b.engine.name().to_string(),
+        graph_s,
+        epoch_s,
+        poses_per_s: (case.compounds * b.poses) as f64 / epoch_s.max(1e-12),
+        peak_rss_mib: peak_rss_mib(),
+        loss,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::combine::{ChunkPolicy, CombinationConfig, EngineKind, GroupedConfig};
+    use crate::model::{ModelConfig, SchNetConfig};
+    use candle_core::{DType, Device};
+
+    fn case(pack: bool) -> EpochCase {
+        let config = GroupedConfig {
+            model: ModelConfig {
+                schnet: SchNetConfig {
+                    hidden_channels: 8,
+                    num_filters: 8,
+                    num_interactions: 1,
+                    num_gaussians: 6,
+                    cutoff: 4.0,
+                    max_num_neighbors: 8,
+                },
+                ..ModelConfig::default()
+            },
+            combination: CombinationConfig::default(),
+            readout: crate::model::Readout::None,
+        };
+        EpochCase {
+            base: super::super::BenchCase {
+                atoms: 60,
+                ligand_atoms: 6,
+                poses: 2,
+                engine: EngineKind::Auto,
+                chunk: ChunkPolicy::Fixed(8),
+                repeats: 1,
+                config,
+                device: Device::Cpu,
+                dtype: DType::F64,
+                check: false,
+                checkpoint: false,
+                profile: false,
+            },
+            compounds: 7,
+            batch: 3,
+            pack,
+        }
+    }
+
+    #[test]
+    fn an_epoch_covers_every_pose_and_packing_keeps_the_loss() {
+        let packed = run(&case(true)).unwrap();
+        let alone = run(&case(false)).unwrap();
+        assert_eq!((packed.compounds, packed.poses), (7, 2));
+        assert!(packed.loss.is_finite() && packed.epoch_s > 0.0);
+        assert!((packed.loss - alone.loss).abs() <= 1e-10 * alone.loss.abs().max(1.0));
+    }
+}
