@@ -84,6 +84,15 @@ pub enum Error {
         engine: &'static str,
         reason: String,
     },
+    /// Training stopped on request (Ctrl-C, or a set number of epochs); it can resume.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+    /// A loss that is no longer finite.
+    #[error("training diverged: {0}")]
+    Diverged(String),
+    /// Another process holds the run folder.
+    #[error("{}: another multipose process is using this run folder (wait for it, or choose another --out)", path.display())]
+    RunInUse { path: PathBuf },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -2,43 +2,10 @@
 //! interrupted, resume, and get the same weights bit for bit; then predict.
 
 use multipose::train::{RunOptions, TrainConfig, resume, train};
-use std::path::{Path, PathBuf};
+mod common;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// 5 TYK2 compounds with their first 3 poses each.
-fn slice(dir: &Path) {
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir.join("poses")).unwrap();
-    std::fs::copy(
-        root().join("data/tyk2/receptor.pdb"),
-        dir.join("receptor.pdb"),
-    )
-    .unwrap();
-    let ids = [
-        "lig_ejm_31",
-        "lig_ejm_42",
-        "lig_ejm_46",
-        "lig_jmc_23",
-        "lig_ejm_55",
-    ];
-    for id in ids {
-        let text =
-            std::fs::read_to_string(root().join(format!("data/tyk2/poses/{id}.sdf"))).unwrap();
-        let records: Vec<&str> = text.split_inclusive("$$$$\n").take(3).collect();
-        std::fs::write(dir.join(format!("poses/{id}.sdf")), records.concat()).unwrap();
-    }
-    let labels = std::fs::read_to_string(root().join("data/tyk2/labels.csv")).unwrap();
-    let kept: Vec<&str> = labels
-        .lines()
-        .filter(|l| {
-            l.starts_with("compound_id") || ids.iter().any(|id| l.starts_with(&format!("{id},")))
-        })
-        .collect();
-    std::fs::write(dir.join("labels.csv"), kept.join("\n") + "\n").unwrap();
-}
+use common::tyk2_slice as slice;
+use std::path::Path;
 
 fn config(data: &Path) -> TrainConfig {
     let text = format!(
@@ -94,9 +61,10 @@ fn resume_matches_uninterrupted_run_bit_for_bit_and_predicts() {
         "config.toml",
         "metrics.jsonl",
         "predictions.csv",
-        "best.safetensors",
-        "last.safetensors",
-        "last.optim.safetensors",
+        "checkpoint/best.safetensors",
+        "checkpoint/last.safetensors",
+        "checkpoint/last.optim.safetensors",
+        "checkpoint/state.json",
         "summary.json",
         "learning_curve.png",
         "learning_curve.svg",
@@ -111,6 +79,8 @@ fn resume_matches_uninterrupted_run_bit_for_bit_and_predicts() {
             .path()
             .to_string_lossy()
             .ends_with(".partial"))
+            && !straight.join("checkpoint.partial").exists()
+            && !straight.join("checkpoint.previous").exists()
     );
 
     let interrupted = base.join("interrupted");
@@ -136,8 +106,8 @@ fn resume_matches_uninterrupted_run_bit_for_bit_and_predicts() {
         losses(&interrupted.join("metrics.jsonl"))
     );
     let (a, b) = (
-        tensors(&straight.join("last.safetensors")),
-        tensors(&interrupted.join("last.safetensors")),
+        tensors(&straight.join("checkpoint/last.safetensors")),
+        tensors(&interrupted.join("checkpoint/last.safetensors")),
     );
     let differing: Vec<&String> = a
         .iter()

@@ -209,7 +209,7 @@ fn try_run(run: &RunSpec, exe: &Path, threads: usize) -> Result<Outcome> {
     crate::train::write_text(&config_file, &planned)?;
     let mut cmd = Command::new(exe);
     cmd.arg("train").arg("--quiet");
-    if run.dir.join("state.json").exists() {
+    if crate::train::holds_run(&run.dir) {
         cmd.arg("--resume").arg(&run.dir);
     } else {
         cmd.arg("--config")

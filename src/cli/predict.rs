@@ -7,7 +7,8 @@ use multipose::combine::{GroupedModel, Prediction};
 use multipose::dataset::{Assay, CompoundData, Qualifier};
 use multipose::model::{CompoundGraphs, Params, load_weights};
 use multipose::train::{
-    MIN_TARGET_SIZE, TrainConfig, engine_config, grouped_config, metrics::evaluate, per_target,
+    BEST_WEIGHTS, CHECKPOINT, LAST_WEIGHTS, MIN_TARGET_SIZE, TrainConfig, current_checkpoint,
+    engine_config, grouped_config, metrics::evaluate, per_target,
 };
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -42,19 +43,49 @@ fn load_model(dir: &Path, device: &candle_core::Device) -> anyhow::Result<Loaded
     let grouped = grouped_config(&config, Assay::Pki)?;
     let mut params = Params::new(candle_core::DType::F32, device);
     GroupedModel::new(&grouped, &params)?;
-    let weights = ["best.safetensors", "last.safetensors"]
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.exists())
-        .with_context(|| {
-            format!(
-                "{} has no best.safetensors or last.safetensors",
-                dir.display()
-            )
-        })?;
+    let weights = reported_weights(dir, &config)?;
     load_weights(&mut params, &grouped.model, &weights)?;
     let model = GroupedModel::new(&grouped, &params)?;
     Ok(Loaded { config, model })
+}
+
+/// The weights behind the run's reported results: the file `summary.json` names, in the
+/// checkpoint (or, for runs of an older layout, the run folder). A run without a summary
+/// (interrupted) uses the file its early-stopping rule would report, and says so.
+fn reported_weights(dir: &Path, config: &TrainConfig) -> anyhow::Result<PathBuf> {
+    let summary: Option<serde_json::Value> = std::fs::read_to_string(dir.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let recorded = summary
+        .as_ref()
+        .and_then(|s| s["weights"].as_str().map(str::to_string));
+    let name = recorded.clone().unwrap_or_else(|| {
+        let best = config.early_stopping.kind == "best";
+        let folder = current_checkpoint(dir).unwrap_or_else(|| dir.to_path_buf());
+        match best && folder.join(BEST_WEIGHTS).is_file() {
+            true => BEST_WEIGHTS.to_string(),
+            false => LAST_WEIGHTS.to_string(),
+        }
+    });
+    let path = [current_checkpoint(dir), Some(dir.to_path_buf())]
+        .into_iter()
+        .flatten()
+        .map(|folder| folder.join(&name))
+        .find(|p| p.is_file())
+        .with_context(|| {
+            format!(
+                "{}: the run's weights {name} are missing (looked in {CHECKPOINT}/ and the run folder)",
+                dir.display()
+            )
+        })?;
+    if recorded.is_none() {
+        eprintln!(
+            "{} has no summary.json (unfinished run): using {}",
+            dir.display(),
+            path.display()
+        );
+    }
+    Ok(path)
 }
 
 /// Per compound: predictions of every model.

@@ -86,12 +86,21 @@ pub fn run(args: TrainArgs, overrides: Vec<(String, String)>) -> anyhow::Result<
             );
         }
         let summary = train(&config, &out, &options).map_err(|e| {
-            let hint = if out.join("state.json").exists() && !e.to_string().contains("--resume") {
-                format!("; the last complete epoch is saved: continue with `multipose train --resume {}`", out.display())
+            // Interruptions and divergence say themselves how to go on.
+            let says_how = matches!(
+                e,
+                multipose::Error::Interrupted(_)
+                    | multipose::Error::Diverged(_)
+                    | multipose::Error::RunInUse { .. }
+            );
+            if multipose::train::holds_run(&out) && !says_how {
+                anyhow::anyhow!(
+                    "{e}; the last complete epoch is saved: continue with `multipose train --resume {}`",
+                    out.display()
+                )
             } else {
-                String::new()
-            };
-            anyhow::anyhow!("{e}{hint}")
+                anyhow::Error::new(e)
+            }
         })?;
         (summary, out)
     };

@@ -17,4 +17,4 @@ pub use params::Params;
 pub use pose_model::{PoseModel, ProteinInput};
 pub use readout::Readout;
 pub use strategy::Strategy;
-pub use weights::{load_weights, save_weights};
+pub use weights::{load_weights, safetensors_bytes, save_weights, weights_bytes};

@@ -20,6 +20,15 @@ const CONV_NN: &str = ".conv.nn.";
 
 /// Writes every parameter (and the offset buffer) of `params` to `path`.
 pub fn save_weights(params: &Params, config: &ModelConfig, path: &Path) -> Result<()> {
+    let bytes = weights_bytes(params, config)?;
+    std::fs::write(path, bytes).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The safetensors file [`save_weights`] writes, in memory (for checkpoints written whole).
+pub fn weights_bytes(params: &Params, config: &ModelConfig) -> Result<Vec<u8>> {
     let mut out: HashMap<String, Tensor> = HashMap::new();
     for (name, var) in params.named() {
         out.insert(name.replace(MLP, CONV_NN), var.as_detached_tensor());
@@ -38,7 +47,17 @@ pub fn save_weights(params: &Params, config: &ModelConfig, path: &Path) -> Resul
         OFFSET_NAME.to_string(),
         Tensor::from_vec(offsets, n, &Device::Cpu)?.to_dtype(params.dtype())?,
     );
-    candle_core::safetensors::save(&out, path).map_err(|e| io_error(path, e))
+    safetensors_bytes(&out)
+}
+
+/// Any named tensors as the bytes of a safetensors file.
+pub fn safetensors_bytes(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>> {
+    let cpu: Vec<(String, Tensor)> = tensors
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), t.to_device(&Device::Cpu)?)))
+        .collect::<Result<_>>()?;
+    safetensors::serialize(cpu, None)
+        .map_err(|e| Error::InvalidConfig(format!("serialising tensors: {e}")))
 }
 
 /// Loads `path` into the existing parameters of `params` (build the model first, then

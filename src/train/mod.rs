@@ -13,7 +13,7 @@ mod target_split;
 mod targets;
 mod trainer;
 
-pub use checkpoint::write_text;
+pub use checkpoint::{CHECKPOINT, RunLock, current_checkpoint, lock_run, write_text};
 pub use config::{
     DataConfig, EngineSection, LossConfig, ModelSection, OptimConfig, SplitConfig, StoppingConfig,
     TrainConfig, default_toml_commented,
@@ -24,6 +24,6 @@ pub use target_metrics::{MIN_TARGET_SIZE, TargetMetrics, paired_spearman_differe
 pub use target_split::Parts;
 pub use targets::objective;
 pub use trainer::{
-    Prepared, RunOptions, Summary, dataset_options, engine_config, grouped_config, init_params,
-    make_split, prepare, resume, train,
+    BEST_WEIGHTS, LAST_WEIGHTS, Prepared, RunOptions, Summary, dataset_options, engine_config,
+    grouped_config, holds_run, init_params, make_split, prepare, resume, train,
 };

@@ -1,7 +1,7 @@
 //! The training loop: seeded initialisation, gradient accumulation over compounds,
 //! validation, early stopping, atomic checkpoints after every epoch and exact resume.
 
-use super::checkpoint::{write_atomic, write_text};
+use super::checkpoint::{commit_checkpoint, current_checkpoint, lock_run, write_text};
 use super::metrics::{Metrics, evaluate};
 use super::split::{self, Split, scaffold_key};
 use super::target_metrics::{TargetMetrics, per_target as target_metrics};
@@ -16,7 +16,7 @@ use crate::dataset::{Assay, CompoundData, DatasetSpec, GraphCache, Qualifier, op
 use crate::error::{Error, Result};
 use crate::model::{
     CompoundGraphs, ModelConfig, Params, Readout, SchNetConfig, StrategyKind, load_weights,
-    save_weights,
+    safetensors_bytes, weights_bytes,
 };
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
@@ -57,6 +57,9 @@ pub struct Summary {
     pub best_epoch: usize,
     /// Whether early stopping ended the run.
     pub stopped_early: bool,
+    /// The weights (`checkpoint/<file>`) behind the predictions and metrics reported;
+    /// `predict` and `evaluate` use the same.
+    pub weights: String,
     /// Compounds per part.
     pub sizes: HashMap<String, usize>,
     /// Metrics per part (in-range labels, final weights).
@@ -374,7 +377,9 @@ fn metrics_of(compounds: &[CompoundData], preds: &[(usize, f64)], seed: u64) -> 
 
 /// Starts a new run in `out` (which must not hold one already).
 pub fn train(config: &TrainConfig, out: &Path, options: &RunOptions) -> Result<Summary> {
-    if out.join("state.json").exists() {
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let _lock = lock_run(out)?;
+    if holds_run(out) {
         return Err(Error::InvalidConfig(format!(
             "{} already holds a run; continue it with `multipose train --resume {}` or choose another --out",
             out.display(),
@@ -388,10 +393,23 @@ pub fn train(config: &TrainConfig, out: &Path, options: &RunOptions) -> Result<S
 
 /// Continues the run in `out` from its last completed epoch.
 pub fn resume(out: &Path, options: &RunOptions) -> Result<Summary> {
+    if !out.is_dir() {
+        return Err(Error::Io {
+            path: out.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such run folder"),
+        });
+    }
+    let _lock = lock_run(out)?;
     let text =
         std::fs::read_to_string(out.join("config.toml")).map_err(io(&out.join("config.toml")))?;
     let config = TrainConfig::from_toml(&text, &[])?;
-    let state_path = out.join("state.json");
+    let checkpoint = current_checkpoint(out).ok_or_else(|| {
+        Error::InvalidConfig(format!(
+            "{} has no complete checkpoint (no epoch finished); start it again with `multipose train --out`",
+            out.display()
+        ))
+    })?;
+    let state_path = checkpoint.join(STATE_FILE);
     let state: State =
         serde_json::from_str(&std::fs::read_to_string(&state_path).map_err(io(&state_path))?)
             .map_err(|e| Error::Parse {
@@ -399,13 +417,28 @@ pub fn resume(out: &Path, options: &RunOptions) -> Result<Summary> {
                 line: e.line(),
                 message: e.to_string(),
             })?;
-    run(&config, out, Some(state), options)
+    run(&config, out, Some((state, checkpoint)), options)
 }
+
+/// Whether `out` holds a run that has finished at least one epoch (or an older layout's
+/// progress file).
+pub fn holds_run(out: &Path) -> bool {
+    current_checkpoint(out).is_some() || out.join(STATE_FILE).exists()
+}
+
+/// Progress file of a checkpoint.
+const STATE_FILE: &str = "state.json";
+/// Weights after the last finished epoch, in the checkpoint.
+pub const LAST_WEIGHTS: &str = "last.safetensors";
+/// Weights of the best validation epoch, in the checkpoint.
+pub const BEST_WEIGHTS: &str = "best.safetensors";
+/// Optimiser state after the last finished epoch, in the checkpoint.
+const LAST_OPTIM: &str = "last.optim.safetensors";
 
 fn run(
     config: &TrainConfig,
     out: &Path,
-    resumed: Option<State>,
+    resumed: Option<(State, std::path::PathBuf)>,
     options: &RunOptions,
 ) -> Result<Summary> {
     let started = Instant::now();
@@ -421,14 +454,14 @@ fn run(
     let es = &config.early_stopping;
     let mut state =
         match resumed {
-            Some(state) => {
+            Some((state, checkpoint)) => {
                 model = reload(
                     config,
                     &mut params,
                     &prepared.grouped,
-                    &out.join("last.safetensors"),
+                    &checkpoint.join(LAST_WEIGHTS),
                 )?;
-                let optim_path = out.join("last.optim.safetensors");
+                let optim_path = checkpoint.join(LAST_OPTIM);
                 let optim_state = candle_core::safetensors::load(&optim_path, &Device::Cpu)
                     .map_err(|e| Error::Io {
                         path: optim_path.clone(),
@@ -485,7 +518,7 @@ fn run(
             .is_some_and(|n| state.epochs_done - first_epoch >= n)
         {
             bar.finish_and_clear();
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::Interrupted(format!(
                 "stopped after {} epochs as asked; continue with `multipose train --resume {}`",
                 state.epochs_done - first_epoch,
                 out.display()
@@ -504,8 +537,8 @@ fn run(
         for batch in order.chunks(config.optim.batch_size) {
             if options.interrupted() {
                 bar.finish_and_clear();
-                return Err(Error::InvalidConfig(format!(
-                    "interrupted during epoch {}; {} complete epochs are saved, continue with `multipose train --resume {}`",
+                return Err(Error::Interrupted(format!(
+                    "during epoch {}; {} complete epochs are saved, continue with `multipose train --resume {}`",
                     epoch + 1,
                     state.epochs_done,
                     out.display()
@@ -519,14 +552,13 @@ fn run(
             let step = train_batch(&model, &params, &items, &engine)?;
             for (&i, c) in ids.iter().zip(&step.compounds) {
                 if !c.loss.is_finite() {
-                    return Err(Error::InvalidConfig(format!(
-                        "epoch {}: the loss of `{}` is {} (try a smaller optim.lr); the last complete epoch is saved, \
-                         resume with `multipose train --resume {}`",
-                        epoch + 1,
-                        prepared.compounds[i].id,
+                    return Err(diverged(
+                        epoch,
+                        &prepared.compounds[i].id,
                         c.loss,
-                        out.display()
-                    )));
+                        state.epochs_done,
+                        out,
+                    ));
                 }
                 train_loss += c.loss;
                 train_preds.push((i, c.output));
@@ -596,45 +628,54 @@ fn run(
             val_loss,
             val_m.map_or(String::new(), |m| format!(" val RMSE {:.2}", m.rmse.value))
         ));
-        if decision.improved {
-            save_params(&params, &prepared.grouped, &out.join("best.safetensors"))?;
-        }
         state.epochs_done = epoch + 1;
         state.finished = decision.stop || state.epochs_done >= config.optim.epochs;
         stopped_early = decision.stop;
-        save_params(&params, &prepared.grouped, &out.join("last.safetensors"))?;
-        let optim_path = out.join("last.optim.safetensors");
-        let optim_state = optimizer.state()?;
-        write_atomic(&optim_path, |tmp| {
-            candle_core::safetensors::save(&optim_state, tmp).map_err(|e| Error::Io {
-                path: tmp.to_path_buf(),
-                source: std::io::Error::other(e.to_string()),
-            })
-        })?;
-        write_text(
-            &out.join("state.json"),
-            &serde_json::to_string_pretty(&state).unwrap_or_default(),
+        save_checkpoint(
+            &params,
+            &prepared.grouped,
+            &optimizer,
+            &state,
+            decision.improved,
+            out,
         )?;
     }
     bar.finish_and_clear();
     // Final evaluation with the best weights when early stopping keeps the best.
-    if es.kind == "best" && out.join("best.safetensors").exists() {
-        model = reload(
-            config,
-            &mut params,
-            &prepared.grouped,
-            &out.join("best.safetensors"),
-        )?;
+    let best = current_checkpoint(out).map(|c| c.join(BEST_WEIGHTS));
+    let mut reported = LAST_WEIGHTS;
+    if let Some(best) = best.filter(|b| es.kind == "best" && b.is_file()) {
+        model = reload(config, &mut params, &prepared.grouped, &best)?;
+        reported = BEST_WEIGHTS;
     }
-    finish(
-        config,
-        out,
-        &prepared,
-        &model,
-        &state,
+    let ending = Ending {
         stopped_early,
-        started,
-    )
+        weights: reported.to_string(),
+    };
+    finish(config, out, &prepared, &model, &state, ending, started)
+}
+
+/// The error for a loss that is no longer finite; resuming is offered only when an epoch
+/// was saved.
+fn diverged(epoch: usize, id: &str, loss: f64, saved: usize, out: &Path) -> Error {
+    let next = match saved {
+        0 => "nothing is saved yet: check the labels and try a smaller optim.lr".to_string(),
+        n => format!(
+            "{n} complete epochs are saved; with a smaller optim.lr, start again, or resume with `multipose train --resume {}`",
+            out.display()
+        ),
+    };
+    Error::Diverged(format!(
+        "epoch {}: the loss of `{id}` is {loss}; {next}",
+        epoch + 1
+    ))
+}
+
+/// How the training loop ended.
+struct Ending {
+    stopped_early: bool,
+    /// The checkpoint file the final predictions and metrics come from.
+    weights: String,
 }
 
 /// Loads weights into `params` and rebuilds the model over them.
@@ -648,8 +689,32 @@ fn reload(
     new_model(config, grouped, params)
 }
 
-fn save_params(params: &Params, grouped: &GroupedConfig, path: &Path) -> Result<()> {
-    write_atomic(path, |tmp| save_weights(params, &grouped.model, tmp))
+/// One epoch's checkpoint, written whole: last weights, optimiser state, progress, and the
+/// best weights when this epoch improved (else carried over).
+fn save_checkpoint(
+    params: &Params,
+    grouped: &GroupedConfig,
+    optimizer: &Optimizer,
+    state: &State,
+    improved: bool,
+    out: &Path,
+) -> Result<()> {
+    let weights = weights_bytes(params, &grouped.model)?;
+    let mut files = vec![
+        (LAST_OPTIM, safetensors_bytes(&optimizer.state()?)?),
+        (
+            STATE_FILE,
+            serde_json::to_vec_pretty(state).unwrap_or_default(),
+        ),
+    ];
+    let keep: &[&str] = if improved {
+        files.push((BEST_WEIGHTS, weights.clone()));
+        &[]
+    } else {
+        &[BEST_WEIGHTS]
+    };
+    files.push((LAST_WEIGHTS, weights));
+    commit_checkpoint(out, &files, keep)
 }
 
 fn append_line(path: &Path, line: &str) -> Result<()> {
@@ -688,7 +753,7 @@ fn finish(
     prepared: &Prepared,
     model: &GroupedModel,
     state: &State,
-    stopped_early: bool,
+    ending: Ending,
     started: Instant,
 ) -> Result<Summary> {
     let chunk = engine_config(config)?.chunk;
@@ -753,7 +818,8 @@ fn finish(
     let summary = Summary {
         epochs: state.epochs_done,
         best_epoch: state.stopping.best_epoch,
-        stopped_early,
+        stopped_early: ending.stopped_early,
+        weights: ending.weights,
         sizes,
         metrics,
         per_target,

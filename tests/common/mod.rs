@@ -8,6 +8,11 @@ use multipose::combine::{
 };
 use multipose::model::{CompoundGraphs, ModelConfig, Params, SchNetConfig, StrategyKind};
 use multipose::structure::Structure;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
 
 /// A small pocket (protein atoms) and `n` rigidly moved ligand poses.
 pub fn poses(protein_atoms: usize, ligand_atoms: usize, n: usize, seed: u64) -> Vec<Structure> {
@@ -113,4 +118,36 @@ pub fn compound(config: &GroupedConfig, n: usize, seed: u64) -> CompoundGraphs {
 /// A target near the model's output so the loss gradient is not dominated by one term.
 pub fn objective(target: f64) -> Objective {
     Objective::mse(target)
+}
+
+/// 5 TYK2 compounds with their first 3 poses each.
+pub fn tyk2_slice(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("poses")).unwrap();
+    std::fs::copy(
+        root().join("data/tyk2/receptor.pdb"),
+        dir.join("receptor.pdb"),
+    )
+    .unwrap();
+    let ids = [
+        "lig_ejm_31",
+        "lig_ejm_42",
+        "lig_ejm_46",
+        "lig_jmc_23",
+        "lig_ejm_55",
+    ];
+    for id in ids {
+        let text =
+            std::fs::read_to_string(root().join(format!("data/tyk2/poses/{id}.sdf"))).unwrap();
+        let records: Vec<&str> = text.split_inclusive("$$$$\n").take(3).collect();
+        std::fs::write(dir.join(format!("poses/{id}.sdf")), records.concat()).unwrap();
+    }
+    let labels = std::fs::read_to_string(root().join("data/tyk2/labels.csv")).unwrap();
+    let kept: Vec<&str> = labels
+        .lines()
+        .filter(|l| {
+            l.starts_with("compound_id") || ids.iter().any(|id| l.starts_with(&format!("{id},")))
+        })
+        .collect();
+    std::fs::write(dir.join("labels.csv"), kept.join("\n") + "\n").unwrap();
 }

@@ -1,0 +1,205 @@
+//! A checkpoint is one atomic unit: a full disk at any byte of any epoch's checkpoint
+//! leaves a run that `--resume` continues to exactly the uninterrupted result, or that
+//! refuses to resume with a clear message when no epoch was saved yet. And `predict`
+//! uses the weights the run reported.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const CONFIG: &str = "[model]\nhidden_channels = 8\nnum_filters = 8\nnum_interactions = 1\n\
+    num_gaussians = 6\ncutoff = 5.0\nmax_num_neighbors = 8\n[data]\npocket_radius = 5.0\n\
+    [optim]\nepochs = 3\nbatch_size = 2\n[split]\ntrain = 0.6\nval = 0.2\ntest = 0.2\n";
+
+fn multipose(args: &[&str], dir: &Path, fault: Option<u64>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_multipose"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("MULTIPOSE_FAULT_AFTER_BYTES");
+    if let Some(k) = fault {
+        cmd.env("MULTIPOSE_FAULT_AFTER_BYTES", k.to_string());
+    }
+    cmd.output().unwrap()
+}
+
+fn setup(name: &str, early_stopping: &str) -> std::path::PathBuf {
+    let base = std::env::temp_dir().join(format!("multipose-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    common::tyk2_slice(&base.join("data"));
+    let config = format!("{CONFIG}[early_stopping]\nkind = \"{early_stopping}\"\n");
+    std::fs::write(base.join("config.toml"), config).unwrap();
+    base
+}
+
+/// [`setup`] and its configuration for library calls.
+fn setup_config(name: &str) -> (std::path::PathBuf, multipose::train::TrainConfig) {
+    let base = setup(name, "none");
+    let toml = std::fs::read_to_string(base.join("config.toml")).unwrap();
+    let mut config = multipose::train::TrainConfig::from_toml(&toml, &[]).unwrap();
+    config.data.path = base.join("data");
+    (base, config)
+}
+
+fn train(base: &Path, out: &str, fault: Option<u64>) -> Output {
+    let args = [
+        "train",
+        "--config",
+        "config.toml",
+        "--data.path",
+        "data",
+        "--out",
+        out,
+        "--quiet",
+    ];
+    multipose(&args, base, fault)
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn folder_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
+}
+
+#[test]
+fn a_full_disk_anywhere_in_a_checkpoint_never_mixes_epochs() {
+    let base = setup("faults", "none");
+    let straight = train(&base, "straight", None);
+    assert!(straight.status.success(), "{}", text(&straight));
+    let expected = std::fs::read_to_string(base.join("straight/predictions.csv")).unwrap();
+    // One epoch's checkpoint is about this many bytes: cut the first three across it.
+    let size = folder_bytes(&base.join("straight/checkpoint"));
+    let cuts: Vec<u64> = (0..10).map(|j| j * size * 3 / 10 + j * 37 % size).collect();
+    let (mut resumed_runs, mut refused) = (0, 0);
+    for (j, &k) in cuts.iter().enumerate() {
+        let out = format!("cut{j}");
+        let cut = train(&base, &out, Some(k));
+        assert!(!cut.status.success(), "k = {k}: the fault did not happen");
+        let run = base.join(&out);
+        let resumed = multipose(&["train", "--resume", &out, "--quiet"], &base, None);
+        if run.join("checkpoint").exists() || run.join("checkpoint.previous").exists() {
+            assert!(resumed.status.success(), "k = {k}: {}", text(&resumed));
+            let got = std::fs::read_to_string(run.join("predictions.csv")).unwrap();
+            assert_eq!(got, expected, "k = {k}: resumed run differs");
+            resumed_runs += 1;
+        } else {
+            refused += 1;
+            assert!(!resumed.status.success(), "k = {k}");
+            assert!(
+                text(&resumed).contains("no complete checkpoint"),
+                "{}",
+                text(&resumed)
+            );
+        }
+    }
+    // The cuts fell before the first checkpoint and inside later ones.
+    assert!(
+        resumed_runs >= 5 && refused >= 1,
+        "{resumed_runs} resumed, {refused} refused"
+    );
+}
+
+#[test]
+fn predict_uses_the_weights_the_run_reported() {
+    // Early stopping `none` reports the last weights, although a best file exists.
+    let base = setup("weights", "none");
+    let run = train(&base, "run", None);
+    assert!(run.status.success(), "{}", text(&run));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(base.join("run/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["weights"], "last.safetensors");
+    let predicted = multipose(
+        &["predict", "--model", "run", "data", "--out", "p.csv"],
+        &base,
+        None,
+    );
+    assert!(predicted.status.success(), "{}", text(&predicted));
+    let column = |path: &Path, name: &str| -> Vec<(String, String)> {
+        let mut r = csv::Reader::from_path(path).unwrap();
+        let h = r.headers().unwrap().clone();
+        let (i, p) = (
+            h.iter().position(|c| c == "compound_id").unwrap(),
+            h.iter().position(|c| c == name).unwrap(),
+        );
+        let mut v: Vec<_> = r
+            .records()
+            .map(|x| {
+                let x = x.unwrap();
+                (x[i].to_string(), x[p].to_string())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        column(&base.join("p.csv"), "prediction"),
+        column(&base.join("run/predictions.csv"), "prediction")
+    );
+    // The reported file gone: an error naming it, no silent fallback.
+    std::fs::remove_file(base.join("run/checkpoint/last.safetensors")).unwrap();
+    let missing = multipose(&["predict", "--model", "run", "data"], &base, None);
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing).contains("last.safetensors"),
+        "{}",
+        text(&missing)
+    );
+}
+
+#[test]
+fn a_run_folder_is_used_by_one_process_at_a_time() {
+    let (base, config) = setup_config("lock");
+    let out = base.join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    let held = multipose::train::lock_run(&out).unwrap();
+    let quiet = multipose::train::RunOptions {
+        quiet: true,
+        ..Default::default()
+    };
+    let e = multipose::train::train(&config, &out, &quiet).unwrap_err();
+    assert!(matches!(e, multipose::Error::RunInUse { .. }), "{e}");
+    assert!(
+        !out.join("config.toml").exists(),
+        "the refused run wrote into the folder"
+    );
+    drop(held);
+    assert!(multipose::train::train(&config, &out, &quiet).is_ok());
+    // Resuming a folder that does not exist neither creates it nor panics.
+    let typo = base.join("no-such-run");
+    assert!(multipose::train::resume(&typo, &quiet).is_err());
+    assert!(!typo.exists());
+}
+
+#[test]
+fn interruptions_and_divergence_are_typed_and_said_once() {
+    let (base, mut config) = setup_config("typed");
+    let stop = multipose::train::RunOptions {
+        quiet: true,
+        stop_after_epochs: Some(1),
+        ..Default::default()
+    };
+    let e = multipose::train::train(&config, &base.join("stopped"), &stop).unwrap_err();
+    assert!(matches!(e, multipose::Error::Interrupted(_)), "{e}");
+    config.optim.lr = 1e30;
+    let quiet = multipose::train::RunOptions {
+        quiet: true,
+        ..Default::default()
+    };
+    let e = multipose::train::train(&config, &base.join("diverged"), &quiet).unwrap_err();
+    match e {
+        multipose::Error::Diverged(m) => assert!(m.contains("nothing is saved"), "{m}"),
+        other => panic!("expected a divergence, got {other}"),
+    }
+    // An I/O error names its file and says its cause once.
+    let missing = multipose(&["train", "--config", "no-such.toml"], &base, None);
+    let message = text(&missing);
+    assert!(!missing.status.success());
+    assert!(message.contains("no-such.toml"), "{message}");
+    assert_eq!(message.matches("os error 2").count(), 1, "{message}");
+}
