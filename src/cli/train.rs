@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use multipose::train::{RunOptions, TrainConfig, default_toml_commented, resume, train};
+use multipose::train::{RunOptions, TrainConfig, default_toml_commented, resume_with, train};
 use std::path::PathBuf;
 
 /// Arguments of `multipose train`. Any config key can be overridden with
@@ -50,14 +50,11 @@ pub fn run(args: TrainArgs, overrides: Vec<(String, String)>) -> anyhow::Result<
         interrupt: Some(interrupt),
     };
     let (summary, out) = if let Some(dir) = args.resume {
-        if !overrides.is_empty() {
-            anyhow::bail!(
-                "--resume continues a run with its saved config.toml; drop the --section.key overrides"
-            );
-        }
+        let epochs = resume_epochs(&overrides)?;
         eprintln!("resuming {}", dir.display());
         (
-            resume(&dir, &options).with_context(|| format!("resuming {}", dir.display()))?,
+            resume_with(&dir, epochs, &options)
+                .with_context(|| format!("resuming {}", dir.display()))?,
             dir,
         )
     } else {
@@ -165,4 +162,25 @@ fn print_target_means(part: &str, t: &multipose::train::TargetMetrics) {
         Some(line) => println!("{part:>5} {line}{small}"),
         None => println!("{part:>5} per-target means: no target large enough{small}"),
     }
+}
+
+/// The one override `--resume` accepts: `--optim.epochs N`, to extend a run.
+fn resume_epochs(overrides: &[(String, String)]) -> anyhow::Result<Option<usize>> {
+    let mut epochs = None;
+    for (key, value) in overrides {
+        if key != "optim.epochs" {
+            anyhow::bail!(
+                "--resume continues a run with its saved config.toml; only --optim.epochs may change (to extend it), not --{key}"
+            );
+        }
+        let n: usize = value
+            .trim()
+            .parse()
+            .with_context(|| format!("--optim.epochs {value}: expected a whole number"))?;
+        if n == 0 {
+            anyhow::bail!("--optim.epochs must be at least 1");
+        }
+        epochs = Some(n);
+    }
+    Ok(epochs)
 }

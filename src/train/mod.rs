@@ -25,5 +25,5 @@ pub use target_split::Parts;
 pub use targets::objective;
 pub use trainer::{
     BEST_WEIGHTS, LAST_WEIGHTS, Prepared, RunOptions, Summary, dataset_options, engine_config,
-    grouped_config, holds_run, init_params, make_split, prepare, resume, train,
+    grouped_config, holds_run, init_params, make_split, prepare, resume, resume_with, train,
 };

@@ -80,6 +80,13 @@ struct State {
     stopping: EarlyStopping,
     split: Split,
     finished: bool,
+    /// The run's configuration as it started (`to_toml`), to refuse an edited or
+    /// truncated `config.toml` on resume; empty in runs of an older version.
+    #[serde(default)]
+    config: String,
+    /// Whether the stopping rule (not the epoch count) ended the run.
+    #[serde(default)]
+    stopped_early: bool,
 }
 
 /// Everything derived from the data once per run.
@@ -393,6 +400,14 @@ pub fn train(config: &TrainConfig, out: &Path, options: &RunOptions) -> Result<S
 
 /// Continues the run in `out` from its last completed epoch.
 pub fn resume(out: &Path, options: &RunOptions) -> Result<Summary> {
+    resume_with(out, None, options)
+}
+
+/// As [`resume`]; with `epochs`, the run's epoch count is changed first (the one setting
+/// a resume may change: it extends a finished run, unless early stopping ended it).
+/// Any other difference between `config.toml` and the configuration the run started
+/// with (an edited or truncated file) is an error naming the keys.
+pub fn resume_with(out: &Path, epochs: Option<usize>, options: &RunOptions) -> Result<Summary> {
     if !out.is_dir() {
         return Err(Error::Io {
             path: out.to_path_buf(),
@@ -400,9 +415,12 @@ pub fn resume(out: &Path, options: &RunOptions) -> Result<Summary> {
         });
     }
     let _lock = lock_run(out)?;
-    let text =
-        std::fs::read_to_string(out.join("config.toml")).map_err(io(&out.join("config.toml")))?;
-    let config = TrainConfig::from_toml(&text, &[])?;
+    let config_path = out.join("config.toml");
+    let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
+    let mut config = TrainConfig::from_toml(&text, &[]).map_err(|e| Error::Input {
+        path: config_path.clone(),
+        message: e.to_string(),
+    })?;
     let checkpoint = current_checkpoint(out).ok_or_else(|| {
         Error::InvalidConfig(format!(
             "{} has no complete checkpoint (no epoch finished); start it again with `multipose train --out`",
@@ -410,14 +428,72 @@ pub fn resume(out: &Path, options: &RunOptions) -> Result<Summary> {
         ))
     })?;
     let state_path = checkpoint.join(STATE_FILE);
-    let state: State =
-        serde_json::from_str(&std::fs::read_to_string(&state_path).map_err(io(&state_path))?)
-            .map_err(|e| Error::Parse {
-                path: state_path.clone(),
-                line: e.line(),
-                message: e.to_string(),
-            })?;
+    let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
+    let mut state: State = serde_json::from_str(&text).map_err(|e| Error::Parse {
+        path: state_path.clone(),
+        line: e.line(),
+        message: e.to_string(),
+    })?;
+    if !state.config.is_empty() {
+        let changed = changed_keys(&state.config, &config.to_toml()?)?;
+        if !changed.is_empty() {
+            return Err(Error::Input {
+                path: config_path,
+                message: format!(
+                    "differs from the configuration the run started with ({}); restore it, or start a new run",
+                    changed.join(", ")
+                ),
+            });
+        }
+    }
+    if let Some(n) = epochs {
+        if state.stopped_early {
+            return Err(Error::InvalidConfig(format!(
+                "the run was ended by early stopping after {} epochs; extending it would train past its own stopping rule",
+                state.epochs_done
+            )));
+        }
+        if n < state.epochs_done {
+            return Err(Error::InvalidConfig(format!(
+                "optim.epochs = {n} is fewer than the {} epochs already trained",
+                state.epochs_done
+            )));
+        }
+        config.optim.epochs = n;
+        state.finished = state.epochs_done >= n;
+        state.config = config.to_toml()?;
+        write_text(&config_path, &state.config)?;
+    }
     run(&config, out, Some((state, checkpoint)), options)
+}
+
+/// `section.key` entries whose values differ between two configurations (TOML text).
+fn changed_keys(a: &str, b: &str) -> Result<Vec<String>> {
+    let parse = |t: &str| -> Result<toml::Table> {
+        toml::from_str(t).map_err(|e| Error::InvalidConfig(e.to_string()))
+    };
+    let (a, b) = (parse(a)?, parse(b)?);
+    let flat = |t: &toml::Table| -> std::collections::BTreeMap<String, String> {
+        t.iter()
+            .flat_map(|(section, v)| match v.as_table() {
+                Some(inner) => inner
+                    .iter()
+                    .map(|(k, x)| (format!("{section}.{k}"), x.to_string()))
+                    .collect::<Vec<_>>(),
+                None => vec![(section.clone(), v.to_string())],
+            })
+            .collect()
+    };
+    let (fa, fb) = (flat(&a), flat(&b));
+    let keys: std::collections::BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
+    Ok(keys
+        .into_iter()
+        .filter(|k| fa.get(*k) != fb.get(*k))
+        .map(|k| match (fa.get(k), fb.get(k)) {
+            (Some(x), Some(y)) => format!("{k}: {x} then, {y} now"),
+            _ => k.clone(),
+        })
+        .collect())
 }
 
 /// Whether `out` holds a run that has finished at least one epoch (or an older layout's
@@ -488,6 +564,8 @@ fn run(
                 ),
                 split: make_split(config, &prepared.compounds)?,
                 finished: false,
+                config: config.to_toml()?,
+                stopped_early: false,
             },
         };
     if state.split.train.is_empty() {
@@ -630,6 +708,7 @@ fn run(
         ));
         state.epochs_done = epoch + 1;
         state.finished = decision.stop || state.epochs_done >= config.optim.epochs;
+        state.stopped_early = decision.stop;
         stopped_early = decision.stop;
         save_checkpoint(
             &params,

@@ -1,4 +1,4 @@
-//! A checkpoint is one atomic unit: a full disk at any byte of any epoch's checkpoint
+//! Run folders under faults and misuse. A checkpoint is one atomic unit: a full disk at any byte of any epoch's checkpoint
 //! leaves a run that `--resume` continues to exactly the uninterrupted result, or that
 //! refuses to resume with a clear message when no epoch was saved yet. And `predict`
 //! uses the weights the run reported.
@@ -202,4 +202,62 @@ fn interruptions_and_divergence_are_typed_and_said_once() {
     assert!(!missing.status.success());
     assert!(message.contains("no-such.toml"), "{message}");
     assert_eq!(message.matches("os error 2").count(), 1, "{message}");
+}
+
+#[test]
+fn resume_refuses_an_edited_config_and_extends_only_the_epochs() {
+    let base = setup("extend", "none");
+    let straight = train(&base, "straight", None);
+    assert!(straight.status.success(), "{}", text(&straight));
+    let args = [
+        "train",
+        "--config",
+        "config.toml",
+        "--data.path",
+        "data",
+        "--out",
+        "short",
+        "--quiet",
+        "--optim.epochs",
+        "2",
+    ];
+    let short = multipose(&args, &base, None);
+    assert!(short.status.success(), "{}", text(&short));
+    let config = base.join("short/config.toml");
+    let saved = std::fs::read_to_string(&config).unwrap();
+    // A truncated config would fall back to defaults: refused, naming the keys.
+    let lines: Vec<&str> = saved.lines().collect();
+    std::fs::write(&config, lines[..lines.len() / 2].join("\n")).unwrap();
+    let refused = multipose(&["train", "--resume", "short", "--quiet"], &base, None);
+    assert!(!refused.status.success());
+    let message = text(&refused);
+    assert!(
+        message.contains("config.toml") && message.contains("differs"),
+        "{message}"
+    );
+    std::fs::write(&config, &saved).unwrap();
+    // Only the epoch count may change on resume.
+    let other = ["train", "--resume", "short", "--model.cutoff", "4.0"];
+    let refused = multipose(&other, &base, None);
+    assert!(!refused.status.success() && text(&refused).contains("only --optim.epochs"));
+    // Extending the finished 2-epoch run to 3 equals training 3 epochs straight.
+    let extend = [
+        "train",
+        "--resume",
+        "short",
+        "--optim.epochs",
+        "3",
+        "--quiet",
+    ];
+    let extended = multipose(&extend, &base, None);
+    assert!(extended.status.success(), "{}", text(&extended));
+    assert_eq!(
+        std::fs::read_to_string(base.join("short/predictions.csv")).unwrap(),
+        std::fs::read_to_string(base.join("straight/predictions.csv")).unwrap()
+    );
+    assert!(
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .contains("epochs = 3")
+    );
 }
