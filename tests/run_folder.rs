@@ -261,3 +261,36 @@ fn resume_refuses_an_edited_config_and_extends_only_the_epochs() {
             .contains("epochs = 3")
     );
 }
+
+#[test]
+fn a_compound_left_out_is_listed_or_with_strict_stops_the_run() {
+    let base = setup("strict", "none");
+    let labels = base.join("data/labels.csv");
+    let table = std::fs::read_to_string(&labels).unwrap();
+    let kept: Vec<&str> = table
+        .lines()
+        .filter(|l| !l.starts_with("lig_ejm_42,"))
+        .collect();
+    std::fs::write(&labels, kept.join("\n") + "\n").unwrap();
+    let lenient = train(&base, "lenient", None);
+    assert!(lenient.status.success(), "{}", text(&lenient));
+    let summary = std::fs::read_to_string(base.join("lenient/summary.json")).unwrap();
+    assert!(
+        summary.contains("lig_ejm_42") && summary.contains("no label"),
+        "{summary}"
+    );
+    let args = [
+        "train",
+        "--config",
+        "config.toml",
+        "--data.path",
+        "data",
+        "--out",
+        "strict",
+        "--data.strict",
+        "true",
+    ];
+    let strict = multipose(&args, &base, None);
+    assert!(!strict.status.success());
+    assert!(text(&strict).contains("lig_ejm_42"), "{}", text(&strict));
+}

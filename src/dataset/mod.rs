@@ -160,7 +160,7 @@ fn select<T: Clone>(v: &[T], keep: &[usize]) -> Vec<T> {
 fn skip(data: &mut Dataset, spec: &DatasetSpec, id: &str, why: &str) -> Result<()> {
     if spec.strict {
         return Err(Error::InvalidConfig(format!(
-            "compound `{id}` {why} (--strict)"
+            "compound `{id}` {why} (strict: --strict or data.strict = true)"
         )));
     }
     data.skipped.push((id.to_string(), why.to_string()));

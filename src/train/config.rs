@@ -24,6 +24,9 @@ pub struct DataConfig {
     pub keep_hydrogens: bool,
     /// Folder for the graph cache ("" = no cache).
     pub cache: PathBuf,
+    /// Stop at the first compound or target that would be left out (no label, no poses,
+    /// a missing file) instead of listing it in `skipped`.
+    pub strict: bool,
 }
 
 impl Default for DataConfig {
@@ -35,6 +38,7 @@ impl Default for DataConfig {
             pocket_radius: 6.0,
             keep_hydrogens: false,
             cache: PathBuf::new(),
+            strict: false,
         }
     }
 }
@@ -459,6 +463,7 @@ poses = "{poses}"                # all | reference (pose 0) | docked (all but po
 min_target_size = {mts}          # per-target metrics need this many exact labels in a part
 pocket_radius = {pocket:?}         # keep protein atoms within this many Å of any pose (0 = all)
 keep_hydrogens = {keep_h}      # hydrogens are dropped by default
+strict = {strict}              # error on any compound that would be left out (else listed in summary.json)
 cache = ""                   # graph cache folder ("" = none)
 
 [model]
@@ -533,6 +538,7 @@ burn_in = {burn}
         mts = d.data.min_target_size,
         pocket = d.data.pocket_radius,
         keep_h = d.data.keep_hydrogens,
+        strict = d.data.strict,
         h = d.model.hidden_channels,
         f = d.model.num_filters,
         i = d.model.num_interactions,

@@ -170,6 +170,7 @@ pub fn dataset_options(config: &TrainConfig) -> DatasetSpec {
         keep_hydrogens: config.data.keep_hydrogens,
         pocket_radius: Some(config.data.pocket_radius).filter(|r| *r > 0.0),
         selection: config.data.poses,
+        strict: config.data.strict,
         ..DatasetSpec::default()
     }
 }
