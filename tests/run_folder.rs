@@ -141,6 +141,14 @@ fn predict_uses_the_weights_the_run_reported() {
         column(&base.join("p.csv"), "prediction"),
         column(&base.join("run/predictions.csv"), "prediction")
     );
+    // --pocket-radius 0 keeps the whole protein, as in the config.
+    let whole = ["predict", "--model", "run", "data", "--pocket-radius", "0"];
+    let whole = multipose(&whole, &base, None);
+    assert!(whole.status.success(), "{}", text(&whole));
+    // Evaluating data without labels is an error, not an empty success.
+    std::fs::remove_file(base.join("data/labels.csv")).unwrap();
+    let unlabelled = multipose(&["evaluate", "--model", "run", "data"], &base, None);
+    assert!(!unlabelled.status.success(), "{}", text(&unlabelled));
     // The reported file gone: an error naming it, no silent fallback.
     std::fs::remove_file(base.join("run/checkpoint/last.safetensors")).unwrap();
     let missing = multipose(&["predict", "--model", "run", "data"], &base, None);

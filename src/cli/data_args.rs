@@ -32,7 +32,8 @@ pub struct DataArgs {
     /// Keep hydrogens (dropped by default).
     #[arg(long)]
     pub keep_hydrogens: bool,
-    /// Keep only protein atoms within this many Å of any pose of the compound.
+    /// Keep only protein atoms within this many Å of any pose of the compound (0: the
+    /// whole protein; default: the model's data.pocket_radius, or no crop for `inspect`).
     #[arg(long)]
     pub pocket_radius: Option<f64>,
     /// Fail on compounds with poses but no label (or a label but no poses).
@@ -58,7 +59,11 @@ impl DataArgs {
     ) -> anyhow::Result<Dataset> {
         let mut spec = self.spec()?;
         spec.selection = self.pose_selection.unwrap_or(selection);
-        spec.pocket_radius = spec.pocket_radius.or(pocket);
+        // --pocket-radius 0 keeps the whole protein, as data.pocket_radius = 0 does.
+        spec.pocket_radius = match self.pocket_radius {
+            Some(r) => Some(r).filter(|r| *r > 0.0),
+            None => pocket,
+        };
         if !labels {
             spec.labels = None;
         }
@@ -93,14 +98,14 @@ impl DataArgs {
             spec.labels = self.labels.clone();
         }
         if let Some(r) = self.pocket_radius
-            && !(r.is_finite() && r > 0.0)
+            && !(r.is_finite() && r >= 0.0)
         {
-            anyhow::bail!("--pocket-radius must be a positive number of Å, got {r}");
+            anyhow::bail!("--pocket-radius must be ≥ 0 Å (0 keeps the whole protein), got {r}");
         }
         spec.group_by = GroupBy::parse(&self.group_by)?;
         spec.ligand_resname = self.ligand_resname.clone();
         spec.keep_hydrogens = self.keep_hydrogens;
-        spec.pocket_radius = self.pocket_radius;
+        spec.pocket_radius = self.pocket_radius.filter(|r| *r > 0.0);
         spec.strict = self.strict;
         Ok(spec)
     }

@@ -51,7 +51,8 @@ fn load_model(dir: &Path, device: &candle_core::Device) -> anyhow::Result<Loaded
 
 /// The weights behind the run's reported results: the file `summary.json` names, in the
 /// checkpoint (or, for runs of an older layout, the run folder). A run without a summary
-/// (interrupted) uses the file its early-stopping rule would report, and says so.
+/// naming them (interrupted, or older) uses the file its early-stopping rule would
+/// report, and says so.
 fn reported_weights(dir: &Path, config: &TrainConfig) -> anyhow::Result<PathBuf> {
     let summary: Option<serde_json::Value> = std::fs::read_to_string(dir.join("summary.json"))
         .ok()
@@ -80,7 +81,7 @@ fn reported_weights(dir: &Path, config: &TrainConfig) -> anyhow::Result<PathBuf>
         })?;
     if recorded.is_none() {
         eprintln!(
-            "{} has no summary.json (unfinished run): using {}",
+            "{}: no summary.json names its weights (an unfinished run, or one of an older version): using {}",
             dir.display(),
             path.display()
         );
@@ -202,6 +203,12 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
 
 pub fn evaluate_cmd(args: PredictArgs) -> anyhow::Result<()> {
     let (compounds, preds) = predict_all(&args, true)?;
+    if compounds.iter().all(|c| c.label.is_none()) {
+        anyhow::bail!(
+            "no compound of {} has a label: nothing to evaluate (`multipose predict` predicts unlabelled data)",
+            args.data.data.display()
+        );
+    }
     write_outputs(args.out.as_deref(), &compounds, &preds)?;
     let records: Vec<(String, f64, f64)> = compounds
         .iter()

@@ -416,14 +416,7 @@ impl TrainConfig {
                 s.train, s.val, s.test
             )));
         }
-        if self.optim.batch_size == 0
-            || self.optim.epochs == 0
-            || self.optim.lr.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
-        {
-            return Err(Error::InvalidConfig(
-                "optim.batch_size and optim.epochs must be at least 1 and optim.lr positive".into(),
-            ));
-        }
+        self.validate_numbers()?;
         let l = &self.loss;
         let weights = [
             l.mse,
@@ -440,6 +433,45 @@ impl TrainConfig {
             return Err(Error::InvalidConfig(
                 "loss weights must be non-negative and at least one positive".into(),
             ));
+        }
+        Ok(())
+    }
+}
+
+impl TrainConfig {
+    /// Numbers that parse but make no sense, each named with its value.
+    fn validate_numbers(&self) -> Result<()> {
+        let bad = |key: &str, value: String, need: &str| {
+            Err(Error::InvalidConfig(format!("`{key}` is {value}; {need}")))
+        };
+        let o = &self.optim;
+        if o.batch_size == 0 {
+            return bad("optim.batch_size", "0".into(), "it must be at least 1");
+        }
+        if o.epochs == 0 {
+            return bad("optim.epochs", "0".into(), "it must be at least 1");
+        }
+        if !(o.lr.is_finite() && o.lr > 0.0) {
+            return bad(
+                "optim.lr",
+                o.lr.to_string(),
+                "it must be a positive finite number",
+            );
+        }
+        let r = self.data.pocket_radius;
+        if !(r.is_finite() && r >= 0.0) {
+            return bad(
+                "data.pocket_radius",
+                r.to_string(),
+                "it must be ≥ 0 Å (0 keeps the whole protein)",
+            );
+        }
+        if self.split.kind == "manual" && self.split.manual.as_os_str().is_empty() {
+            return bad(
+                "split.manual",
+                "empty".into(),
+                "split.kind = \"manual\" needs a JSON file of ids ({\"train\": [...], \"val\": [...], \"test\": [...]})",
+            );
         }
         Ok(())
     }
@@ -604,6 +636,23 @@ mod tests {
         assert_eq!(parsed, TrainConfig::default());
         let round = TrainConfig::from_toml(&parsed.to_toml().unwrap(), &[]).unwrap();
         assert_eq!(round, parsed);
+    }
+
+    #[test]
+    fn each_bad_number_is_named_with_its_value() {
+        for (key, value, expect) in [
+            ("optim.batch_size", "0", "`optim.batch_size` is 0"),
+            ("optim.epochs", "0", "`optim.epochs` is 0"),
+            ("optim.lr", "inf", "`optim.lr` is inf"),
+            ("optim.lr", "-0.1", "`optim.lr` is -0.1"),
+            ("data.pocket_radius", "-5.0", "`data.pocket_radius` is -5"),
+            ("split.kind", "\"manual\"", "`split.manual` is empty"),
+        ] {
+            let e = TrainConfig::from_toml("", &[(key.into(), value.into())])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(expect), "{key} = {value}: {e}");
+        }
     }
 
     #[test]
