@@ -302,3 +302,50 @@ fn a_compound_left_out_is_listed_or_with_strict_stops_the_run() {
     assert!(!strict.status.success());
     assert!(text(&strict).contains("lig_ejm_42"), "{}", text(&strict));
 }
+
+#[test]
+fn damaged_or_non_finite_weights_are_refused_naming_the_file() {
+    let (base, config) = setup_config("damaged");
+    let run = train(&base, "run", None);
+    assert!(run.status.success(), "{}", text(&run));
+    // One flipped byte in the middle of the last weights.
+    let weights = base.join("run/checkpoint/last.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5a;
+    std::fs::write(&weights, &bytes).unwrap();
+    for args in [
+        vec!["train", "--resume", "run", "--optim.epochs", "4"],
+        vec!["predict", "--model", "run", "data"],
+    ] {
+        let refused = multipose(&args, &base, None);
+        let message = text(&refused);
+        assert!(!refused.status.success(), "{args:?}");
+        assert!(
+            message.contains("last.safetensors") && message.contains("checksum"),
+            "{args:?}: {message}"
+        );
+    }
+    // A weights file with a NaN is refused when loaded, naming the tensor.
+    bytes[middle] ^= 0x5a;
+    let mut tensors = candle_core::safetensors::load(&weights, &candle_core::Device::Cpu).unwrap();
+    let (name, t) = tensors
+        .iter()
+        .next()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap();
+    let nan = (t.ones_like().unwrap() * f64::NAN).unwrap();
+    tensors.insert(name.clone(), nan);
+    let bad = base.join("nan.safetensors");
+    candle_core::safetensors::save(&tensors, &bad).unwrap();
+    let grouped =
+        multipose::train::grouped_config(&config, multipose::dataset::Assay::Pki).unwrap();
+    let mut params =
+        multipose::model::Params::new(candle_core::DType::F32, &candle_core::Device::Cpu);
+    multipose::combine::GroupedModel::new(&grouped, &params).unwrap();
+    let e = multipose::model::load_weights(&mut params, &grouped.model, &bad).unwrap_err();
+    assert!(
+        e.to_string().contains(&name) && e.to_string().contains("NaN"),
+        "{e}"
+    );
+}

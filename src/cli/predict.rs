@@ -8,7 +8,7 @@ use multipose::dataset::{Assay, CompoundData, Qualifier};
 use multipose::model::{CompoundGraphs, Params, load_weights};
 use multipose::train::{
     BEST_WEIGHTS, CHECKPOINT, LAST_WEIGHTS, MIN_TARGET_SIZE, TrainConfig, current_checkpoint,
-    engine_config, grouped_config, metrics::evaluate, per_target,
+    engine_config, grouped_config, metrics::evaluate, per_target, verify_checkpoint,
 };
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -79,6 +79,9 @@ fn reported_weights(dir: &Path, config: &TrainConfig) -> anyhow::Result<PathBuf>
                 dir.display()
             )
         })?;
+    if let Some(folder) = path.parent().filter(|f| f.ends_with(CHECKPOINT)) {
+        verify_checkpoint(folder)?;
+    }
     if recorded.is_none() {
         eprintln!(
             "{}: no summary.json names its weights (an unfinished run, or one of an older version): using {}",

@@ -64,6 +64,18 @@ pub fn safetensors_bytes(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>> {
 /// rebuild it after loading so the Gaussian centres take effect).
 pub fn load_weights(params: &mut Params, config: &ModelConfig, path: &Path) -> Result<()> {
     let raw = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| io_error(path, e))?;
+    for (name, tensor) in &raw {
+        let values = tensor
+            .to_dtype(DType::F64)?
+            .flatten_all()?
+            .to_vec1::<f64>()?;
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Input {
+                path: path.to_path_buf(),
+                message: format!("tensor `{name}` holds NaN or infinite values"),
+            });
+        }
+    }
     let mut canonical: HashMap<String, Tensor> = HashMap::new();
     let mut names: Vec<&String> = raw.keys().collect();
     names.sort();

@@ -57,8 +57,10 @@ pub fn commit_checkpoint(out: &Path, files: &[(&str, Vec<u8>)], keep: &[&str]) -
         std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
     }
     std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+    let mut sums = std::collections::BTreeMap::new();
     for (name, bytes) in files {
         write_synced(&partial.join(name), bytes)?;
+        sums.insert(name.to_string(), sha256(bytes));
     }
     if let Some(current) = current_checkpoint(out) {
         for name in keep {
@@ -66,9 +68,12 @@ pub fn commit_checkpoint(out: &Path, files: &[(&str, Vec<u8>)], keep: &[&str]) -
             if from.is_file() {
                 let bytes = std::fs::read(&from).map_err(io(&from))?;
                 write_synced(&partial.join(name), &bytes)?;
+                sums.insert(name.to_string(), sha256(&bytes));
             }
         }
     }
+    let manifest = serde_json::to_vec_pretty(&sums).unwrap_or_default();
+    write_synced(&partial.join(CHECKSUMS), &manifest)?;
     sync_dir(&partial);
     let (current, previous) = (out.join(CHECKPOINT), out.join(PREVIOUS));
     if current.exists() {
@@ -81,6 +86,44 @@ pub fn commit_checkpoint(out: &Path, files: &[(&str, Vec<u8>)], keep: &[&str]) -
     sync_dir(out);
     if previous.exists() {
         std::fs::remove_dir_all(&previous).map_err(io(&previous))?;
+    }
+    Ok(())
+}
+
+/// SHA-256 of every other file of a checkpoint, written with it.
+const CHECKSUMS: &str = "checksums.json";
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks the files of checkpoint folder `dir` against the checksums written with them:
+/// a file changed or damaged since (a flipped byte, another run's weights) is an error
+/// naming it. A checkpoint without checksums (older versions) passes.
+pub fn verify_checkpoint(dir: &Path) -> Result<()> {
+    let manifest = dir.join(CHECKSUMS);
+    let Ok(text) = std::fs::read_to_string(&manifest) else {
+        return Ok(());
+    };
+    let sums: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&text).map_err(|e| Error::Parse {
+            path: manifest.clone(),
+            line: e.line(),
+            message: e.to_string(),
+        })?;
+    for (name, want) in &sums {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        if &sha256(&bytes) != want {
+            return Err(Error::Input {
+                path,
+                message: "does not match the checksum written with the checkpoint: the file was changed or damaged since".into(),
+            });
+        }
     }
     Ok(())
 }

@@ -13,7 +13,9 @@ mod target_split;
 mod targets;
 mod trainer;
 
-pub use checkpoint::{CHECKPOINT, RunLock, current_checkpoint, lock_run, write_text};
+pub use checkpoint::{
+    CHECKPOINT, RunLock, current_checkpoint, lock_run, verify_checkpoint, write_text,
+};
 pub use config::{
     DataConfig, EngineSection, LossConfig, ModelSection, OptimConfig, SplitConfig, StoppingConfig,
     TrainConfig, default_toml_commented,

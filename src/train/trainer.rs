@@ -1,7 +1,9 @@
 //! The training loop: seeded initialisation, gradient accumulation over compounds,
 //! validation, early stopping, atomic checkpoints after every epoch and exact resume.
 
-use super::checkpoint::{commit_checkpoint, current_checkpoint, lock_run, write_text};
+use super::checkpoint::{
+    commit_checkpoint, current_checkpoint, lock_run, verify_checkpoint, write_text,
+};
 use super::metrics::{Metrics, evaluate};
 use super::split::{self, Split, scaffold_key};
 use super::target_metrics::{TargetMetrics, per_target as target_metrics};
@@ -428,6 +430,7 @@ pub fn resume_with(out: &Path, epochs: Option<usize>, options: &RunOptions) -> R
             out.display()
         ))
     })?;
+    verify_checkpoint(&checkpoint)?;
     let state_path = checkpoint.join(STATE_FILE);
     let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
     let mut state: State = serde_json::from_str(&text).map_err(|e| Error::Parse {
