@@ -2,7 +2,9 @@
 //! grouping, pocket cropping, the graph cache, and errors that name file and line.
 
 use multipose::Error;
-use multipose::dataset::{Assay, DatasetSpec, GraphCache, GroupBy, Qualifier, load, read_labels};
+use multipose::dataset::{
+    Assay, DatasetSpec, GraphCache, GroupBy, Lookup, Qualifier, load, read_labels,
+};
 use multipose::graph::GraphConfig;
 use multipose::model::StrategyKind;
 use multipose::structure::{parse_sdf, read_protein, read_sdf};
@@ -394,14 +396,14 @@ fn cache_hit_returns_identical_graphs() {
     let _ = std::fs::remove_dir_all(&dir);
     let cache = GraphCache::new(&dir).unwrap();
     let g = GraphConfig::default();
-    let (first, hit) = cache
+    let (first, lookup) = cache
         .get_or_build(&c.id, &c.poses, StrategyKind::Delta, &g)
         .unwrap();
-    assert!(!hit);
-    let (second, hit) = cache
+    assert_eq!(lookup, Lookup::Built);
+    let (second, lookup) = cache
         .get_or_build(&c.id, &c.poses, StrategyKind::Delta, &g)
         .unwrap();
-    assert!(hit);
+    assert!(lookup.hit());
     assert_eq!(first, second);
     // Other graph settings are another entry.
     let other = GraphConfig { cutoff: 6.0, ..g };
@@ -410,7 +412,62 @@ fn cache_hit_returns_identical_graphs() {
             .get_or_build(&c.id, &c.poses, StrategyKind::Delta, &other)
             .unwrap()
             .1
+            .hit()
     );
+}
+
+#[test]
+fn a_bad_cache_file_is_rebuilt_with_its_reason() {
+    let spec = DatasetSpec {
+        pocket_radius: Some(6.0),
+        ..DatasetSpec::from_dir(&root().join("data/tyk2")).unwrap()
+    };
+    let data = load(&spec).unwrap();
+    let (a, b) = (&data.compounds[0], &data.compounds[1]);
+    let dir = tmp("cache-bad");
+    let _ = std::fs::remove_dir_all(&dir);
+    let cache = GraphCache::new(&dir).unwrap();
+    let g = GraphConfig::default();
+    let build = |c: &multipose::dataset::CompoundData| {
+        cache
+            .get_or_build(&c.id, &c.poses, StrategyKind::Delta, &g)
+            .unwrap()
+    };
+    let (good, _) = build(a);
+    build(b);
+    let file = |c: &multipose::dataset::CompoundData| {
+        let key = multipose::dataset::cache_key(&c.poses, StrategyKind::Delta, &g);
+        dir.join(format!("{key}.safetensors"))
+    };
+    let pristine = std::fs::read(file(a)).unwrap();
+    let flipped = {
+        let mut v = pristine.clone();
+        let k = v.len() - 20;
+        v[k] ^= 0x40;
+        v
+    };
+    for (what, bytes, reason) in [
+        ("a flipped byte", flipped, "checksum"),
+        (
+            "another compound's file",
+            std::fs::read(file(b)).unwrap(),
+            "key",
+        ),
+        (
+            "a truncated file",
+            pristine[..pristine.len() / 2].to_vec(),
+            "safetensors",
+        ),
+    ] {
+        std::fs::write(file(a), bytes).unwrap();
+        let (graphs, lookup) = build(a);
+        match lookup {
+            Lookup::Rebuilt(why) => assert!(why.contains(reason), "{what}: {why}"),
+            other => panic!("{what}: {other:?}"),
+        }
+        assert_eq!(graphs, good, "{what}");
+        assert!(build(a).1.hit(), "{what}: the rebuilt file is valid");
+    }
 }
 
 #[test]

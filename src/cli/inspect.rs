@@ -42,9 +42,12 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     for c in &data.compounds {
         let graphs = match &cache {
             Some(cache) => {
-                let (g, hit) =
+                let (g, lookup) =
                     cache.get_or_build(&c.id, &c.poses, StrategyKind::Complex, &graph)?;
-                hits += usize::from(hit);
+                if let multipose::dataset::Lookup::Rebuilt(why) = &lookup {
+                    eprintln!("warning: graph cache entry rebuilt: {why}");
+                }
+                hits += usize::from(lookup.hit());
                 g
             }
             None => CompoundGraphs::build(&c.id, &c.poses, StrategyKind::Complex, &graph)?,

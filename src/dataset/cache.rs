@@ -57,25 +57,46 @@ impl GraphCache {
         Ok(Self { dir })
     }
 
-    /// Graphs of a compound from the cache, or built and stored; `true` on a hit.
+    /// Graphs of a compound from the cache, or built and stored. A cache file that fails
+    /// its checks (format, key, checksum, counts, indices, finite lengths) is rebuilt,
+    /// and the reason returned so the caller can warn.
     pub fn get_or_build(
         &self,
         name: &str,
         poses: &[Structure],
         strategy: StrategyKind,
         graph: &GraphConfig,
-    ) -> Result<(CompoundGraphs, bool)> {
-        let path = self
-            .dir
-            .join(format!("{}.safetensors", cache_key(poses, strategy, graph)));
-        if path.is_file()
-            && let Ok(found) = read(&path, name)
-        {
-            return Ok((found, true));
+    ) -> Result<(CompoundGraphs, Lookup)> {
+        let key = cache_key(poses, strategy, graph);
+        let path = self.dir.join(format!("{key}.safetensors"));
+        let mut lookup = Lookup::Built;
+        if path.is_file() {
+            match read(&path, name, &key, poses.len()) {
+                Ok(found) => return Ok((found, Lookup::Hit)),
+                Err(why) => lookup = Lookup::Rebuilt(format!("{}: {why}", path.display())),
+            }
         }
         let built = CompoundGraphs::build(name, poses, strategy, graph)?;
-        write(&path, &built)?;
-        Ok((built, false))
+        write(&path, &key, &built)?;
+        Ok((built, lookup))
+    }
+}
+
+/// How a compound's graphs were found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// Read from a valid cache file.
+    Hit,
+    /// Not cached yet: built and stored.
+    Built,
+    /// The cache file was invalid (the reason, naming the file): built and stored again.
+    Rebuilt(String),
+}
+
+impl Lookup {
+    /// Whether the graphs came from the cache.
+    pub fn hit(&self) -> bool {
+        *self == Lookup::Hit
     }
 }
 
@@ -98,7 +119,7 @@ fn take(map: &HashMap<String, Tensor>, prefix: &str) -> Option<Graph> {
     })
 }
 
-fn write(path: &Path, c: &CompoundGraphs) -> Result<()> {
+fn write(path: &Path, key: &str, c: &CompoundGraphs) -> Result<()> {
     let mut out = HashMap::new();
     for (i, p) in c.poses.iter().enumerate() {
         if let Some(g) = &p.complex {
@@ -121,42 +142,142 @@ fn write(path: &Path, c: &CompoundGraphs) -> Result<()> {
         "num_poses".into(),
         Tensor::new(&[c.poses.len() as u32], &Device::Cpu)?,
     );
-    let tmp = path.with_extension("tmp");
-    let io = |e: candle_core::Error| Error::Io {
+    let metadata = HashMap::from([
+        ("format".to_string(), FORMAT.to_string()),
+        ("key".to_string(), key.to_string()),
+        ("sha256".to_string(), checksum(&out)?),
+    ]);
+    let bytes = safetensors::serialize(out, Some(metadata)).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         source: std::io::Error::other(e.to_string()),
-    };
-    candle_core::safetensors::save(&out, &tmp).map_err(io)?;
+    })?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|source| Error::Io {
+        path: tmp.clone(),
+        source,
+    })?;
     std::fs::rename(&tmp, path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })
 }
 
-fn read(path: &Path, name: &str) -> std::result::Result<CompoundGraphs, ()> {
-    let map = candle_core::safetensors::load(path, &Device::Cpu).map_err(|_| ())?;
+/// SHA-256 over every tensor's name, shape and values, in name order.
+fn checksum(tensors: &HashMap<String, Tensor>) -> Result<String> {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let mut h = Sha256::new();
+    for name in names {
+        let t = &tensors[name];
+        h.update(name.as_bytes());
+        for &d in t.dims() {
+            h.update((d as u64).to_le_bytes());
+        }
+        match t.dtype() {
+            candle_core::DType::U32 => {
+                for v in t.flatten_all()?.to_vec1::<u32>()? {
+                    h.update(v.to_le_bytes());
+                }
+            }
+            _ => {
+                for v in t
+                    .flatten_all()?
+                    .to_dtype(candle_core::DType::F64)?
+                    .to_vec1::<f64>()?
+                {
+                    h.update(v.to_le_bytes());
+                }
+            }
+        }
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A cache file, checked: its format and key, the checksum of its tensors, the pose
+/// count, and every graph (indices in range, known elements, finite lengths).
+fn read(
+    path: &Path,
+    name: &str,
+    key: &str,
+    poses: usize,
+) -> std::result::Result<CompoundGraphs, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| format!("not a safetensors file ({e})"))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let field = |k: &str| meta.get(k).map(String::as_str).unwrap_or("");
+    if field("format") != FORMAT || field("key") != key {
+        return Err(format!(
+            "format `{}` and key `{}`, expected `{FORMAT}` and this file's name",
+            field("format"),
+            field("key")
+        ));
+    }
+    let map =
+        candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| e.to_string())?;
+    if checksum(&map).map_err(|e| e.to_string())? != field("sha256") {
+        return Err("its tensors do not match their checksum (changed or damaged)".into());
+    }
     let n = map
         .get("num_poses")
         .and_then(|t| t.to_vec1::<u32>().ok())
-        .ok_or(())?[0] as usize;
-    let poses = (0..n)
-        .map(|i| PoseGraphs {
-            complex: take(&map, &format!("pose{i}.complex")),
-            ligand: take(&map, &format!("pose{i}.ligand")),
-            protein: map
-                .get(&format!("pose{i}.protein"))
-                .and_then(|t| t.to_vec1::<u32>().ok())
-                .map(|v| v[0] as usize),
-        })
-        .collect();
-    let mut proteins = Vec::new();
-    while let Some(g) = take(&map, &format!("protein{}", proteins.len())) {
-        proteins.push(g);
+        .and_then(|v| v.first().copied())
+        .ok_or("no pose count")? as usize;
+    if n != poses {
+        return Err(format!("{n} poses cached, the compound has {poses}"));
     }
-    Ok(CompoundGraphs {
+    let compound = CompoundGraphs {
         name: name.to_string(),
-        poses,
-        proteins,
+        poses: (0..n)
+            .map(|i| PoseGraphs {
+                complex: take(&map, &format!("pose{i}.complex")),
+                ligand: take(&map, &format!("pose{i}.ligand")),
+                protein: map
+                    .get(&format!("pose{i}.protein"))
+                    .and_then(|t| t.to_vec1::<u32>().ok())
+                    .and_then(|v| v.first().map(|&k| k as usize)),
+            })
+            .collect(),
+        proteins: std::iter::successors(Some(0usize), |k| Some(k + 1))
+            .map_while(|k| take(&map, &format!("protein{k}")))
+            .collect(),
         id: crate::graph::CompoundId::default(),
-    })
+    };
+    check(&compound)?;
+    Ok(compound)
+}
+
+/// Graph invariants a model relies on (an index out of range would panic later).
+fn check(c: &CompoundGraphs) -> std::result::Result<(), String> {
+    let graphs = c
+        .poses
+        .iter()
+        .flat_map(|p| [p.complex.as_ref(), p.ligand.as_ref()])
+        .flatten()
+        .chain(&c.proteins);
+    for g in graphs {
+        let atoms = g.z.len() as u32;
+        if g.src.len() != g.dst.len() || g.dist.len() != g.src.len() {
+            return Err("edge arrays of different lengths".into());
+        }
+        if g.src.iter().chain(&g.dst).any(|&i| i >= atoms) {
+            return Err("an edge index beyond the atoms".into());
+        }
+        if g.z
+            .iter()
+            .any(|&z| z == 0 || z > crate::structure::MAX_ATOMIC_NUMBER)
+        {
+            return Err("an atomic number outside 1..=99".into());
+        }
+        if g.dist.iter().any(|d| !(d.is_finite() && *d >= 0.0)) {
+            return Err("an edge length that is negative or not finite".into());
+        }
+    }
+    if c.poses
+        .iter()
+        .any(|p| p.protein.is_some_and(|k| k >= c.proteins.len()))
+    {
+        return Err("a pose refers to a protein that is not cached".into());
+    }
+    Ok(())
 }

@@ -8,7 +8,7 @@ mod manifest;
 mod selection;
 mod targets;
 
-pub use cache::{GraphCache, cache_key};
+pub use cache::{GraphCache, Lookup, cache_key};
 pub use labels::{Assay, Label, Qualifier, read_labels};
 pub use layout::{DatasetSpec, GroupBy};
 pub use selection::{PoseSelection, SCORE_FIELDS, docking_score};

@@ -14,7 +14,7 @@ use crate::combine::{
     ChunkPolicy, CombinationConfig, CombinationKind, EngineConfig, EngineKind, GroupedConfig,
     GroupedModel, Objective, Prediction, train_batch,
 };
-use crate::dataset::{Assay, CompoundData, DatasetSpec, GraphCache, Qualifier, open};
+use crate::dataset::{Assay, CompoundData, DatasetSpec, GraphCache, Lookup, Qualifier, open};
 use crate::error::{Error, Result};
 use crate::model::{
     CompoundGraphs, ModelConfig, Params, Readout, SchNetConfig, StrategyKind, load_weights,
@@ -209,9 +209,14 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
         .compounds
         .par_iter()
         .map(|c| match &cache {
-            Some(cache) => Ok(cache
-                .get_or_build(&c.id, &c.poses, grouped.model.strategy, &graph)?
-                .0),
+            Some(cache) => {
+                let (g, lookup) =
+                    cache.get_or_build(&c.id, &c.poses, grouped.model.strategy, &graph)?;
+                if let Lookup::Rebuilt(why) = lookup {
+                    eprintln!("warning: graph cache entry rebuilt: {why}");
+                }
+                Ok(g)
+            }
             None => CompoundGraphs::build(&c.id, &c.poses, grouped.model.strategy, &graph),
         })
         .collect::<Result<Vec<_>>>()?;
