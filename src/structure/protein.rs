@@ -40,6 +40,23 @@ pub fn is_water(name: &str) -> bool {
     matches!(name, "HOH" | "WAT" | "H2O" | "DOD")
 }
 
+/// PDB and mmCIF are ASCII formats: a byte outside it is reported with its line (the
+/// parser would fail on it with a less helpful message, or panic).
+fn check_ascii(path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match bytes.iter().position(|b| !b.is_ascii()) {
+        None => Ok(()),
+        Some(k) => Err(Error::Parse {
+            path: path.to_path_buf(),
+            line: 1 + bytes[..k].iter().filter(|&&b| b == b'\n').count(),
+            message: format!("byte 0x{:02x} is not ASCII", bytes[k]),
+        }),
+    }
+}
+
 /// Reads the first model of a PDB or mmCIF file (format from the extension).
 pub fn read_protein(path: &Path, keep_hydrogens: bool) -> Result<ProteinAtoms> {
     let input = |message: String| Error::Input {
@@ -55,11 +72,28 @@ pub fn read_protein(path: &Path, keep_hydrogens: bool) -> Result<ProteinAtoms> {
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         });
     }
-    let (pdb, _warnings) = pdbtbx::ReadOptions::new()
-        .guess_format(name)
-        .set_level(pdbtbx::StrictnessLevel::Loose)
-        .set_only_first_model(true)
-        .read(name)
+    check_ascii(path)?;
+    // pdbtbx 0.12 panics on some malformed records (found by fuzzing: conformer and
+    // residue names it cannot build) instead of returning an error; a bad file must give
+    // an error naming it, not abort the program.
+    let read = std::panic::catch_unwind(|| {
+        pdbtbx::ReadOptions::new()
+            .guess_format(name)
+            .set_level(pdbtbx::StrictnessLevel::Loose)
+            .set_only_first_model(true)
+            .read(name)
+    });
+    let (pdb, _warnings) = read
+        .map_err(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            input(format!(
+                "malformed structure file (the PDB/mmCIF reader failed: {what})"
+            ))
+        })?
         .map_err(|errors| {
             let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
             input(text.join("\n"))
