@@ -90,3 +90,50 @@ fn graphs_built_for_another_strategy_are_an_error() {
     .unwrap_err();
     assert!(e.to_string().contains("delta"), "{e}");
 }
+
+/// Rewrites the coordinates of every atom line of an SDF's first record with `f`.
+fn move_first_pose(sdf: &str, f: impl Fn(f64) -> f64) -> String {
+    let mut lines: Vec<String> = sdf.lines().map(str::to_string).collect();
+    let atoms: usize = lines[3][0..3].trim().parse().unwrap();
+    for line in lines.iter_mut().skip(4).take(atoms) {
+        let x: f64 = line[0..10].trim().parse().unwrap();
+        *line = format!("{:>10.4}{}", f(x), &line[10..]);
+    }
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn implausible_geometry_is_warned_about() {
+    let dir = std::env::temp_dir().join(format!("multipose-geometry-{}", std::process::id()));
+    common::tyk2_slice(&dir);
+    let pose = dir.join("poses/lig_ejm_31.sdf");
+    let text = std::fs::read_to_string(&pose).unwrap();
+    let spec = |d: &std::path::Path| multipose::dataset::DatasetSpec::from_dir(d).unwrap();
+    let warnings = |d: &std::path::Path| -> Vec<String> {
+        let data = multipose::dataset::load(&spec(d)).unwrap();
+        data.compounds
+            .iter()
+            .flat_map(|c| c.warnings.clone())
+            .collect()
+    };
+    assert!(warnings(&dir).is_empty(), "{:?}", warnings(&dir));
+    // Pose 0 moved 100 Å away from the protein (no pocket crop: nothing else notices).
+    std::fs::write(&pose, move_first_pose(&text, |x| x + 100.0)).unwrap();
+    let w = warnings(&dir);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("pose 0") && w.contains("no protein atom")),
+        "{w:?}"
+    );
+    // A coordinate of 1e30 Å.
+    std::fs::write(&pose, move_first_pose(&text, |_| 1e30)).unwrap();
+    let w = warnings(&dir);
+    assert!(w.iter().any(|w| w.contains("beyond")), "{w:?}");
+    // A receptor of two water molecules.
+    std::fs::write(&pose, &text).unwrap();
+    let water = "HETATM    1  O   HOH A 501      -4.000  -3.000 -16.000  1.00  0.00           O\n\
+                 HETATM    2  O   HOH A 502      -5.000  -3.500 -15.000  1.00  0.00           O\nEND\n";
+    std::fs::write(dir.join("receptor.pdb"), water).unwrap();
+    let w = warnings(&dir);
+    assert!(w.iter().any(|w| w.contains("amino-acid")), "{w:?}");
+}

@@ -167,6 +167,61 @@ fn skip(data: &mut Dataset, spec: &DatasetSpec, id: &str, why: &str) -> Result<(
     Ok(())
 }
 
+/// Beyond this, a coordinate is almost surely a unit or format error (Å).
+const FAR_COORDINATE: f64 = 1e4;
+/// A pose with no protein atom this close (Å) does not touch the receptor.
+const CONTACT: f64 = 6.0;
+/// Residue names of amino acids, including common protonation and modified forms.
+const AMINO_ACIDS: [&str; 28] = [
+    "ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU", "LYS", "MET",
+    "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL", "HID", "HIE", "HIP", "CYX", "ASH", "GLH",
+    "LYN", "MSE",
+];
+
+/// Implausible geometry worth a warning: far-out coordinates, a receptor without amino
+/// acids, a pose that touches no protein atom.
+fn geometry_warnings(
+    proteins: &[ProteinAtoms],
+    molecules: &[Molecule],
+    sources: &[String],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let far = |p: &[f64; 3]| p.iter().any(|v| v.abs() > FAR_COORDINATE);
+    if proteins[0].pos.iter().any(far) {
+        out.push(format!(
+            "the receptor has a coordinate beyond {FAR_COORDINATE} Å"
+        ));
+    }
+    if !proteins[0]
+        .residue
+        .iter()
+        .any(|r| AMINO_ACIDS.contains(&r.as_str()))
+    {
+        out.push("the receptor has no amino-acid residue (is it a protein?)".into());
+    }
+    for (k, m) in molecules.iter().enumerate() {
+        let source = sources.get(k).map_or("", String::as_str);
+        if m.pos.iter().any(far) {
+            out.push(format!(
+                "pose {k} ({source}) has a coordinate beyond {FAR_COORDINATE} Å"
+            ));
+        }
+        let protein = &proteins[k.min(proteins.len() - 1)].pos;
+        let touches = m.pos.iter().any(|a| {
+            protein.iter().any(|b| {
+                let d2: f64 = (0..3).map(|i| (a[i] - b[i]).powi(2)).sum();
+                d2 <= CONTACT * CONTACT
+            })
+        });
+        if !touches {
+            out.push(format!(
+                "pose {k} ({source}) has no protein atom within {CONTACT} Å (is it in the receptor's frame?)"
+            ));
+        }
+    }
+    out
+}
+
 fn build_compound(
     spec: &DatasetSpec,
     id: String,
@@ -207,6 +262,7 @@ fn build_compound(
         }
         None => proteins,
     };
+    warnings.extend(geometry_warnings(&proteins, &molecules, &sources));
     let scores = molecules.iter().map(docking_score).collect();
     let rmsd = molecules
         .iter()

@@ -177,9 +177,29 @@ pub fn dataset_options(config: &TrainConfig) -> DatasetSpec {
     }
 }
 
+/// Prints the compounds' data warnings (implausible geometry, poses with other atoms),
+/// the first few in full; `multipose inspect` lists them all.
+fn report_warnings(compounds: &[CompoundData]) {
+    const SHOWN: usize = 10;
+    let all: Vec<String> = compounds
+        .iter()
+        .flat_map(|c| c.warnings.iter().map(move |w| format!("{}: {w}", c.id)))
+        .collect();
+    for w in all.iter().take(SHOWN) {
+        eprintln!("warning: {w}");
+    }
+    if all.len() > SHOWN {
+        eprintln!(
+            "warning: {} more data warnings (`multipose inspect` lists them)",
+            all.len() - SHOWN
+        );
+    }
+}
+
 /// Loads the data, builds graphs (cached if configured) and objectives.
 pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
     let data = open(&config.data.path, &dataset_options(config))?;
+    report_warnings(&data.compounds);
     if data.compounds.len() < 2 {
         return Err(Error::InvalidConfig(format!(
             "{}: {} labelled compounds with poses; training needs at least 2",
