@@ -313,6 +313,23 @@ fn bad_structure_lines_name_file_and_line() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("lig.sdf:4") && e.contains("atom count"), "{e}");
+    // A NaN coordinate is named at its line, not later by its atom in the complex.
+    let mut broken = lines.clone();
+    let nan_atom = format!("{:>10}{}", "nan", &lines[5][10..]);
+    broken[5] = &nan_atom;
+    let e = parse_sdf(&broken.join("\n"), Path::new("lig.sdf"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("lig.sdf:6") && e.contains("x coordinate"), "{e}");
+    // A counts line announcing more atoms than the block holds.
+    let atoms: usize = lines[3][0..3].trim().parse().unwrap();
+    let mut broken = lines.clone();
+    let more = format!("{:>3}{}", atoms + 2, &lines[3][3..]);
+    broken[3] = &more;
+    let e = parse_sdf(&broken.join("\n"), Path::new("lig.sdf"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("counts line") && e.contains("more atoms"), "{e}");
     let truncated = lines[..8].join("\n");
     let e = parse_sdf(&truncated, Path::new("lig.sdf"))
         .unwrap_err()

@@ -66,8 +66,10 @@ pub fn parse_mol2(text: &str, path: &Path) -> Result<Vec<Molecule>> {
                     ));
                 }
                 let num = |s: &str, what: &str| -> Result<f64> {
-                    s.parse()
-                        .map_err(|_| err(i, format!("expected {what}, found `{s}`")))
+                    s.parse::<f64>()
+                        .ok()
+                        .filter(|v| v.is_finite())
+                        .ok_or_else(|| err(i, format!("expected {what}, found `{s}`")))
                 };
                 m.pos.push([
                     num(f[2], "an x coordinate")?,

@@ -127,6 +127,17 @@ impl Parser<'_> {
             .map_err(|_| self.err(i, format!("expected {what}, found `{}`", field.trim())))
     }
 
+    /// A finite coordinate (NaN or inf named here, with the line, not later by atom
+    /// number in the assembled complex).
+    fn coordinate(&self, i: usize, field: &str, what: &str) -> Result<f64> {
+        let v: f64 = self.number(i, field, what)?;
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(self.err(i, format!("expected {what}, found `{}`", field.trim())))
+        }
+    }
+
     fn element(&self, i: usize, symbol: &str) -> Result<u32> {
         atomic_number(symbol)
             .ok_or_else(|| self.err(i, format!("unknown element symbol `{}`", symbol.trim())))
@@ -140,12 +151,21 @@ impl Parser<'_> {
             let i = at + 1 + k;
             let l = self.line(i, "an atom line")?;
             let f: Vec<&str> = l.split_whitespace().collect();
-            if f.len() < 4 {
-                return Err(self.err(i, "expected an atom line `x y z symbol ...`"));
+            // A bond line or `M  END` where an atom is due: the counts line overstates
+            // the atoms (an element symbol `0` would say less).
+            if f.len() < 4 || f[3].parse::<f64>().is_ok() || l.starts_with("M  ") {
+                return Err(self.err(
+                    i,
+                    format!(
+                        "expected atom {} of {atoms} (`x y z symbol ...`); does the counts line at line {} announce more atoms than the block holds?",
+                        k + 1,
+                        at + 1
+                    ),
+                ));
             }
-            let x = self.number(i, f[0], "an x coordinate")?;
-            let y = self.number(i, f[1], "a y coordinate")?;
-            let z = self.number(i, f[2], "a z coordinate")?;
+            let x = self.coordinate(i, f[0], "an x coordinate")?;
+            let y = self.coordinate(i, f[1], "a y coordinate")?;
+            let z = self.coordinate(i, f[2], "a z coordinate")?;
             m.pos.push([x, y, z]);
             m.z.push(self.element(i, f[3])?);
         }
@@ -215,9 +235,9 @@ impl Parser<'_> {
                             self.err(first, "expected a V3000 atom line `index type x y z ...`")
                         );
                     }
-                    let x = self.number(first, f[2], "an x coordinate")?;
-                    let y = self.number(first, f[3], "a y coordinate")?;
-                    let z = self.number(first, f[4], "a z coordinate")?;
+                    let x = self.coordinate(first, f[2], "an x coordinate")?;
+                    let y = self.coordinate(first, f[3], "a y coordinate")?;
+                    let z = self.coordinate(first, f[4], "a z coordinate")?;
                     m.pos.push([x, y, z]);
                     m.z.push(self.element(first, f[1])?);
                 }
