@@ -349,3 +349,17 @@ fn damaged_or_non_finite_weights_are_refused_naming_the_file() {
         "{e}"
     );
 }
+
+#[test]
+fn an_override_without_its_value_does_not_swallow_the_next_option() {
+    let base = setup("novalue", "none");
+    let args = ["train", "--optim.epochs", "--out", "x"];
+    let o = multipose(&args, &base, None);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("`--optim.epochs` needs a value"),
+        "{}",
+        text(&o)
+    );
+    assert!(!base.join("x").exists());
+}

@@ -58,8 +58,11 @@ fn split_overrides(args: Vec<String>) -> anyhow::Result<(Vec<String>, Overrides)
             Some(key) => match key.split_once('=') {
                 Some((k, v)) => overrides.push((k.to_string(), v.to_string())),
                 None => {
+                    // An option where the value is due means the value was forgotten
+                    // (negative numbers do not start with `--`).
                     let v = it
                         .next()
+                        .filter(|v| !v.starts_with("--"))
                         .ok_or_else(|| anyhow::anyhow!("`--{key}` needs a value"))?;
                     overrides.push((key.to_string(), v));
                 }
