@@ -42,7 +42,12 @@ fn setup_config(name: &str) -> (std::path::PathBuf, multipose::train::TrainConfi
 }
 
 fn train(base: &Path, out: &str, fault: Option<u64>) -> Output {
-    let args = [
+    train_with(base, out, &[], fault)
+}
+
+/// `train` with the test config into `out`, plus `extra` arguments.
+fn train_with(base: &Path, out: &str, extra: &[&str], fault: Option<u64>) -> Output {
+    let mut args = vec![
         "train",
         "--config",
         "config.toml",
@@ -52,6 +57,7 @@ fn train(base: &Path, out: &str, fault: Option<u64>) -> Output {
         out,
         "--quiet",
     ];
+    args.extend(extra);
     multipose(&args, base, fault)
 }
 
@@ -217,19 +223,7 @@ fn resume_refuses_an_edited_config_and_extends_only_the_epochs() {
     let base = setup("extend", "none");
     let straight = train(&base, "straight", None);
     assert!(straight.status.success(), "{}", text(&straight));
-    let args = [
-        "train",
-        "--config",
-        "config.toml",
-        "--data.path",
-        "data",
-        "--out",
-        "short",
-        "--quiet",
-        "--optim.epochs",
-        "2",
-    ];
-    let short = multipose(&args, &base, None);
+    let short = train_with(&base, "short", &["--optim.epochs", "2"], None);
     assert!(short.status.success(), "{}", text(&short));
     let config = base.join("short/config.toml");
     let saved = std::fs::read_to_string(&config).unwrap();
@@ -287,18 +281,7 @@ fn a_compound_left_out_is_listed_or_with_strict_stops_the_run() {
         summary.contains("lig_ejm_42") && summary.contains("no label"),
         "{summary}"
     );
-    let args = [
-        "train",
-        "--config",
-        "config.toml",
-        "--data.path",
-        "data",
-        "--out",
-        "strict",
-        "--data.strict",
-        "true",
-    ];
-    let strict = multipose(&args, &base, None);
+    let strict = train_with(&base, "strict", &["--data.strict", "true"], None);
     assert!(!strict.status.success());
     assert!(text(&strict).contains("lig_ejm_42"), "{}", text(&strict));
 }
