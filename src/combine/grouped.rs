@@ -118,20 +118,9 @@ impl GroupedModel {
                 out.push(self.predict(compounds[k], chunk)?);
                 continue;
             }
-            let listed: Vec<(&CompoundGraphs, Vec<usize>)> = group
-                .iter()
-                .map(|&k| (compounds[k], (0..compounds[k].num_poses()).collect()))
-                .collect();
-            let (preds, embeddings) = self.frozen.predict_packed(&listed, embed)?;
-            let mut offset = 0;
-            for (c, _) in &listed {
-                let n = c.num_poses();
-                let z = embeddings
-                    .as_ref()
-                    .map(|e| e.narrow(0, offset, n))
-                    .transpose()?;
-                out.push(self.finish(&preds.narrow(0, offset, n)?, z.as_ref())?);
-                offset += n;
+            let members: Vec<&CompoundGraphs> = group.iter().map(|&k| compounds[k]).collect();
+            for (preds, z) in self.frozen.predict_packed(&members, embed)? {
+                out.push(self.finish(&preds, z.as_ref())?);
             }
         }
         Ok(out)

@@ -233,17 +233,21 @@ impl PoseModel {
         Ok((self.config.pose_readout.forward(dg)?, embeddings))
     }
 
-    /// Predictions `[Σ poses]` (and, with `embed`, embeddings) of the listed poses of
-    /// several compounds in one batched forward pass, in the order listed: small
+    /// Predictions `[N]` (and, with `embed`, embeddings `[N, D]`) of every pose of each
+    /// of several compounds, one pair per compound, from one batched forward pass: small
     /// compounds fill the device together instead of one launch sequence each. Every
     /// compound's distinct proteins go into the same batch once (delta, concat), so the
     /// result is differentiable end to end like [`ProteinInput::Batched`].
     pub fn predict_packed(
         &self,
-        items: &[(&CompoundGraphs, Vec<usize>)],
+        compounds: &[&CompoundGraphs],
         embed: bool,
-    ) -> Result<(Tensor, Option<Tensor>)> {
+    ) -> Result<Vec<(Tensor, Option<Tensor>)>> {
         let kind = self.config.strategy;
+        let items: Vec<(&CompoundGraphs, Vec<usize>)> = compounds
+            .iter()
+            .map(|c| (*c, (0..c.num_poses()).collect()))
+            .collect();
         let total: usize = items.iter().map(|(_, p)| p.len()).sum();
         let parts: &[u8] = match kind {
             StrategyKind::Complex => &[COMPLEX],
@@ -252,23 +256,17 @@ impl PoseModel {
         };
         let mut graphs = Vec::new();
         for &part in parts {
-            for (c, poses) in items {
+            for (c, poses) in &items {
                 graphs.extend(self.pick(c, poses, part)?);
             }
         }
         let mut protein_rows = Vec::with_capacity(total);
         if kind.needs_parts() {
-            for (c, poses) in items {
-                let ids: Vec<usize> = poses
-                    .iter()
-                    .map(|&p| c.poses[p].protein)
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| wrong_strategy(kind))?;
-                let mut distinct = ids.clone();
-                distinct.sort_unstable();
-                distinct.dedup();
+            for (c, poses) in &items {
+                let ids = self.pose_proteins(c, poses)?;
+                let distinct = distinct(&ids);
                 let base = graphs.len();
-                graphs.extend(distinct.iter().map(|&i| &c.proteins[i]));
+                graphs.extend(distinct.iter().map(|&i| &c.proteins[i as usize]));
                 protein_rows.extend(
                     ids.iter()
                         .map(|id| (base + distinct.partition_point(|d| d < id)) as u32),
@@ -290,7 +288,32 @@ impl PoseModel {
                 )
             }
         };
-        self.read_out(&dg, complex, embed)
+        let (preds, embeddings) = self.read_out(&dg, complex, embed)?;
+        let mut offset = 0;
+        items
+            .iter()
+            .map(|(_, poses)| {
+                let n = poses.len();
+                let part = (
+                    preds.narrow(0, offset, n)?,
+                    embeddings
+                        .as_ref()
+                        .map(|e| e.narrow(0, offset, n))
+                        .transpose()?,
+                );
+                offset += n;
+                Ok(part)
+            })
+            .collect()
+    }
+
+    /// The protein index of each of the listed poses (delta and concat).
+    fn pose_proteins(&self, compound: &CompoundGraphs, poses: &[usize]) -> Result<Vec<u32>> {
+        poses
+            .iter()
+            .map(|&p| compound.poses[p].protein.map(|i| i as u32))
+            .collect::<Option<_>>()
+            .ok_or_else(|| wrong_strategy(self.config.strategy))
     }
 
     /// Representations `[k, D]` of one part (complex or ligand) of the chunk's poses.
@@ -312,18 +335,11 @@ impl PoseModel {
         poses: &[usize],
         protein: ProteinInput<'_>,
     ) -> Result<(Tensor, Tensor, Tensor)> {
-        let kind = self.config.strategy;
         let k = poses.len();
-        let protein_ids: Vec<u32> = poses
-            .iter()
-            .map(|&p| compound.poses[p].protein.map(|i| i as u32))
-            .collect::<Option<_>>()
-            .ok_or_else(|| wrong_strategy(kind))?;
+        let protein_ids = self.pose_proteins(compound, poses)?;
         let mut graphs = self.pick(compound, poses, COMPLEX)?;
         graphs.extend(self.pick(compound, poses, LIGAND)?);
-        let mut distinct = protein_ids.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
+        let distinct = distinct(&protein_ids);
         let inline: &[u32] = match protein {
             ProteinInput::Inline => &protein_ids,
             ProteinInput::Batched => &distinct,
@@ -371,6 +387,14 @@ impl PoseModel {
             })
             .collect()
     }
+}
+
+/// The distinct values of `ids`, ascending.
+fn distinct(ids: &[u32]) -> Vec<u32> {
+    let mut d = ids.to_vec();
+    d.sort_unstable();
+    d.dedup();
+    d
 }
 
 /// Key of a chunk's host batch: the given parts of every pose, then the inline proteins.

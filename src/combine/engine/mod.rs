@@ -151,11 +151,7 @@ pub fn train_batch(
     engine: &EngineConfig,
 ) -> Result<BatchStep> {
     let weight = 1.0 / items.len().max(1) as f64;
-    let (names, keys): (Vec<String>, Vec<Tensor>) = params
-        .named()
-        .into_iter()
-        .map(|(n, v)| (n, v.as_tensor().clone()))
-        .unzip();
+    let (names, keys) = param_keys(params);
     let mut total = grads::GradBuffer::new(keys);
     let mut steps: Vec<Option<CompoundStep>> = vec![None; items.len()];
     for group in batch_groups(model, items, engine)? {
@@ -262,11 +258,7 @@ struct Step<'a> {
 impl Step<'_> {
     /// Parameter names and their tensors, the keys of every gradient buffer.
     fn keys(&self) -> (Vec<String>, Vec<Tensor>) {
-        self.params
-            .named()
-            .into_iter()
-            .map(|(n, v)| (n, v.as_tensor().clone()))
-            .unzip()
+        param_keys(self.params)
     }
 
     /// ∂/∂ŷᵢ of the per-pose loss terms alone (for terms that touch one pose each).
@@ -330,6 +322,15 @@ impl Step<'_> {
         };
         Ok((dc, dy))
     }
+}
+
+/// Parameter names and their tensors, the keys of every gradient buffer.
+fn param_keys(params: &Params) -> (Vec<String>, Vec<Tensor>) {
+    params
+        .named()
+        .into_iter()
+        .map(|(n, v)| (n, v.as_tensor().clone()))
+        .unzip()
 }
 
 /// First element of a tensor as f64.

@@ -17,23 +17,12 @@ pub(super) fn run(
     items: &[(&CompoundGraphs, &Objective)],
     weight: f64,
 ) -> Result<(Vec<CompoundStep>, GradStore)> {
-    let listed: Vec<(&CompoundGraphs, Vec<usize>)> = items
-        .iter()
-        .map(|(c, _)| (*c, (0..c.num_poses()).collect()))
-        .collect();
+    let compounds: Vec<&CompoundGraphs> = items.iter().map(|(c, _)| *c).collect();
     let embed = model.combination.needs_embeddings();
-    let (preds, embeddings) = model.pose.predict_packed(&listed, embed)?;
+    let outputs = model.pose.predict_packed(&compounds, embed)?;
     let mut steps = Vec::with_capacity(items.len());
     let mut total: Option<Tensor> = None;
-    let mut offset = 0;
-    for (compound, objective) in items {
-        let n = compound.num_poses();
-        let p = preds.narrow(0, offset, n)?;
-        let z = embeddings
-            .as_ref()
-            .map(|e| e.narrow(0, offset, n))
-            .transpose()?;
-        offset += n;
+    for ((_, objective), (p, z)) in items.iter().zip(outputs) {
         let combined = model.combination.forward(&p, z.as_ref())?;
         let output = model.readout().forward(&combined)?;
         let loss = objective.total(&output, &p)?;
