@@ -617,7 +617,6 @@ fn run(
         b
     };
     let chunk = engine.chunk;
-    let mut stopped_early = false;
     let first_epoch = state.epochs_done;
     while !state.finished && state.epochs_done < config.optim.epochs {
         if options
@@ -738,7 +737,6 @@ fn run(
         state.epochs_done = epoch + 1;
         state.finished = decision.stop || state.epochs_done >= config.optim.epochs;
         state.stopped_early = decision.stop;
-        stopped_early = decision.stop;
         save_checkpoint(
             &params,
             &prepared.grouped,
@@ -756,11 +754,7 @@ fn run(
         model = reload(config, &mut params, &prepared.grouped, &best)?;
         reported = BEST_WEIGHTS;
     }
-    let ending = Ending {
-        stopped_early,
-        weights: reported.to_string(),
-    };
-    finish(config, out, &prepared, &model, &state, ending, started)
+    finish(config, out, &prepared, &model, &state, reported, started)
 }
 
 /// The error for a loss that is no longer finite; resuming is offered only when an epoch
@@ -777,13 +771,6 @@ fn diverged(epoch: usize, id: &str, loss: f64, saved: usize, out: &Path) -> Erro
         "epoch {}: the loss of `{id}` is {loss}; {next}",
         epoch + 1
     ))
-}
-
-/// How the training loop ended.
-struct Ending {
-    stopped_early: bool,
-    /// The checkpoint file the final predictions and metrics come from.
-    weights: String,
 }
 
 /// Loads weights into `params` and rebuilds the model over them.
@@ -861,7 +848,7 @@ fn finish(
     prepared: &Prepared,
     model: &GroupedModel,
     state: &State,
-    ending: Ending,
+    weights: &str,
     started: Instant,
 ) -> Result<Summary> {
     let chunk = engine_config(config)?.chunk;
@@ -926,8 +913,8 @@ fn finish(
     let summary = Summary {
         epochs: state.epochs_done,
         best_epoch: state.stopping.best_epoch,
-        stopped_early: ending.stopped_early,
-        weights: ending.weights,
+        stopped_early: state.stopped_early,
+        weights: weights.to_string(),
         sizes,
         metrics,
         per_target,
