@@ -60,15 +60,15 @@ fn reported_weights(dir: &Path, config: &TrainConfig) -> anyhow::Result<PathBuf>
     let recorded = summary
         .as_ref()
         .and_then(|s| s["weights"].as_str().map(str::to_string));
+    let checkpoint = current_checkpoint(dir);
     let name = recorded.clone().unwrap_or_else(|| {
-        let best = config.early_stopping.kind == "best";
-        let folder = current_checkpoint(dir).unwrap_or_else(|| dir.to_path_buf());
-        match best && folder.join(BEST_WEIGHTS).is_file() {
+        let folder = checkpoint.as_deref().unwrap_or(dir);
+        match config.early_stopping.kind == "best" && folder.join(BEST_WEIGHTS).is_file() {
             true => BEST_WEIGHTS.to_string(),
             false => LAST_WEIGHTS.to_string(),
         }
     });
-    let path = [current_checkpoint(dir), Some(dir.to_path_buf())]
+    let path = [checkpoint.as_deref(), Some(dir)]
         .into_iter()
         .flatten()
         .map(|folder| folder.join(&name))
@@ -79,8 +79,8 @@ fn reported_weights(dir: &Path, config: &TrainConfig) -> anyhow::Result<PathBuf>
                 dir.display()
             )
         })?;
-    if let Some(folder) = path.parent().filter(|f| f.ends_with(CHECKPOINT)) {
-        verify_checkpoint(folder)?;
+    if let Some(c) = checkpoint.as_deref().filter(|c| path.starts_with(c)) {
+        verify_checkpoint(c)?;
     }
     if recorded.is_none() {
         eprintln!(
