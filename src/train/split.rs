@@ -222,10 +222,10 @@ pub fn scaffold(keys: &[String], train: f64, val: f64, seed: u64) -> Split {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn disjoint_and_complete(s: &Split, n: usize) {
+    pub(in crate::train) fn disjoint_and_complete(s: &Split, n: usize) {
         let mut all: Vec<usize> = s
             .train
             .iter()

@@ -123,6 +123,7 @@ pub fn whole_targets(groups: &[String], parts: Parts, seed: u64) -> Split {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::split::tests::disjoint_and_complete;
 
     fn groups() -> Vec<String> {
         // Three targets of 10, 7 and 3 compounds, interleaved.
@@ -140,18 +141,6 @@ mod tests {
             .collect()
     }
 
-    fn complete(s: &Split, n: usize) {
-        let mut all: Vec<usize> = s
-            .train
-            .iter()
-            .chain(&s.val)
-            .chain(&s.test)
-            .copied()
-            .collect();
-        all.sort();
-        assert_eq!(all, (0..n).collect::<Vec<_>>());
-    }
-
     #[test]
     fn per_target_fractions_split_every_target() {
         let g = groups();
@@ -163,7 +152,7 @@ mod tests {
             },
             7,
         );
-        complete(&s, 20);
+        disjoint_and_complete(&s, 20);
         let count = |part: &[usize], t: &str| part.iter().filter(|&&i| g[i] == t).count();
         assert_eq!(
             (
@@ -209,7 +198,7 @@ mod tests {
                 val_share: 0.2,
             };
             let s = per_target(&g, parts, 3);
-            complete(&s, 20);
+            disjoint_and_complete(&s, 20);
             for &i in &s.test {
                 tested[i] += 1;
             }
@@ -228,7 +217,7 @@ mod tests {
                 val_share: 0.0,
             };
             let s = whole_targets(&g, parts, 1);
-            complete(&s, 20);
+            disjoint_and_complete(&s, 20);
             let targets = |part: &[usize]| {
                 let mut t: Vec<&str> = part.iter().map(|&i| g[i].as_str()).collect();
                 t.dedup();
