@@ -16,7 +16,9 @@ pub struct TrainArgs {
     /// Output folder (default: runs/<seconds since 1970>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Continue the interrupted run in this folder exactly where it stopped.
+    /// Continue the interrupted run in this folder exactly where it stopped, with its saved
+    /// config.toml (an edited one is refused). `--optim.epochs N` is the one override
+    /// allowed: it extends a run.
     #[arg(long, conflicts_with_all = ["config", "out"])]
     resume: Option<PathBuf>,
     /// No progress bar.
