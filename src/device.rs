@@ -38,6 +38,26 @@ pub fn reset_gpu_peak(device: &Device) {
     pool_attribute(device, true);
 }
 
+/// Free and total memory of a GPU in bytes (the driver's view: memory that candle's pool
+/// holds but does not use counts as used). `None` on CPU or when the driver cannot say.
+pub fn gpu_memory(device: &Device) -> Option<(u64, u64)> {
+    mem_info(device)
+}
+
+#[cfg(feature = "cuda")]
+fn mem_info(device: &Device) -> Option<(u64, u64)> {
+    let Device::Cuda(dev) = device else {
+        return None;
+    };
+    let (free, total) = dev.cuda_stream().context().mem_get_info().ok()?;
+    Some((free as u64, total as u64))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn mem_info(_device: &Device) -> Option<(u64, u64)> {
+    None
+}
+
 #[cfg(feature = "cuda")]
 fn pool_attribute(device: &Device, reset: bool) -> Option<u64> {
     use candle_core::cuda_backend::cudarc::driver::sys;

@@ -35,8 +35,9 @@ pub struct BenchArgs {
     /// Poses per chunk (default: as many as fit --budget-mib).
     #[arg(long)]
     chunk: Option<usize>,
-    /// Activation memory budget per chunk, MiB.
-    #[arg(long, default_value_t = 4096)]
+    /// Activation memory budget per chunk, MiB (0 = automatic: 1 GiB on CPU, half the
+    /// free memory on a GPU).
+    #[arg(long, default_value_t = 0)]
     budget_mib: u64,
     /// Timed repetitions per configuration (median reported; one warm-up when > 1).
     #[arg(long, default_value_t = 1)]
@@ -86,15 +87,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .map(|e| EngineKind::parse(e))
         .collect::<Result<Vec<_>, _>>()?;
     let config = grouped_config(&args)?;
-    let chunk = match args.chunk {
-        Some(k) if k > 0 => ChunkPolicy::Fixed(k),
-        Some(_) => bail!("--chunk must be at least 1"),
-        None => ChunkPolicy::Budget(args.budget_mib << 20),
-    };
+    if args.chunk == Some(0) {
+        bail!("--chunk must be at least 1");
+    }
     if args.repeats == 0 {
         bail!("--repeats must be at least 1");
     }
     let device = multipose::device::parse(&args.device)?;
+    let chunk = ChunkPolicy::from_settings(args.chunk.unwrap_or(0), args.budget_mib, &device);
     let dtype = match args.dtype.as_str() {
         "f32" => candle_core::DType::F32,
         "f64" => candle_core::DType::F64,

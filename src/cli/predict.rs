@@ -118,7 +118,7 @@ fn predict_all(
         let refs: Vec<&CompoundGraphs> = graphs.iter().collect();
         per_model.push(
             m.model
-                .predict_batch(&refs, &engine_config(&m.config)?.chunk)?,
+                .predict_batch(&refs, &engine_config(&m.config, &device)?.chunk)?,
         );
     }
     let poses: usize = data.compounds.iter().map(|c| c.poses.len()).sum::<usize>() * models.len();

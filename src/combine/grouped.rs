@@ -82,6 +82,11 @@ impl GroupedModel {
         &self.config
     }
 
+    /// The device the model runs on.
+    pub fn device(&self) -> &candle_core::Device {
+        self.pose.device()
+    }
+
     /// Readout of the combined value.
     pub fn readout(&self) -> Readout {
         self.config.readout

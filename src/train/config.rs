@@ -109,7 +109,8 @@ pub struct EngineSection {
     pub kind: String,
     /// Poses per chunk (0 = from the memory budget).
     pub chunk: usize,
-    /// Activation memory budget per chunk, MiB.
+    /// Activation memory budget per chunk, MiB (0 = automatic: 1 GiB on CPU, half the
+    /// free memory on a GPU).
     pub budget_mib: u64,
     /// Device: cpu, cuda or cuda:N (CUDA needs a build from tools/cuda/build.sh).
     pub device: String,
@@ -125,7 +126,7 @@ impl Default for EngineSection {
         Self {
             kind: "auto".into(),
             chunk: 0,
-            budget_mib: 4096,
+            budget_mib: 0,
             device: "cpu".into(),
             checkpoint: false,
             pack: true,
@@ -518,7 +519,7 @@ init_weights = ""            # start from mtenn-named safetensors ("" = seeded r
 [engine]
 kind = "{engine}"                # auto | full | stored | streaming | recompute
 chunk = {chunk}                    # poses per batched forward/backward (0 = from budget_mib)
-budget_mib = {budget}            # activation memory per chunk
+budget_mib = {budget}               # activation memory per chunk (0 = 1 GiB on CPU, half the free GPU memory)
 device = "{device}"               # cpu | cuda | cuda:N (CUDA build: tools/cuda/build.sh)
 checkpoint = {checkpoint}           # recompute activations in backward: less memory, ~1/3 more time
 pack = {pack}                  # several small compounds per chunk (same gradient, fewer launches)

@@ -154,14 +154,12 @@ pub fn grouped_config(config: &TrainConfig, assay: Assay) -> Result<GroupedConfi
     })
 }
 
-/// The engine a training config describes.
-pub fn engine_config(config: &TrainConfig) -> Result<EngineConfig> {
+/// The engine a training config describes, its chunks sized for `device`.
+pub fn engine_config(config: &TrainConfig, device: &Device) -> Result<EngineConfig> {
+    let e = &config.engine;
     Ok(EngineConfig {
-        kind: EngineKind::parse(&config.engine.kind)?,
-        chunk: match config.engine.chunk {
-            0 => ChunkPolicy::Budget(config.engine.budget_mib << 20),
-            k => ChunkPolicy::Fixed(k),
-        },
+        kind: EngineKind::parse(&e.kind)?,
+        chunk: ChunkPolicy::from_settings(e.chunk, e.budget_mib, device),
         pack: config.engine.pack,
     })
 }
@@ -548,8 +546,8 @@ fn run(
 ) -> Result<Summary> {
     let started = Instant::now();
     let prepared = prepare(config)?;
-    let engine = engine_config(config)?;
     let (mut params, mut model) = build_model(config, &prepared.grouped)?;
+    let engine = engine_config(config, params.device())?;
     let mut optimizer = Optimizer::from_name(
         &config.optim.optimizer,
         config.optim.lr,
@@ -851,7 +849,7 @@ fn finish(
     weights: &str,
     started: Instant,
 ) -> Result<Summary> {
-    let chunk = engine_config(config)?.chunk;
+    let chunk = engine_config(config, model.device())?.chunk;
     let mut csv = String::from(
         "compound_id,target,split,label,qualifier,prediction,n_poses,top_pose,pose_predictions,pose_weights\n",
     );
