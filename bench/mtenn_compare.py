@@ -1,8 +1,11 @@
-"""Times mtenn's multi-pose training step on the same input and weights as
-`multipose bench --dump DIR`: torch_geometric's SchNet (lin2 = identity, as mtenn), the
-delta strategy, and mtenn's GroupedModel scheme (forward + backward of every pose alone,
-protein included, N stored gradient copies, mean combination, MSE on pIC50). Prints one
-JSON line: ms per pose, peak RSS, and the loss (to compare with multipose's).
+"""Times mtenn's multi-pose training scheme on the same input and weights as
+`multipose bench --dump DIR` (one synthetic compound) or `multipose bench --data PATH
+--dump DIR` (a whole dataset, one epoch): torch_geometric's SchNet (lin2 = identity, as
+mtenn), the delta strategy, and mtenn's GroupedModel scheme (forward + backward of every
+pose alone, protein included, N stored gradient copies, mean combination, MSE on pIC50),
+compound after compound as asapdiscovery-ml's trainer does. Like `multipose bench`'s
+epoch it takes no optimiser step. Prints one JSON line: ms per pose, s per epoch, peak
+memory, and the mean loss (to compare with multipose's).
 
 This reimplements the scheme, it does not import mtenn. The radius graph is the
 deterministic one of tools/golden (nearest first), memoised so its Python cost is not timed.
@@ -74,15 +77,18 @@ def main():
     dev = torch.device(args.device)
     model.to(dev)
     data = load_file(d / "inputs.safetensors")
-    poses = [
-        (data[f"pose{p}.z"].to(dev), data[f"pose{p}.pos"].to(dev), data[f"pose{p}.lig"].bool().to(dev))
-        for p in range(s["n_poses"])
+    compounds = [
+        ([(data[f"c{k}.pose{p}.z"].to(dev), data[f"c{k}.pose{p}.pos"].to(dev),
+           data[f"c{k}.pose{p}.lig"].bool().to(dev)) for p in range(c["n_poses"])], c["target"])
+        for k, c in enumerate(s["compounds"])
     ]
+    n_poses = sum(len(poses) for poses, _ in compounds)
     with torch.no_grad():  # build (and memoise) every graph before timing
-        for z, pos, lig in poses:
-            model.forward_pose(z, pos, lig)
+        for poses, _ in compounds:
+            for z, pos, lig in poses:
+                model.forward_pose(z, pos, lig)
 
-    def step():
+    def compound_step(poses, target):
         preds, grads = [], []
         for z, pos, lig in poses:
             pred, _ = model.forward_pose(z, pos, lig)
@@ -92,13 +98,17 @@ def main():
             grads.append([p.grad.detach().clone() for p in model.parameters()])
         y = torch.stack(preds).mean()
         z = -y / math.log(10.0)
-        loss = (z - s["target"]) ** 2
-        dl_dy = 2.0 * (z - s["target"]) * (-1.0 / math.log(10.0))
+        loss = (z - target) ** 2
+        dl_dy = 2.0 * (z - target) * (-1.0 / math.log(10.0))
         for i, p in enumerate(model.parameters()):
             p.grad = dl_dy * torch.stack([g[i] for g in grads]).mean(0)
+        return loss
+
+    def step():
+        losses = [compound_step(poses, target) for poses, target in compounds]
         if dev.type == "cuda":
             torch.cuda.synchronize()
-        return float(loss)
+        return float(torch.stack(losses).mean())
 
     if args.repeats > 1:
         step()  # warm-up, as multipose bench does when --repeats > 1
@@ -114,9 +124,12 @@ def main():
         "impl": "mtenn-scheme (PyTorch %s, PyG SchNet)" % torch.__version__,
         "device": args.device,
         "threads": torch.get_num_threads(),
-        "atoms": s["atoms"],
-        "poses": s["n_poses"],
-        "ms_per_pose": ms / s["n_poses"],
+        "data": s.get("data", "synthetic"),
+        "atoms": s.get("atoms"),
+        "compounds": len(compounds),
+        "poses": n_poses,
+        "ms_per_pose": ms / n_poses,
+        "epoch_s": ms / 1e3,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "loss": loss,
     }

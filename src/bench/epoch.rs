@@ -1,7 +1,8 @@
-//! Time of a training epoch over many compounds (`multipose bench --compounds K`): K
-//! compounds of one synthetic receptor, each its own ligand with N poses, in optimiser
-//! batches of B compounds through [`train_batch`], packed or not. Small N is where a real
-//! epoch spends its time and where per-compound overhead shows.
+//! Time of a training epoch over many compounds, in optimiser batches of B compounds
+//! through [`train_batch`], packed or not: `multipose bench --compounds K` (K compounds of
+//! one synthetic receptor, each its own ligand with N poses) or `multipose bench --data
+//! PATH` (a real dataset). Small N is where a real epoch spends its time and where
+//! per-compound overhead shows.
 
 use super::{SyntheticComplex, peak_rss_mib, seeded_model};
 use crate::combine::{EngineConfig, Objective, train_batch};
@@ -22,14 +23,33 @@ pub struct EpochCase {
     pub pack: bool,
 }
 
+/// A real dataset's compounds, graphed, with their training objectives.
+#[derive(Debug, Clone)]
+pub struct EpochSet {
+    /// Where the compounds came from (printed with the result).
+    pub name: String,
+    /// Graphs of every compound.
+    pub graphs: Vec<CompoundGraphs>,
+    /// One objective per compound.
+    pub objectives: Vec<Objective>,
+    /// Seconds it took to build the graphs.
+    pub graph_s: f64,
+}
+
 /// What one epoch configuration measured.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochResult {
+    /// The synthetic receptor, or the dataset's name.
+    #[serde(default)]
+    pub data: String,
     /// Compounds K.
     pub compounds: usize,
-    /// Poses per compound N.
+    /// Poses per compound N (the largest, for a dataset).
     pub poses: usize,
-    /// Protein atoms.
+    /// Poses in the epoch.
+    #[serde(default)]
+    pub total_poses: usize,
+    /// Protein atoms (synthetic), or mean atoms of a complex graph (dataset).
     pub atoms: usize,
     /// Compounds per batch B.
     pub batch: usize,
@@ -49,12 +69,12 @@ pub struct EpochResult {
     pub loss: f64,
 }
 
-/// Builds the K compounds and times `repeats` epochs (after one warm-up when > 1).
+/// Builds the K synthetic compounds and times `repeats` epochs (after one warm-up when > 1).
 pub fn run(case: &EpochCase) -> Result<EpochResult> {
     let b = &case.base;
     let receptor = SyntheticComplex::new(b.atoms, b.ligand_atoms, 17);
     let started = Instant::now();
-    let compounds = (0..case.compounds)
+    let graphs = (0..case.compounds)
         .map(|k| {
             let poses = receptor
                 .with_ligand(1000 + k as u64)
@@ -63,13 +83,26 @@ pub fn run(case: &EpochCase) -> Result<EpochResult> {
             CompoundGraphs::build(format!("c{k}"), &poses, b.config.model.strategy, &graph)
         })
         .collect::<Result<Vec<_>>>()?;
-    let graph_s = started.elapsed().as_secs_f64();
+    let set = EpochSet {
+        name: format!("synthetic, {} protein atoms", b.atoms),
+        graphs,
+        objectives: (0..case.compounds)
+            .map(|k| Objective::mse(5.0 + (k % 7) as f64 * 0.5))
+            .collect(),
+        graph_s: started.elapsed().as_secs_f64(),
+    };
+    let mut r = run_set(case, &set)?;
+    r.atoms = b.atoms;
+    Ok(r)
+}
+
+/// Times `repeats` epochs over `set` (after one warm-up when > 1); `case.compounds`,
+/// `base.atoms` and `base.poses` are taken from the set.
+pub fn run_set(case: &EpochCase, set: &EpochSet) -> Result<EpochResult> {
+    let b = &case.base;
     let (params, mut model) = seeded_model(&b.config, b.dtype, &b.device)?;
     model.set_checkpointing(b.checkpoint);
-    let objectives: Vec<Objective> = (0..case.compounds)
-        .map(|k| Objective::mse(5.0 + (k % 7) as f64 * 0.5))
-        .collect();
-    let items: Vec<_> = compounds.iter().zip(&objectives).collect();
+    let items: Vec<_> = set.graphs.iter().zip(&set.objectives).collect();
     let engine = EngineConfig {
         kind: b.engine,
         chunk: b.chunk,
@@ -88,20 +121,34 @@ pub fn run(case: &EpochCase) -> Result<EpochResult> {
         if i >= warmup {
             times.push(t.elapsed().as_secs_f64());
         }
-        loss = total / case.compounds.max(1) as f64;
+        loss = total / items.len().max(1) as f64;
     }
     times.sort_by(f64::total_cmp);
     let epoch_s = times[times.len() / 2];
+    let total_poses: usize = set.graphs.iter().map(CompoundGraphs::num_poses).sum();
+    let complex_atoms: usize = set
+        .graphs
+        .iter()
+        .flat_map(|g| &g.poses)
+        .filter_map(|p| p.complex.as_ref().map(|c| c.num_atoms()))
+        .sum();
     Ok(EpochResult {
-        compounds: case.compounds,
-        poses: b.poses,
-        atoms: b.atoms,
+        data: set.name.clone(),
+        compounds: set.graphs.len(),
+        poses: set
+            .graphs
+            .iter()
+            .map(CompoundGraphs::num_poses)
+            .max()
+            .unwrap_or(0),
+        total_poses,
+        atoms: complex_atoms / total_poses.max(1),
         batch: case.batch,
         pack: case.pack,
         engine: b.engine.name().to_string(),
-        graph_s,
+        graph_s: set.graph_s,
         epoch_s,
-        poses_per_s: (case.compounds * b.poses) as f64 / epoch_s.max(1e-12),
+        poses_per_s: total_poses as f64 / epoch_s.max(1e-12),
         peak_rss_mib: peak_rss_mib(),
         loss,
     })

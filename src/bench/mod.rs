@@ -3,7 +3,7 @@
 mod epoch;
 mod synthetic;
 
-pub use epoch::{EpochCase, EpochResult, run as run_epoch};
+pub use epoch::{EpochCase, EpochResult, EpochSet, run as run_epoch, run_set as run_epoch_set};
 pub use synthetic::{PROTEIN_DENSITY, SplitMix, SyntheticComplex};
 
 use crate::combine::{
@@ -12,7 +12,9 @@ use crate::combine::{
 use crate::device::{gpu_peak_mib, reset_gpu_peak};
 use crate::error::Result;
 use crate::model::{CompoundGraphs, Params, Readout};
-use candle_core::{DType, Device};
+use crate::structure::Structure;
+use candle_core::{DType, Device, Tensor};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Seed of the benchmark model's weights.
@@ -256,62 +258,67 @@ pub fn peak_rss_mib() -> Option<f64> {
 
 /// Writes the benchmark's input (poses, weights, settings) to `dir` so another
 /// implementation can time the same step on the same numbers (`bench/mtenn_compare.py`).
-pub fn dump(case: &BenchCase, dir: &std::path::Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|source| crate::Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+pub fn dump(case: &BenchCase, dir: &Path) -> Result<()> {
     let poses = SyntheticComplex::new(case.atoms, case.ligand_atoms, 17).poses(case.poses, 23)?;
+    let extra = serde_json::json!({"atoms": case.atoms, "ligand_atoms": case.ligand_atoms});
+    dump_compounds(&[(poses, 6.0)], &case.config, extra, dir)
+}
+
+/// Writes compounds (poses and the pIC50 target of each) with the seeded benchmark
+/// weights to `dir`: `inputs.safetensors` holds `c{k}.pose{p}.{z,pos,lig}`,
+/// `settings.json` the model and, per compound, `n_poses` and `target`.
+pub fn dump_compounds(
+    compounds: &[(Vec<Structure>, f64)],
+    config: &GroupedConfig,
+    extra: serde_json::Value,
+    dir: &Path,
+) -> Result<()> {
+    let io = |path: PathBuf| move |source| crate::Error::Io { path, source };
+    std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
     let mut inputs = std::collections::HashMap::new();
-    for (p, s) in poses.iter().enumerate() {
-        let z: Vec<i64> = s.z().iter().map(|&z| i64::from(z)).collect();
-        let pos: Vec<f32> = s.pos().iter().flat_map(|p| p.map(|v| v as f32)).collect();
-        let lig: Vec<u8> = s
-            .ligand_mask()
-            .unwrap_or(&[])
-            .iter()
-            .map(|&m| u8::from(m))
-            .collect();
-        inputs.insert(
-            format!("pose{p}.z"),
-            candle_core::Tensor::new(z.as_slice(), &Device::Cpu)?,
-        );
-        inputs.insert(
-            format!("pose{p}.pos"),
-            candle_core::Tensor::from_vec(pos, (s.len(), 3), &Device::Cpu)?,
-        );
-        inputs.insert(
-            format!("pose{p}.lig"),
-            candle_core::Tensor::new(lig.as_slice(), &Device::Cpu)?,
-        );
-    }
-    let io = |path: std::path::PathBuf| {
-        move |e: candle_core::Error| crate::Error::Io {
-            path: path.clone(),
-            source: std::io::Error::other(e.to_string()),
+    for (k, (poses, _)) in compounds.iter().enumerate() {
+        for (p, s) in poses.iter().enumerate() {
+            for (name, tensor) in pose_tensors(s)? {
+                inputs.insert(format!("c{k}.pose{p}.{name}"), tensor);
+            }
         }
-    };
-    candle_core::safetensors::save(&inputs, dir.join("inputs.safetensors"))
-        .map_err(io(dir.join("inputs.safetensors")))?;
+    }
+    let path = dir.join("inputs.safetensors");
+    candle_core::safetensors::save(&inputs, &path)
+        .map_err(|e| io(path.clone())(std::io::Error::other(e.to_string())))?;
     let params = Params::new(DType::F32, &Device::Cpu);
-    GroupedModel::new(&case.config, &params)?;
+    GroupedModel::new(config, &params)?;
     crate::train::init_params(&params, WEIGHT_SEED)?;
-    crate::model::save_weights(
-        &params,
-        &case.config.model,
-        &dir.join("weights.safetensors"),
-    )?;
-    let s = &case.config.model.schnet;
-    let settings = serde_json::json!({
+    crate::model::save_weights(&params, &config.model, &dir.join("weights.safetensors"))?;
+    let s = &config.model.schnet;
+    let mut settings = serde_json::json!({
         "hidden": s.hidden_channels, "filters": s.num_filters, "interactions": s.num_interactions,
         "gaussians": s.num_gaussians, "cutoff": s.cutoff, "max_num_neighbors": s.max_num_neighbors,
-        "strategy": case.config.model.strategy.name(), "layer_norm": case.config.model.layer_norm,
-        "n_poses": case.poses, "target": 6.0, "atoms": case.atoms, "ligand_atoms": case.ligand_atoms,
+        "strategy": config.model.strategy.name(), "layer_norm": config.model.layer_norm,
+        "compounds": compounds.iter().map(|(poses, target)| {
+            serde_json::json!({"n_poses": poses.len(), "target": target})
+        }).collect::<Vec<_>>(),
     });
-    std::fs::write(dir.join("settings.json"), settings.to_string()).map_err(|source| {
-        crate::Error::Io {
-            path: dir.join("settings.json"),
-            source,
-        }
-    })
+    if let (Some(map), serde_json::Value::Object(more)) = (settings.as_object_mut(), extra) {
+        map.extend(more);
+    }
+    let path = dir.join("settings.json");
+    std::fs::write(&path, settings.to_string()).map_err(io(path))
+}
+
+/// A pose as the tensors the Python side reads: atomic numbers, coordinates, ligand mask.
+fn pose_tensors(s: &Structure) -> Result<[(&'static str, Tensor); 3]> {
+    let z: Vec<i64> = s.z().iter().map(|&z| i64::from(z)).collect();
+    let pos: Vec<f32> = s.pos().iter().flat_map(|p| p.map(|v| v as f32)).collect();
+    let lig: Vec<u8> = s
+        .ligand_mask()
+        .unwrap_or(&[])
+        .iter()
+        .map(|&m| u8::from(m))
+        .collect();
+    Ok([
+        ("z", Tensor::new(z.as_slice(), &Device::Cpu)?),
+        ("pos", Tensor::from_vec(pos, (s.len(), 3), &Device::Cpu)?),
+        ("lig", Tensor::new(lig.as_slice(), &Device::Cpu)?),
+    ])
 }

@@ -2,12 +2,13 @@
 
 use anyhow::{Context, bail};
 use clap::Args;
-use multipose::bench::{BenchCase, BenchResult, EpochCase};
+use multipose::bench::{BenchCase, BenchResult, EpochCase, EpochResult};
 use multipose::combine::{
     ChunkPolicy, CombinationConfig, CombinationKind, EngineKind, GroupedConfig,
 };
 use multipose::model::{ModelConfig, StrategyKind};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Arguments of `multipose bench`. Lists (comma-separated) run every combination, each in
@@ -74,10 +75,18 @@ pub struct BenchArgs {
     /// Epoch mode: pack compounds into shared chunks (true), not (false), or both.
     #[arg(long, value_delimiter = ',', default_values_t = [true, false])]
     pack: Vec<bool>,
-    /// Write the (first) configuration's input and weights to this folder for
-    /// `bench/mtenn_compare.py` instead of timing.
+    /// Time whole epochs over a real dataset instead (any layout `train` reads, e.g.
+    /// data/plb): its compounds and labels, the model and engine from these flags; with
+    /// --compounds K, its first K compounds only.
     #[arg(long)]
-    dump: Option<std::path::PathBuf>,
+    data: Option<PathBuf>,
+    /// Pocket radius around the ligand for --data, Å (0 = whole protein).
+    #[arg(long, default_value_t = 10.0)]
+    pocket_radius: f64,
+    /// Write the (first) configuration's input and weights to this folder for
+    /// `bench/mtenn_compare.py` instead of timing (with --data: the dataset's compounds).
+    #[arg(long)]
+    dump: Option<PathBuf>,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -123,6 +132,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if cases.iter().any(|c| c.poses == 0 || c.atoms == 0) {
         bail!("--atoms and --poses must be at least 1");
+    }
+    if let Some(path) = &args.data {
+        return run_dataset(&args, &cases[0], path);
     }
     if let Some(k) = args.compounds {
         return run_epochs(&args, &cases, k);
@@ -234,28 +246,100 @@ fn run_epochs(args: &BenchArgs, cases: &[BenchCase], compounds: usize) -> anyhow
         }
     }
     if !args.json {
-        println!(
-            "| atoms | K | N | B | engine | pack | s/epoch | poses/s | graphs s | peak RSS MiB | loss |"
-        );
-        println!("|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|");
-        for r in &results {
-            println!(
-                "| {} | {} | {} | {} | {} | {} | {:.3} | {:.0} | {:.1} | {} | {:.6} |",
-                r.atoms,
-                r.compounds,
-                r.poses,
-                r.batch,
-                r.engine,
-                r.pack,
-                r.epoch_s,
-                r.poses_per_s,
-                r.graph_s,
-                r.peak_rss_mib.map_or("–".into(), |m| format!("{m:.0}")),
-                r.loss
-            );
-        }
+        print_epoch_table(&results);
     }
     Ok(())
+}
+
+/// Epoch mode over a real dataset: loaded and graphed as `train` does, then timed like
+/// the synthetic epochs (or dumped for `bench/mtenn_compare.py`).
+fn run_dataset(args: &BenchArgs, case: &BenchCase, path: &Path) -> anyhow::Result<()> {
+    let mut config = multipose::train::TrainConfig::default();
+    config.data.path = path.to_path_buf();
+    config.data.pocket_radius = args.pocket_radius;
+    let (m, s) = (&mut config.model, &case.config.model.schnet);
+    (m.hidden_channels, m.num_filters) = (s.hidden_channels, s.num_filters);
+    (m.num_interactions, m.num_gaussians) = (s.num_interactions, s.num_gaussians);
+    (m.cutoff, m.max_num_neighbors) = (s.cutoff, s.max_num_neighbors);
+    m.strategy = args.strategy.clone();
+    let started = std::time::Instant::now();
+    let mut prepared = multipose::train::prepare(&config)?;
+    let keep = args.compounds.unwrap_or(usize::MAX);
+    prepared.compounds.truncate(keep);
+    prepared.graphs.truncate(keep);
+    prepared.objectives.truncate(keep);
+    let mut base = case.clone();
+    base.config.readout = prepared.grouped.readout;
+    if let Some(dir) = &args.dump {
+        let compounds: Vec<_> = prepared
+            .compounds
+            .iter()
+            .map(|c| {
+                (
+                    c.poses.clone(),
+                    c.label.as_ref().map_or(f64::NAN, |l| l.value),
+                )
+            })
+            .collect();
+        let extra = serde_json::json!({"data": path.display().to_string()});
+        multipose::bench::dump_compounds(&compounds, &base.config, extra, dir)?;
+        eprintln!("wrote {} compounds to {}", compounds.len(), dir.display());
+        return Ok(());
+    }
+    let set = multipose::bench::EpochSet {
+        name: path.display().to_string(),
+        graphs: prepared.graphs,
+        objectives: prepared.objectives,
+        graph_s: started.elapsed().as_secs_f64(),
+    };
+    let mut results = Vec::new();
+    for &pack in &args.pack {
+        let case = EpochCase {
+            base: base.clone(),
+            compounds: set.graphs.len(),
+            batch: args.batch_size,
+            pack,
+        };
+        eprint!(
+            "{}, {} compounds, pack={pack} ... ",
+            set.name, case.compounds
+        );
+        let r = multipose::bench::run_epoch_set(&case, &set)?;
+        eprintln!("{:.2} s/epoch", r.epoch_s);
+        if args.json {
+            println!("{}", serde_json::to_string(&r)?);
+        }
+        results.push(r);
+    }
+    if !args.json {
+        print_epoch_table(&results);
+    }
+    Ok(())
+}
+
+fn print_epoch_table(results: &[EpochResult]) {
+    println!(
+        "| data | atoms | K | poses | N max | B | engine | pack | s/epoch | poses/s | graphs s | peak RSS MiB | loss |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|");
+    for r in results {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {:.0} | {:.1} | {} | {:.6} |",
+            r.data,
+            r.atoms,
+            r.compounds,
+            r.total_poses,
+            r.poses,
+            r.batch,
+            r.engine,
+            r.pack,
+            r.epoch_s,
+            r.poses_per_s,
+            r.graph_s,
+            r.peak_rss_mib.map_or("–".into(), |m| format!("{m:.0}")),
+            r.loss
+        );
+    }
 }
 
 fn grouped_config(args: &BenchArgs) -> anyhow::Result<GroupedConfig> {
