@@ -227,19 +227,22 @@ fn coupled_pose_loss_equal_in_full_stored_recompute() {
 }
 
 #[test]
-fn auto_picks_streaming_where_it_applies() {
+fn auto_picks_full_for_one_chunk_else_streaming_where_it_applies() {
     let config = grouped(StrategyKind::Delta, false, CombinationKind::Mean);
     let (params, model) = build(&config);
     let c = compound(&config, 3, 1);
-    let r = train_step(
-        &model,
-        &params,
-        &c,
-        &Objective::mse(1.0),
-        &EngineConfig::default(),
-    )
-    .unwrap();
-    assert_eq!(r.engine, EngineKind::Streaming);
+    let step = |chunk| {
+        let engine = EngineConfig {
+            chunk,
+            ..Default::default()
+        };
+        train_step(&model, &params, &c, &Objective::mse(1.0), &engine).unwrap()
+    };
+    let whole = step(ChunkPolicy::Fixed(3));
+    let chunked = step(ChunkPolicy::Fixed(2));
+    assert_eq!(whole.engine, EngineKind::Full);
+    assert_eq!(chunked.engine, EngineKind::Streaming);
+    assert!((whole.loss - chunked.loss).abs() <= 1e-10 * chunked.loss.abs().max(1.0));
 }
 
 #[test]

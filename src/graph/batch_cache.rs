@@ -12,11 +12,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Names a batch: which graphs of which compound.
+/// Names a batch: which graphs of which compounds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BatchKey {
-    /// The compound's [`CompoundId`].
-    pub compound: u64,
+    /// The compounds' [`CompoundId`]s, in batch order (one, or several packed together).
+    pub compounds: Vec<u64>,
     /// Which graphs of each item (complex, ligand, protein, ...), as the caller numbers them.
     pub parts: Vec<(u8, u32)>,
 }
@@ -115,7 +115,7 @@ mod tests {
         let g = graph();
         let key = |i| {
             Some(BatchKey {
-                compound: 1,
+                compounds: vec![1],
                 parts: vec![(0, i)],
             })
         };

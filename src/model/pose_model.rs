@@ -33,6 +33,8 @@ pub struct PoseModel {
 const COMPLEX: u8 = 0;
 const LIGAND: u8 = 1;
 const PROTEIN: u8 = 2;
+/// Every pose and distinct protein of each compound, in [`PoseModel::predict_packed`]'s order.
+const PACKED: u8 = 3;
 
 fn wrong_strategy(kind: StrategyKind) -> Error {
     Error::InvalidConfig(format!(
@@ -131,7 +133,7 @@ impl PoseModel {
         }
         let graphs: Vec<&Graph> = compound.proteins.iter().collect();
         let key = BatchKey {
-            compound: compound.id.0,
+            compounds: vec![compound.id.0],
             parts: (0..graphs.len() as u32).map(|i| (PROTEIN, i)).collect(),
         };
         Ok(Some(self.represent_keyed(&graphs, Some(key))?))
@@ -273,7 +275,11 @@ impl PoseModel {
                 );
             }
         }
-        let reps = self.represent(&graphs)?;
+        let key = BatchKey {
+            compounds: compounds.iter().map(|c| c.id.0).collect(),
+            parts: vec![(PACKED, 0)],
+        };
+        let reps = self.represent_keyed(&graphs, Some(key))?;
         let first = reps.narrow(0, 0, total)?;
         let (dg, complex) = match kind {
             StrategyKind::Complex => (self.strategy.forward(&first, &first, &first)?, Some(first)),
@@ -405,7 +411,7 @@ fn batch_key(
     proteins: &[u32],
 ) -> BatchKey {
     BatchKey {
-        compound: compound.id.0,
+        compounds: vec![compound.id.0],
         parts: parts
             .iter()
             .flat_map(|&part| poses.iter().map(move |&p| (part, p as u32)))

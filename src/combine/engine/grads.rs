@@ -60,7 +60,11 @@ impl GradBuffer {
     /// engine's result over the same parameters does).
     pub(crate) fn add_gradients(&mut self, gradients: &Gradients, scale: f64) -> Result<()> {
         for (slot, (_, g)) in self.acc.iter_mut().zip(gradients.iter()) {
-            let g = (g * scale)?;
+            let g = if scale == 1.0 {
+                g.clone()
+            } else {
+                (g * scale)?
+            };
             *slot = Some(match slot.take() {
                 Some(a) => (a + g)?,
                 None => g,

@@ -155,7 +155,9 @@ pub fn train_batch(
     let mut total = grads::GradBuffer::new(keys);
     let mut steps: Vec<Option<CompoundStep>> = vec![None; items.len()];
     for group in batch_groups(model, items, engine)? {
-        if let [k] = group[..] {
+        if let [k] = group[..]
+            && !runs_whole(model, items[k], engine)
+        {
             let (compound, objective) = items[k];
             let r = train_step(model, params, compound, objective, engine)?;
             total.add_gradients(&r.grads, weight)?;
@@ -172,7 +174,8 @@ pub fn train_batch(
         let members: Vec<_> = group.iter().map(|&k| items[k]).collect();
         let (results, store) = packed::run(model, &members, weight)?;
         total.add(&store, 1.0)?;
-        for (&k, r) in group.iter().zip(results) {
+        for (&k, mut r) in group.iter().zip(results) {
+            r.packed = group.len() > 1;
             steps[k] = Some(r);
         }
     }
@@ -180,6 +183,18 @@ pub fn train_batch(
         compounds: steps.into_iter().flatten().collect(),
         grads: total.into_gradients(names)?,
     })
+}
+
+/// Whether `auto` runs a compound whole (see [`resolve`]): in a batch the packed path then
+/// adds its gradient store to the batch's directly (the weight folded into the loss)
+/// instead of through a per-compound buffer, one scaled copy less per parameter.
+fn runs_whole(
+    model: &GroupedModel,
+    (compound, _): (&CompoundGraphs, &Objective),
+    engine: &EngineConfig,
+) -> bool {
+    engine.kind == EngineKind::Auto
+        && engine.chunk.chunks(&model.config().model, compound).len() <= 1
 }
 
 /// Groups of batch members that share a chunk (single members run alone).
@@ -220,12 +235,11 @@ pub fn train_step(
             name: compound.name.clone(),
         });
     }
-    let kind = match engine.kind {
-        EngineKind::Auto if streaming::supports(model, objective).is_ok() => EngineKind::Streaming,
-        EngineKind::Auto => EngineKind::Recompute,
-        k => k,
-    };
     let chunks = engine.chunk.chunks(&model.config().model, compound);
+    let kind = resolve(engine.kind, model, objective, chunks.len());
+    if engine.kind == EngineKind::Auto && kind == EngineKind::Full {
+        return whole(model, params, compound, objective);
+    }
     let ctx = Step {
         model,
         params,
@@ -244,6 +258,48 @@ pub fn train_step(
     };
     result.engine = kind;
     Ok(result)
+}
+
+/// The engine `auto` stands for: `full` when one chunk holds the compound (then run as a
+/// packed group of one: one forward with each distinct protein once and one backward,
+/// the same memory as any engine's chunk and no per-chunk gradient buffers), else
+/// streaming where it applies, else recompute.
+fn resolve(
+    kind: EngineKind,
+    model: &GroupedModel,
+    objective: &Objective,
+    chunks: usize,
+) -> EngineKind {
+    match kind {
+        EngineKind::Auto if chunks <= 1 => EngineKind::Full,
+        EngineKind::Auto if streaming::supports(model, objective).is_ok() => EngineKind::Streaming,
+        EngineKind::Auto => EngineKind::Recompute,
+        k => k,
+    }
+}
+
+/// A compound that fits one chunk, through the packed path as a group of one.
+fn whole(
+    model: &GroupedModel,
+    params: &Params,
+    compound: &CompoundGraphs,
+    objective: &Objective,
+) -> Result<StepResult> {
+    let (mut steps, store) = packed::run(model, &[(compound, objective)], 1.0)?;
+    let (names, keys) = param_keys(params);
+    let mut buffer = grads::GradBuffer::new(keys);
+    buffer.add(&store, 1.0)?;
+    let step = steps.pop().ok_or(Error::NoPoses {
+        name: compound.name.clone(),
+    })?;
+    Ok(StepResult {
+        loss: step.loss,
+        combined: step.combined,
+        output: step.output,
+        poses: step.poses,
+        grads: buffer.into_gradients(names)?,
+        engine: EngineKind::Full,
+    })
 }
 
 /// Inputs shared by the engines.
