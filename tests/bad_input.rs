@@ -137,3 +137,31 @@ fn implausible_geometry_is_warned_about() {
     let w = warnings(&dir);
     assert!(w.iter().any(|w| w.contains("amino-acid")), "{w:?}");
 }
+
+#[test]
+fn an_empty_ligand_or_a_missing_receptor_is_named() {
+    let dir = std::env::temp_dir().join(format!("multipose-empty-{}", std::process::id()));
+    common::tyk2_slice(&dir);
+    let spec = |d: &std::path::Path| {
+        let mut s = multipose::dataset::DatasetSpec::from_dir(d).unwrap();
+        s.pocket_radius = Some(6.0);
+        s
+    };
+    let error = |d: &std::path::Path| multipose::dataset::load(&spec(d)).unwrap_err().to_string();
+    let receptor = std::fs::read(dir.join("receptor.pdb")).unwrap();
+    std::fs::remove_file(dir.join("receptor.pdb")).unwrap();
+    let e = error(&dir);
+    assert!(
+        e.contains("no receptor was found") && e.contains("receptor.pdb"),
+        "{e}"
+    );
+    std::fs::write(dir.join("receptor.pdb"), &receptor).unwrap();
+    let empty = "empty\n  test\n\n  0  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n$$$$\n";
+    std::fs::write(dir.join("poses/lig_ejm_31.sdf"), empty).unwrap();
+    let e = error(&dir);
+    assert!(
+        e.contains("lig_ejm_31") && e.contains("lig_ejm_31.sdf:1") && e.contains("no heavy atoms"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

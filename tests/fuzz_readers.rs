@@ -5,7 +5,10 @@
 //! toolchain) and shrinks a failure to a minimal one.
 //!
 //! `MULTIPOSE_FUZZ_CASES` sets the cases per reader (default 256, a few seconds each in
-//! CI); a long run: `MULTIPOSE_FUZZ_CASES=200000 cargo test --release --test fuzz_readers`.
+//! CI); `MULTIPOSE_FUZZ_SECONDS` runs rounds of that many cases, each with a fresh random
+//! seed, until the time is up. A long run, every reader in parallel:
+//! `MULTIPOSE_FUZZ_CASES=5000 MULTIPOSE_FUZZ_SECONDS=600 cargo test --release --test
+//! fuzz_readers -- --nocapture` (each reader prints its count).
 
 mod common;
 
@@ -16,7 +19,9 @@ use multipose::model::{Params, StrategyKind, load_weights, save_weights};
 use multipose::structure::{parse_mol2, parse_sdf, read_protein};
 use multipose::train::{TrainConfig, grouped_config};
 use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestRunner};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 fn corpus(name: &str) -> Vec<u8> {
     std::fs::read(
@@ -118,78 +123,130 @@ fn config() -> ProptestConfig {
     }
 }
 
+/// Runs `body` on mutations: one round of [`cases`] cases, or rounds until
+/// `MULTIPOSE_FUZZ_SECONDS` have passed; a failure panics with proptest's minimal case.
+fn fuzz(reader: &str, body: impl Fn(Vec<Edit>) -> Result<(), TestCaseError>) {
+    let seconds: Option<f64> = std::env::var("MULTIPOSE_FUZZ_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let started = Instant::now();
+    let mut total = 0u64;
+    loop {
+        let mut runner = TestRunner::new(config());
+        if let Err(e) = runner.run(&mutations(), &body) {
+            panic!("{reader}: {e}");
+        }
+        total += u64::from(cases());
+        if seconds.is_none_or(|s| started.elapsed().as_secs_f64() >= s) {
+            break;
+        }
+    }
+    eprintln!(
+        "fuzz {reader}: {total} cases in {:.0} s, no panic",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("multipose-fuzz-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
 
-proptest! {
-    #![proptest_config(config())]
-
-    #[test]
-    fn sdf(edits in mutations()) {
+#[test]
+fn sdf() {
+    fuzz("sdf", |edits| {
         let bytes = apply(&corpus("ligand.sdf"), &edits);
         let _ = parse_sdf(&String::from_utf8_lossy(&bytes), Path::new("fuzz.sdf"));
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn mol2(edits in mutations()) {
+#[test]
+fn mol2() {
+    fuzz("mol2", |edits| {
         let bytes = apply(&corpus("ligand.mol2"), &edits);
         let _ = parse_mol2(&String::from_utf8_lossy(&bytes), Path::new("fuzz.mol2"));
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn pdb(edits in mutations()) {
-        let path = scratch("receptor.pdb");
+#[test]
+fn pdb() {
+    let path = scratch("receptor.pdb");
+    fuzz("pdb", |edits| {
         std::fs::write(&path, apply(&corpus("receptor.pdb"), &edits)).unwrap();
         let _ = read_protein(&path, false);
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn labels_csv(edits in mutations()) {
-        let path = scratch("labels.csv");
+#[test]
+fn labels_csv() {
+    let path = scratch("labels.csv");
+    fuzz("labels_csv", |edits| {
         std::fs::write(&path, apply(&corpus("labels.csv"), &edits)).unwrap();
         let _ = read_labels(&path);
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn labels_json(edits in mutations()) {
-        let path = scratch("labels.json");
+#[test]
+fn labels_json() {
+    let path = scratch("labels.json");
+    fuzz("labels_json", |edits| {
         std::fs::write(&path, apply(&corpus("labels.json"), &edits)).unwrap();
         let _ = read_labels(&path);
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn config_toml(edits in mutations()) {
+#[test]
+fn config_toml() {
+    fuzz("config_toml", |edits| {
         let bytes = apply(&corpus("config.toml"), &edits);
         let _ = TrainConfig::from_toml(&String::from_utf8_lossy(&bytes), &[]);
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn graph_cache(edits in mutations()) {
-        let poses = common::poses(12, 5, 3, 7);
-        let dir = scratch("cache");
-        let cache = GraphCache::new(&dir).unwrap();
-        let g = GraphConfig::default();
-        let (good, _) = cache.get_or_build("c", &poses, StrategyKind::Complex, &g).unwrap();
-        let key = multipose::dataset::cache_key(&poses, StrategyKind::Complex, &g);
-        let file = dir.join(format!("{key}.safetensors"));
-        std::fs::write(&file, apply(&std::fs::read(&file).unwrap(), &edits)).unwrap();
+#[test]
+fn graph_cache() {
+    let poses = common::poses(12, 5, 3, 7);
+    let dir = scratch("cache");
+    let cache = GraphCache::new(&dir).unwrap();
+    let g = GraphConfig::default();
+    let (good, _) = cache
+        .get_or_build("c", &poses, StrategyKind::Complex, &g)
+        .unwrap();
+    let key = multipose::dataset::cache_key(&poses, StrategyKind::Complex, &g);
+    let file = dir.join(format!("{key}.safetensors"));
+    let valid = std::fs::read(&file).unwrap();
+    fuzz("graph_cache", |edits| {
+        std::fs::write(&file, apply(&valid, &edits)).unwrap();
         // Whatever the file now holds, the graphs come back right.
-        let (again, _) = cache.get_or_build("c", &poses, StrategyKind::Complex, &g).unwrap();
-        prop_assert_eq!(again, good);
-    }
+        let (again, _) = cache
+            .get_or_build("c", &poses, StrategyKind::Complex, &g)
+            .unwrap();
+        prop_assert_eq!(&again, &good);
+        Ok(())
+    });
+}
 
-    #[test]
-    fn weights(edits in mutations()) {
-        let config = TrainConfig::default();
-        let grouped = grouped_config(&config, multipose::dataset::Assay::Pki).unwrap();
-        let mut params = Params::new(candle_core::DType::F32, &candle_core::Device::Cpu);
-        GroupedModel::new(&grouped, &params).unwrap();
-        let path = scratch("weights.safetensors");
-        save_weights(&params, &grouped.model, &path).unwrap();
-        std::fs::write(&path, apply(&std::fs::read(&path).unwrap(), &edits)).unwrap();
+#[test]
+fn weights() {
+    let config = TrainConfig::default();
+    let grouped = grouped_config(&config, multipose::dataset::Assay::Pki).unwrap();
+    let mut params = Params::new(candle_core::DType::F32, &candle_core::Device::Cpu);
+    GroupedModel::new(&grouped, &params).unwrap();
+    let path = scratch("weights.safetensors");
+    save_weights(&params, &grouped.model, &path).unwrap();
+    let valid = std::fs::read(&path).unwrap();
+    let params = std::sync::Mutex::new(params);
+    fuzz("weights", |edits| {
+        std::fs::write(&path, apply(&valid, &edits)).unwrap();
+        let mut params = params.lock().unwrap_or_else(|e| e.into_inner());
         let _ = load_weights(&mut params, &grouped.model, &path);
-    }
+        Ok(())
+    });
 }

@@ -147,6 +147,21 @@ fn predict_uses_the_weights_the_run_reported() {
         column(&base.join("p.csv"), "prediction"),
         column(&base.join("run/predictions.csv"), "prediction")
     );
+    // The label column carries the folder's labels; with a partial table given by
+    // --labels, every compound is still predicted and labelled where the table has it.
+    let labels = column(&base.join("p.csv"), "label");
+    assert!(labels.iter().all(|(_, l)| !l.is_empty()), "{labels:?}");
+    let table = std::fs::read_to_string(base.join("data/labels.csv")).unwrap();
+    let mut lines = table.lines();
+    let partial = format!("{}\n{}\n", lines.next().unwrap(), lines.next().unwrap());
+    std::fs::write(base.join("one_label.csv"), partial).unwrap();
+    let args = ["predict", "--model", "run", "--labels", "one_label.csv"];
+    let args = [&args[..], &["data", "--out", "q.csv"]].concat();
+    let relabelled = multipose(&args, &base, None);
+    assert!(relabelled.status.success(), "{}", text(&relabelled));
+    let q = column(&base.join("q.csv"), "label");
+    assert_eq!(q.len(), labels.len(), "{q:?}");
+    assert_eq!(q.iter().filter(|(_, l)| !l.is_empty()).count(), 1, "{q:?}");
     // --pocket-radius 0 keeps the whole protein, as in the config.
     let whole = ["predict", "--model", "run", "data", "--pocket-radius", "0"];
     let whole = multipose(&whole, &base, None);

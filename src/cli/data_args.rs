@@ -50,7 +50,7 @@ impl DataArgs {
     /// Loads the dataset: files named one by one, or `data` as a dataset folder, a
     /// folder of target folders or a manifest. `selection` applies unless
     /// `--pose-selection` is given, `pocket` unless `--pocket-radius` is; `labels` false
-    /// ignores the label table.
+    /// keeps compounds without a label.
     pub fn load(
         &self,
         selection: PoseSelection,
@@ -64,9 +64,9 @@ impl DataArgs {
             Some(r) => Some(r).filter(|r| *r > 0.0),
             None => pocket,
         };
-        if !labels {
-            spec.labels = None;
-        }
+        // Prediction reports the label where the table (the folder's, or --labels) has
+        // one, and predicts every compound either way.
+        spec.keep_unlabelled = !labels;
         let named = !self.poses.is_empty() || self.receptor.is_some() || self.labels.is_some();
         let data = if named || DatasetSpec::is_dataset_dir(&self.data) {
             load(&spec)?

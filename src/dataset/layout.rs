@@ -58,6 +58,8 @@ pub struct DatasetSpec {
     pub pocket_radius: Option<f64>,
     /// Make unmatched compounds an error instead of a listed skip.
     pub strict: bool,
+    /// Keep compounds without a label (prediction), labelled where the table has them.
+    pub keep_unlabelled: bool,
     /// Target (receptor / assay series) the compounds belong to; "" = unnamed.
     pub target: String,
     /// Which poses of each compound are kept.
@@ -76,6 +78,7 @@ impl Default for DatasetSpec {
             keep_hydrogens: false,
             pocket_radius: None,
             strict: false,
+            keep_unlabelled: false,
             target: String::new(),
             selection: PoseSelection::All,
         }

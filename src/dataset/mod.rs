@@ -119,9 +119,9 @@ pub fn load(spec: &DatasetSpec) -> Result<Dataset> {
                 "compound `{id}` appears in more than one pose file or layout"
             )));
         }
-        // Without a label table (prediction), every compound is kept unlabelled.
+        // Without a label table, or for prediction, compounds are kept unlabelled.
         let label = by_id.remove(&id);
-        if label.is_none() && spec.labels.is_some() {
+        if label.is_none() && spec.labels.is_some() && !spec.keep_unlabelled {
             skip(&mut data, spec, &id, "has poses but no label")?;
             continue;
         }
@@ -222,6 +222,20 @@ fn geometry_warnings(
     out
 }
 
+/// A pocket is asked for but there is no protein to crop it from.
+fn no_receptor(spec: &DatasetSpec, id: &str) -> Error {
+    let why = match &spec.receptor {
+        Some(path) => format!("the receptor {} has no atoms", path.display()),
+        None => "no receptor was found or given (a dataset folder needs receptor.pdb or \
+                 receptor.cif beside poses/)"
+            .into(),
+    };
+    Error::InvalidConfig(format!(
+        "compound `{id}`: {why}; only the ligand-only model runs without a receptor, with \
+         pocket_radius = 0"
+    ))
+}
+
 fn build_compound(
     spec: &DatasetSpec,
     id: String,
@@ -236,6 +250,17 @@ fn build_compound(
     } else {
         molecules.iter().map(Molecule::without_hydrogens).collect()
     };
+    if let Some(k) = molecules.iter().position(|m| m.z.is_empty()) {
+        let what = if spec.keep_hydrogens {
+            "atoms"
+        } else {
+            "heavy atoms"
+        };
+        return Err(Error::InvalidConfig(format!(
+            "compound `{id}`: pose {k} ({}) has no {what}",
+            sources.get(k).map_or("?", String::as_str)
+        )));
+    }
     let first = &molecules[0];
     for (k, m) in molecules.iter().enumerate().skip(1) {
         if m.z != first.z {
@@ -252,6 +277,9 @@ fn build_compound(
         Some(r) => {
             // One crop for the whole compound: atoms near any ligand atom of any pose.
             let poses: Vec<&[[f64; 3]]> = molecules.iter().map(|m| m.pos.as_slice()).collect();
+            if protein_atoms == 0 {
+                return Err(no_receptor(spec, &id));
+            }
             let keep = pocket_indices(&proteins[0].pos, &poses, r);
             if keep.is_empty() {
                 return Err(Error::InvalidConfig(format!(

@@ -80,7 +80,7 @@ impl PoseModel {
             strategy,
             dtype: params.dtype(),
             device: params.device().clone(),
-            batches: Arc::new(BatchCache::default()),
+            batches: Arc::new(BatchCache::for_device(params.device())),
         })
     }
 
