@@ -237,7 +237,7 @@ fn graph_cache() {
 fn weights() {
     let config = TrainConfig::default();
     let grouped = grouped_config(&config, multipose::dataset::Assay::Pki).unwrap();
-    let mut params = Params::new(candle_core::DType::F32, &candle_core::Device::Cpu);
+    let params = Params::new(candle_core::DType::F32, &candle_core::Device::Cpu);
     GroupedModel::new(&grouped, &params).unwrap();
     let path = scratch("weights.safetensors");
     save_weights(&params, &grouped.model, &path).unwrap();
