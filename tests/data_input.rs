@@ -532,3 +532,18 @@ fn ligand_only_pdbbind_poses_with_labels() {
         "labels of the other PDBbind ids are listed as skipped"
     );
 }
+
+#[test]
+fn a_structure_the_pdb_reader_cannot_build_is_an_error_naming_the_file() {
+    // pdbtbx 0.12 panics ("Invalid characters in Conformer creation") on a residue name
+    // with a control character; multipose turns that into an error.
+    let path = tmp("control_char.pdb");
+    let line =
+        "ATOM      1  N   A\u{7}A A   1      11.104   6.134  -6.504  1.00  0.00           N\nEND\n";
+    std::fs::write(&path, line).unwrap();
+    let e = read_protein(&path, false).unwrap_err().to_string();
+    assert!(
+        e.contains("control_char.pdb") && e.contains("malformed"),
+        "{e}"
+    );
+}

@@ -76,7 +76,7 @@ pub fn read_protein(path: &Path, keep_hydrogens: bool) -> Result<ProteinAtoms> {
     // pdbtbx 0.12 panics on some malformed records (found by fuzzing: conformer and
     // residue names it cannot build) instead of returning an error; a bad file must give
     // an error naming it, not abort the program.
-    let read = std::panic::catch_unwind(|| {
+    let read = quiet_catch(|| {
         pdbtbx::ReadOptions::new()
             .guess_format(name)
             .set_level(pdbtbx::StrictnessLevel::Loose)
@@ -130,4 +130,29 @@ pub fn read_protein(path: &Path, keep_hydrogens: bool) -> Result<ProteinAtoms> {
         return Err(input("no atoms".into()));
     }
     Ok(out)
+}
+
+thread_local! {
+    /// Set while this thread runs a call whose panics [`quiet_catch`] turns into errors.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `catch_unwind` without the panic message on stderr: the caller reports the failure as
+/// an error, so "thread panicked at pdbtbx/..." would tell the user of a crash that did
+/// not happen. The hook is process-wide (installed once, delegating to the previous one);
+/// the flag is per thread, so panics elsewhere still print.
+fn quiet_catch<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe) -> std::thread::Result<R> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|q| q.set(true));
+    let result = std::panic::catch_unwind(f);
+    QUIET.with(|q| q.set(false));
+    result
 }
