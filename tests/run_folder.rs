@@ -277,6 +277,26 @@ fn resume_refuses_an_edited_config_and_extends_only_the_epochs() {
             .unwrap()
             .contains("epochs = 3")
     );
+    // A state claiming more epochs than the run has (checksums made to agree) is refused.
+    let checkpoint = base.join("short/checkpoint");
+    let state_path = checkpoint.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    state["epochs_done"] = 999.into();
+    let state_text = state.to_string();
+    std::fs::write(&state_path, &state_text).unwrap();
+    let sums_path = checkpoint.join("checksums.json");
+    let mut sums: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sums_path).unwrap()).unwrap();
+    use sha2::Digest;
+    sums["state.json"] = format!("{:x}", sha2::Sha256::digest(state_text.as_bytes())).into();
+    std::fs::write(&sums_path, sums.to_string()).unwrap();
+    let refused = multipose(&["train", "--resume", "short", "--quiet"], &base, None);
+    let message = text(&refused);
+    assert!(
+        !refused.status.success() && message.contains("999 epochs done"),
+        "{message}"
+    );
 }
 
 #[test]

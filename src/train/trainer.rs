@@ -473,6 +473,15 @@ pub fn resume_with(out: &Path, epochs: Option<usize>, options: &RunOptions) -> R
             });
         }
     }
+    if state.epochs_done > config.optim.epochs {
+        return Err(Error::Input {
+            path: state_path,
+            message: format!(
+                "records {} epochs done, more than the run's optim.epochs = {}; the checkpoint does not belong to this configuration",
+                state.epochs_done, config.optim.epochs
+            ),
+        });
+    }
     if let Some(n) = epochs {
         if state.stopped_early {
             return Err(Error::InvalidConfig(format!(
