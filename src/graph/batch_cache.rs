@@ -1,16 +1,18 @@
-//! Host batches kept between training steps.
+//! Batches kept between training steps, uploaded.
 //!
 //! Training revisits the same chunks of the same compounds every epoch, and for a large
 //! complex the host work of a batch (deduplicating edge lengths, grouping edges) costs
-//! more than the GPU's forward and backward. Batches are kept up to a byte budget; once
+//! more than the GPU's forward and backward; a kept batch also keeps its device copies,
+//! so it is not uploaded again. Batches are kept up to a byte budget; once
 //! it is full, further batches are built each time and not kept. That suits the cyclic
 //! order of epochs, under which a least-recently-used cache would evict every entry
 //! before its next use.
 
-use super::{Graph, HostBatch};
+use super::{Graph, GraphBatch};
+use candle_core::{DType, Device};
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// Names a batch: which graphs of which compounds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -39,11 +41,12 @@ impl PartialEq for CompoundId {
     }
 }
 
-/// Host batches up to a byte budget, shared by the models of one run.
+/// Batches up to a byte budget of host memory, shared by the models of one run (which
+/// share a device and dtype).
 #[derive(Debug)]
 pub struct BatchCache {
     budget: usize,
-    kept: Mutex<(usize, HashMap<BatchKey, Arc<HostBatch>>)>,
+    kept: Mutex<(usize, HashMap<BatchKey, GraphBatch>)>,
 }
 
 impl BatchCache {
@@ -58,22 +61,29 @@ impl BatchCache {
         }
     }
 
-    /// The kept batch for `key`, or a new one from `graphs` (kept while within budget).
-    pub fn get_or_build(&self, key: Option<BatchKey>, graphs: &[&Graph]) -> Arc<HostBatch> {
+    /// The kept batch for `key`, or a new one from `graphs` uploaded to `device` (kept
+    /// while within budget).
+    pub fn get_or_upload(
+        &self,
+        key: Option<BatchKey>,
+        graphs: &[&Graph],
+        dtype: DType,
+        device: &Device,
+    ) -> crate::error::Result<GraphBatch> {
         let Some(key) = key else {
-            return Arc::new(HostBatch::new(graphs));
+            return GraphBatch::new(graphs, dtype, device);
         };
         if let Some(b) = self.lock().1.get(&key) {
-            return b.clone();
+            return Ok(b.clone());
         }
-        let batch = Arc::new(HostBatch::new(graphs));
+        let batch = GraphBatch::new(graphs, dtype, device)?;
         let mut kept = self.lock();
-        let bytes = batch.bytes();
+        let bytes = batch.host.bytes();
         if kept.0 + bytes <= self.budget {
             kept.0 += bytes;
             kept.1.insert(key, batch.clone());
         }
-        batch
+        Ok(batch)
     }
 
     /// Bytes currently kept.
@@ -81,7 +91,7 @@ impl BatchCache {
         self.lock().0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<BatchKey, Arc<HostBatch>>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<BatchKey, GraphBatch>)> {
         // A panic elsewhere cannot leave the map inconsistent (inserts are single calls).
         self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -111,8 +121,9 @@ impl Default for BatchCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::GraphConfig;
+    use crate::graph::{GraphConfig, HostBatch};
     use crate::structure::Structure;
+    use std::sync::Arc;
 
     fn graph() -> Graph {
         let s = Structure::new(
@@ -136,11 +147,16 @@ mod tests {
         };
         let one = HostBatch::new(&[&g]).bytes();
         let cache = BatchCache::new(one);
-        let a = cache.get_or_build(key(0), &[&g]);
-        assert!(Arc::ptr_eq(&a, &cache.get_or_build(key(0), &[&g])));
-        let b = cache.get_or_build(key(1), &[&g]);
-        assert!(!Arc::ptr_eq(&b, &cache.get_or_build(key(1), &[&g])));
+        let get = |k| {
+            cache
+                .get_or_upload(key(k), &[&g], DType::F64, &Device::Cpu)
+                .unwrap()
+        };
+        let a = get(0);
+        assert!(Arc::ptr_eq(&a.host, &get(0).host));
+        let b = get(1);
+        assert!(!Arc::ptr_eq(&b.host, &get(1).host));
         assert_eq!(cache.bytes(), one);
-        assert_eq!(*a, *b);
+        assert_eq!(*a.host, *b.host);
     }
 }

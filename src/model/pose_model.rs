@@ -3,7 +3,7 @@
 use super::schnet::{GaussianSmearing, SchNet};
 use super::{CompoundGraphs, ModelConfig, Params, Strategy, StrategyKind};
 use crate::error::{Error, Result};
-use crate::graph::{BatchCache, BatchKey, Graph, GraphBatch};
+use crate::graph::{BatchCache, BatchKey, Graph};
 use candle_core::{DType, Device, Tensor};
 use std::sync::Arc;
 
@@ -119,8 +119,8 @@ impl PoseModel {
     fn represent_keyed(&self, graphs: &[&Graph], key: Option<BatchKey>) -> Result<Tensor> {
         let batch = {
             let _span = crate::profile::span(crate::profile::Phase::Batch, &self.device);
-            let host = self.batches.get_or_build(key, graphs);
-            GraphBatch::upload(host, self.dtype, &self.device)?
+            self.batches
+                .get_or_upload(key, graphs, self.dtype, &self.device)?
         };
         self.representation.forward(&batch)
     }

@@ -34,28 +34,33 @@ fn launch_error(e: impl std::fmt::Display) -> candle_core::Error {
     candle_core::Error::Cuda(format!("multipose kernel: {e}").into())
 }
 
-/// The index arrays of a [`Grouping`], on the GPU.
+/// The index arrays of a [`Grouping`], on the GPU (shared by every use of the grouping).
+#[derive(Debug, Clone)]
+pub(crate) struct GpuGrouping(Arc<GpuArrays>);
+
 #[derive(Debug)]
-pub(crate) struct GpuGrouping {
+struct GpuArrays {
     start: CudaSlice<u32>,
     ia: CudaSlice<u32>,
     ib: Option<CudaSlice<u32>>,
 }
 
-/// Page-locked host copies of a grouping's index arrays.
+/// A grouping's arrays on the GPU, kept as long as the grouping lives (the batch cache
+/// keeps groupings across steps), found by address and checked through a weak reference:
+/// a cached batch is copied to the GPU once, not at every step.
 ///
-/// cudarc copies from ordinary (pageable) memory by waiting for the whole stream first, so
-/// the GPU runs dry while the host copies; from page-locked memory the copy is queued like
-/// a kernel. Copies live as long as their grouping (the batch cache keeps groupings across
-/// steps), found by address and checked through a weak reference.
-struct Staged {
+/// The first copy goes through page-locked host memory: cudarc copies from ordinary
+/// (pageable) memory by waiting for the whole stream first, so the GPU would run dry while
+/// the host copies; from page-locked memory the copy is queued like a kernel. That staging
+/// is released at the next use, when the copy has long finished (dropping it earlier
+/// would wait for the copy).
+struct Resident {
     owner: Weak<Grouping>,
-    start: PinnedHostSlice<u32>,
-    ia: PinnedHostSlice<u32>,
-    ib: Option<PinnedHostSlice<u32>>,
+    gpu: GpuGrouping,
+    staging: Option<[Option<PinnedHostSlice<u32>>; 3]>,
 }
 
-static STAGED: Mutex<Vec<(usize, Staged)>> = Mutex::new(Vec::new());
+static RESIDENT: Mutex<Vec<(usize, Resident)>> = Mutex::new(Vec::new());
 
 fn pinned(dev: &CudaDevice, v: &[u32]) -> candle_core::Result<PinnedHostSlice<u32>> {
     // Empty device buffers are not allowed; a one-element dummy is never read.
@@ -68,33 +73,34 @@ fn pinned(dev: &CudaDevice, v: &[u32]) -> candle_core::Result<PinnedHostSlice<u3
 }
 
 impl GpuGrouping {
-    /// Copies the arrays to `device` if it is a GPU (through page-locked staging).
+    /// The arrays on `device` if it is a GPU: copied there the first time, reused after.
     pub fn upload(device: &Device, host: &Arc<Grouping>) -> candle_core::Result<Option<Self>> {
         let Device::Cuda(dev) = device else {
             return Ok(None);
         };
         let key = Arc::as_ptr(host) as usize;
-        let mut staged = STAGED.lock().unwrap_or_else(|e| e.into_inner());
-        staged.retain(|(_, s)| s.owner.strong_count() > 0);
-        let at = match staged.iter().position(|(k, _)| *k == key) {
-            Some(i) => i,
-            None => {
-                let s = Staged {
-                    owner: Arc::downgrade(host),
-                    start: pinned(dev, &host.start)?,
-                    ia: pinned(dev, &host.ia)?,
-                    ib: host.ib.as_deref().map(|v| pinned(dev, v)).transpose()?,
-                };
-                staged.push((key, s));
-                staged.len() - 1
-            }
-        };
-        let s = &staged[at].1;
-        Ok(Some(Self {
-            start: dev.clone_htod(&s.start)?,
-            ia: dev.clone_htod(&s.ia)?,
-            ib: s.ib.as_ref().map(|p| dev.clone_htod(p)).transpose()?,
-        }))
+        let mut resident = RESIDENT.lock().unwrap_or_else(|e| e.into_inner());
+        resident.retain(|(_, r)| r.owner.strong_count() > 0);
+        if let Some((_, r)) = resident.iter_mut().find(|(k, _)| *k == key) {
+            r.staging = None;
+            return Ok(Some(r.gpu.clone()));
+        }
+        let (start, ia) = (pinned(dev, &host.start)?, pinned(dev, &host.ia)?);
+        let ib = host.ib.as_deref().map(|v| pinned(dev, v)).transpose()?;
+        let gpu = GpuGrouping(Arc::new(GpuArrays {
+            start: dev.clone_htod(&start)?,
+            ia: dev.clone_htod(&ia)?,
+            ib: ib.as_ref().map(|p| dev.clone_htod(p)).transpose()?,
+        }));
+        resident.push((
+            key,
+            Resident {
+                owner: Arc::downgrade(host),
+                gpu: gpu.clone(),
+                staging: Some([Some(start), Some(ia), ib]),
+            },
+        ));
+        Ok(Some(gpu))
     }
 }
 
@@ -115,10 +121,11 @@ impl DeviceGrouping {
         b: Option<(&CudaStorage, &Layout)>,
         f: usize,
     ) -> candle_core::Result<CudaStorage> {
-        let gpu = self
+        let gpu = &self
             .gpu
             .as_ref()
-            .ok_or_else(|| launch_error("index arrays were built for another device"))?;
+            .ok_or_else(|| launch_error("index arrays were built for another device"))?
+            .0;
         let dev = &a.0.device;
         let groups = self.groups();
         let n = groups * f;
