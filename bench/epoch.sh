@@ -10,7 +10,8 @@
 # one warm-up when > 1), MTENN_REPEATS (the same for the mtenn scheme; default 1: its
 # untimed graph-building pass already warms the device), MULTIPOSE (binary), PYTHON (with torch, torch_geometric and
 # safetensors: tools/golden/run.sh builds such a venv; the GPU machine has them), OURS
-# (extra `multipose bench` arguments), SKIP_TORCH=1 to time multipose alone.
+# (extra `multipose bench` arguments), PACK (true,false: multipose packed, not, or both),
+# SKIP_TORCH=1 to time multipose alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/gpu_env.sh
@@ -22,7 +23,7 @@ python=${PYTHON:-python3}
 limit=()
 [ -n "${COMPOUNDS:-}" ] && limit=(--compounds "$COMPOUNDS")
 ours=$("$bin" bench --data "$data" "${limit[@]}" --device "$device" --engine auto \
-  --pack true,false --repeats "$repeats" --json ${OURS:-})
+  --pack "${PACK:-true,false}" --repeats "$repeats" --json ${OURS:-})
 echo "$ours"
 theirs='{}'
 if [ -z "${SKIP_TORCH:-}" ]; then
