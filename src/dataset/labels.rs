@@ -112,6 +112,22 @@ fn molar(unit: &str) -> Option<f64> {
     )
 }
 
+/// The p-scale values a binding assay can give: −3 is 1,000 M, 20 is 10 zM. A value
+/// outside (a pKi of 306 from "1e-300 uM") is a unit or typing error, and one such label
+/// dominates an MSE loss without a word.
+const P_RANGE: (f64, f64) = (-3.0, 20.0);
+
+/// `v` if it is a finite p-scale value in [`P_RANGE`]; `Err` is a message.
+fn plausible(v: f64) -> std::result::Result<f64, String> {
+    let (lo, hi) = P_RANGE;
+    if v.is_finite() && (lo..=hi).contains(&v) {
+        return Ok(v);
+    }
+    Err(format!(
+        "the value is {v} on the p scale (−log10 M), outside the plausible {lo} to {hi}; check its unit and type"
+    ))
+}
+
 /// Converts (type, unit, value, stderr) to the p scale; `Err` is a message.
 fn to_p_scale(
     kind: &str,
@@ -284,6 +300,7 @@ impl LabelColumns {
             k => k,
         };
         let (assay, q, v, se) = to_p_scale(kind_text, get(self.unit), q, v, se)?;
+        let v = plausible(v)?;
         Ok(Label {
             compound_id: self.id_of(record).to_string(),
             value: v,
@@ -334,6 +351,7 @@ fn read_asap_json(path: &Path) -> Result<Vec<Label>> {
             .as_f64()
             .filter(|v| v.is_finite())
             .ok_or_else(|| err(format!("`{id}`: {key} is not a number")))?;
+        let value = plausible(value).map_err(|m| err(format!("`{id}`: {m}")))?;
         let qualifier = match data[format!("{key}_range")].as_f64() {
             Some(r) if r < 0.0 => Qualifier::Below,
             Some(r) if r > 0.0 => Qualifier::Above,
@@ -356,6 +374,17 @@ fn read_asap_json(path: &Path) -> Result<Vec<Label>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn implausible_p_values_are_refused() {
+        assert_eq!(plausible(7.5), Ok(7.5));
+        for v in [306.0, -4.0, f64::INFINITY, f64::NAN] {
+            let e = plausible(v).unwrap_err();
+            assert!(e.contains("outside the plausible"), "{e}");
+        }
+        let (_, _, p, _) = to_p_scale("Ki", "uM", Qualifier::Exact, 1e-300, None).unwrap();
+        assert!(plausible(p).is_err(), "{p}");
+    }
 
     #[test]
     fn units_and_qualifiers() {

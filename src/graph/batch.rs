@@ -6,7 +6,10 @@
 //!
 //! The host side ([`HostBatch`]: concatenation, length deduplication, edge groupings) is
 //! the expensive part for large complexes and does not depend on the weights, so it is
-//! built once and kept ([`super::BatchCache`]); a step only copies it to the device.
+//! built once and kept ([`super::BatchCache`]). On a GPU a batch keeps its device copies
+//! and only the group boundaries on the host ([`HostBatch::hollow`]): the fused sums
+//! there read the GPU copies, and a kept batch then costs host memory per atom, not per
+//! edge.
 
 use super::{EdgeGroupings, Graph, Grouping};
 use crate::error::Result;
@@ -37,6 +40,8 @@ pub struct HostBatch {
     pub pool: Arc<Grouping>,
     /// Number of graphs.
     pub num_graphs: usize,
+    /// Number of atoms.
+    pub atoms: usize,
 }
 
 impl HostBatch {
@@ -91,12 +96,31 @@ impl HostBatch {
             elements,
             element_index,
             num_graphs: graphs.len(),
+            atoms,
         }
     }
 
     /// Number of atoms.
     pub fn num_atoms(&self) -> usize {
-        self.segment.len()
+        self.atoms
+    }
+
+    /// The batch without its per-edge and per-atom host arrays: the groupings keep their
+    /// boundaries and GPU copies (see [`Grouping::hollow`]). For a batch already on a GPU.
+    pub fn hollow(&self) -> Self {
+        Self {
+            src: Vec::new(),
+            dst: Vec::new(),
+            dist: Vec::new(),
+            edge_row: Vec::new(),
+            segment: Vec::new(),
+            elements: Vec::new(),
+            element_index: Vec::new(),
+            edges: self.edges.hollow(),
+            pool: Arc::new(self.pool.hollow()),
+            num_graphs: self.num_graphs,
+            atoms: self.atoms,
+        }
     }
 
     /// Heap bytes held (for the cache budget).
@@ -116,7 +140,7 @@ impl HostBatch {
 /// A disjoint union of graphs, ready for message passing on a device.
 #[derive(Debug, Clone)]
 pub struct GraphBatch {
-    /// The host side, kept for the fused ops' index arrays.
+    /// The host side: whole on CPU, [`HostBatch::hollow`] on a GPU.
     pub host: Arc<HostBatch>,
     /// Distinct edge lengths, `[lengths]` in the model dtype.
     pub dist: Tensor,
@@ -130,25 +154,42 @@ pub struct GraphBatch {
     pub num_graphs: usize,
     /// Number of atoms in the batch.
     pub num_atoms: usize,
+    /// Bytes of the batch's arrays (on the host, or on the GPU), for the cache budget.
+    pub bytes: usize,
 }
 
 impl GraphBatch {
     /// Concatenates graphs and moves them to `device`.
     pub fn new(graphs: &[&Graph], dtype: DType, device: &Device) -> Result<Self> {
-        Self::upload(Arc::new(HostBatch::new(graphs)), dtype, device)
-    }
-
-    /// Copies a host batch to `device`.
-    pub fn upload(host: Arc<HostBatch>, dtype: DType, device: &Device) -> Result<Self> {
+        let host = HostBatch::new(graphs);
         let lengths = host.dist.len();
-        Ok(Self {
+        Self {
             dist: Tensor::from_slice(&host.dist, lengths, device)?.to_dtype(dtype)?,
             segment: Tensor::new(host.segment.as_slice(), device)?,
             elements: Tensor::new(host.elements.as_slice(), device)?,
             element_index: Tensor::new(host.element_index.as_slice(), device)?,
             num_graphs: host.num_graphs,
             num_atoms: host.num_atoms(),
-            host,
-        })
+            bytes: host.bytes(),
+            host: Arc::new(host),
+        }
+        .resident(device)
+    }
+
+    /// On a GPU: the groupings copied there and the host side hollowed.
+    #[cfg(feature = "cuda")]
+    fn resident(mut self, device: &Device) -> Result<Self> {
+        if let Device::Cuda(dev) = device {
+            for g in self.host.edges.all().into_iter().chain([&self.host.pool]) {
+                g.to_gpu(dev)?;
+            }
+            self.host = Arc::new(self.host.hollow());
+        }
+        Ok(self)
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    fn resident(self, _device: &Device) -> Result<Self> {
+        Ok(self)
     }
 }

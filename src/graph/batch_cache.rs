@@ -41,8 +41,8 @@ impl PartialEq for CompoundId {
     }
 }
 
-/// Batches up to a byte budget of host memory, shared by the models of one run (which
-/// share a device and dtype).
+/// Batches up to a byte budget (of their arrays, on the host or the GPU), shared by the
+/// models of one run (which share a device and dtype).
 #[derive(Debug)]
 pub struct BatchCache {
     budget: usize,
@@ -78,7 +78,7 @@ impl BatchCache {
         }
         let batch = GraphBatch::new(graphs, dtype, device)?;
         let mut kept = self.lock();
-        let bytes = batch.host.bytes();
+        let bytes = batch.bytes;
         if kept.0 + bytes <= self.budget {
             kept.0 += bytes;
             kept.1.insert(key, batch.clone());

@@ -1,15 +1,28 @@
-//! Items grouped by a key, as the fused sums walk them (compressed-row form).
+//! Items grouped by a key, as the fused sums walk them (compressed-row form), on the host
+//! and, once copied there, on a GPU.
+
+#[cfg(feature = "cuda")]
+use super::GpuArrays;
 
 /// One grouping of items: group g covers positions `start[g]..start[g + 1]`, and position
 /// p gathers row `ia[p]` of a first input (and row `ib[p]` of a second).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Grouping {
     /// Group boundaries, `[groups + 1]`.
     pub start: Vec<u32>,
-    /// First-input row of every position.
+    /// First-input row of every position (empty in a [`Self::hollow`] copy).
     pub ia: Vec<u32>,
     /// Second-input row of every position, when there is a second input.
     pub ib: Option<Vec<u32>>,
+    /// The arrays on a GPU, once copied there (shared by clones and hollow copies).
+    #[cfg(feature = "cuda")]
+    pub(super) gpu: std::sync::OnceLock<std::sync::Arc<GpuArrays>>,
+}
+
+impl PartialEq for Grouping {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.start, &self.ia, &self.ib) == (&other.start, &other.ia, &other.ib)
+    }
 }
 
 impl Grouping {
@@ -34,6 +47,20 @@ impl Grouping {
             ia: order.iter().map(|&i| ia[i as usize]).collect(),
             ib: ib.map(|ib| order.iter().map(|&i| ib[i as usize]).collect()),
             start,
+            #[cfg(feature = "cuda")]
+            gpu: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The group boundaries and the GPU copy without the per-item host arrays: what a
+    /// batch kept on a GPU needs (the sums there read the GPU copy only).
+    pub fn hollow(&self) -> Self {
+        Self {
+            start: self.start.clone(),
+            ia: Vec::new(),
+            ib: None,
+            #[cfg(feature = "cuda")]
+            gpu: self.gpu.clone(),
         }
     }
 
@@ -67,6 +94,21 @@ impl EdgeGroupings {
             by_dst: Arc::new(Grouping::by_key(dst, atoms, src, Some(row))),
             by_src: Arc::new(Grouping::by_key(src, atoms, dst, Some(row))),
             by_row: Arc::new(Grouping::by_key(row, rows, dst, Some(src))),
+        }
+    }
+
+    /// The three groupings in a fixed order.
+    pub fn all(&self) -> [&std::sync::Arc<Grouping>; 3] {
+        [&self.by_dst, &self.by_src, &self.by_row]
+    }
+
+    /// [`Grouping::hollow`] of each.
+    pub fn hollow(&self) -> Self {
+        use std::sync::Arc;
+        Self {
+            by_dst: Arc::new(self.by_dst.hollow()),
+            by_src: Arc::new(self.by_src.hollow()),
+            by_row: Arc::new(self.by_row.hollow()),
         }
     }
 

@@ -2,10 +2,14 @@
 
 mod batch;
 mod batch_cache;
+#[cfg(feature = "cuda")]
+mod gpu;
 mod grouping;
 mod radius;
 
 pub use batch::{GraphBatch, HostBatch};
 pub use batch_cache::{BatchCache, BatchKey, CompoundId};
+#[cfg(feature = "cuda")]
+pub use gpu::GpuArrays;
 pub use grouping::{EdgeGroupings, Grouping};
 pub use radius::{Graph, GraphConfig};

@@ -7,14 +7,11 @@
 
 use super::grouping::DeviceGrouping;
 use super::host::dtype_error;
-use crate::graph::Grouping;
-use candle_core::cuda_backend::cudarc::driver::{
-    CudaSlice, CudaView, LaunchConfig, PinnedHostSlice, PushKernelArg,
-};
+use candle_core::cuda_backend::cudarc::driver::{CudaView, LaunchConfig, PushKernelArg};
 use candle_core::cuda_backend::cudarc::nvrtc::compile_ptx;
 use candle_core::cuda_backend::{CudaDType, CudaDevice, CudaStorageSlice, WrapErr};
-use candle_core::{CudaStorage, Device, Layout};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use candle_core::{CudaStorage, Layout};
+use std::sync::OnceLock;
 
 const SOURCE: &str = include_str!("kernels.cu");
 const MODULE: &str = "multipose_schnet";
@@ -34,76 +31,6 @@ fn launch_error(e: impl std::fmt::Display) -> candle_core::Error {
     candle_core::Error::Cuda(format!("multipose kernel: {e}").into())
 }
 
-/// The index arrays of a [`Grouping`], on the GPU (shared by every use of the grouping).
-#[derive(Debug, Clone)]
-pub(crate) struct GpuGrouping(Arc<GpuArrays>);
-
-#[derive(Debug)]
-struct GpuArrays {
-    start: CudaSlice<u32>,
-    ia: CudaSlice<u32>,
-    ib: Option<CudaSlice<u32>>,
-}
-
-/// A grouping's arrays on the GPU, kept as long as the grouping lives (the batch cache
-/// keeps groupings across steps), found by address and checked through a weak reference:
-/// a cached batch is copied to the GPU once, not at every step.
-///
-/// The first copy goes through page-locked host memory: cudarc copies from ordinary
-/// (pageable) memory by waiting for the whole stream first, so the GPU would run dry while
-/// the host copies; from page-locked memory the copy is queued like a kernel. That staging
-/// is released at the next use, when the copy has long finished (dropping it earlier
-/// would wait for the copy).
-struct Resident {
-    owner: Weak<Grouping>,
-    gpu: GpuGrouping,
-    staging: Option<[Option<PinnedHostSlice<u32>>; 3]>,
-}
-
-static RESIDENT: Mutex<Vec<(usize, Resident)>> = Mutex::new(Vec::new());
-
-fn pinned(dev: &CudaDevice, v: &[u32]) -> candle_core::Result<PinnedHostSlice<u32>> {
-    // Empty device buffers are not allowed; a one-element dummy is never read.
-    let v = if v.is_empty() { &[0u32][..] } else { v };
-    let ctx = dev.cuda_stream().context().clone();
-    // SAFETY: the buffer is fully written below before any use.
-    let mut p = unsafe { ctx.alloc_pinned::<u32>(v.len()) }.w()?;
-    p.as_mut_slice().w()?.copy_from_slice(v);
-    Ok(p)
-}
-
-impl GpuGrouping {
-    /// The arrays on `device` if it is a GPU: copied there the first time, reused after.
-    pub fn upload(device: &Device, host: &Arc<Grouping>) -> candle_core::Result<Option<Self>> {
-        let Device::Cuda(dev) = device else {
-            return Ok(None);
-        };
-        let key = Arc::as_ptr(host) as usize;
-        let mut resident = RESIDENT.lock().unwrap_or_else(|e| e.into_inner());
-        resident.retain(|(_, r)| r.owner.strong_count() > 0);
-        if let Some((_, r)) = resident.iter_mut().find(|(k, _)| *k == key) {
-            r.staging = None;
-            return Ok(Some(r.gpu.clone()));
-        }
-        let (start, ia) = (pinned(dev, &host.start)?, pinned(dev, &host.ia)?);
-        let ib = host.ib.as_deref().map(|v| pinned(dev, v)).transpose()?;
-        let gpu = GpuGrouping(Arc::new(GpuArrays {
-            start: dev.clone_htod(&start)?,
-            ia: dev.clone_htod(&ia)?,
-            ib: ib.as_ref().map(|p| dev.clone_htod(p)).transpose()?,
-        }));
-        resident.push((
-            key,
-            Resident {
-                owner: Arc::downgrade(host),
-                gpu: gpu.clone(),
-                staging: Some([Some(start), Some(ia), ib]),
-            },
-        ));
-        Ok(Some(gpu))
-    }
-}
-
 /// One block per (group, 32 columns), 8 thread rows splitting the group's items.
 fn groups_config(groups: usize, f: usize) -> LaunchConfig {
     LaunchConfig {
@@ -121,11 +48,10 @@ impl DeviceGrouping {
         b: Option<(&CudaStorage, &Layout)>,
         f: usize,
     ) -> candle_core::Result<CudaStorage> {
-        let gpu = &self
+        let gpu = self
             .gpu
             .as_ref()
-            .ok_or_else(|| launch_error("index arrays were built for another device"))?
-            .0;
+            .ok_or_else(|| launch_error("index arrays were built for another device"))?;
         let dev = &a.0.device;
         let groups = self.groups();
         let n = groups * f;

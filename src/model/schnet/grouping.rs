@@ -14,18 +14,24 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub(crate) struct DeviceGrouping {
     pub(crate) host: Arc<Grouping>,
-    /// Copies of the index arrays on the GPU.
+    /// The index arrays on the GPU (the grouping's own copy, made once).
     #[cfg(feature = "cuda")]
-    pub(crate) gpu: Option<super::cuda::GpuGrouping>,
+    pub(crate) gpu: Option<Arc<crate::graph::GpuArrays>>,
 }
 
 impl DeviceGrouping {
-    /// Copies the index arrays to `device` when it is a GPU.
+    /// The grouping with its index arrays on `device` when that is a GPU.
     pub fn new(host: Arc<Grouping>, device: &Device) -> candle_core::Result<Self> {
+        #[cfg(feature = "cuda")]
+        let gpu = match device {
+            Device::Cuda(dev) => Some(host.to_gpu(dev)?),
+            _ => None,
+        };
+        #[cfg(not(feature = "cuda"))]
         let _ = device;
         Ok(Self {
             #[cfg(feature = "cuda")]
-            gpu: super::cuda::GpuGrouping::upload(device, &host)?,
+            gpu,
             host,
         })
     }
