@@ -102,6 +102,9 @@ pub fn run_set(case: &EpochCase, set: &EpochSet) -> Result<EpochResult> {
     let b = &case.base;
     let (params, mut model) = seeded_model(&b.config, b.dtype, &b.device)?;
     model.set_checkpointing(b.checkpoint);
+    if let Some(bytes) = b.batch_cache {
+        model.set_batch_cache_bytes(bytes);
+    }
     let items: Vec<_> = set.graphs.iter().zip(&set.objectives).collect();
     let engine = EngineConfig {
         kind: b.engine,
@@ -190,6 +193,7 @@ mod tests {
                 dtype: DType::F64,
                 check: false,
                 checkpoint: false,
+                batch_cache: None,
                 profile: false,
             },
             compounds: 7,

@@ -45,6 +45,8 @@ pub struct BenchCase {
     pub check: bool,
     /// Recompute interaction blocks in backward (activation checkpointing).
     pub checkpoint: bool,
+    /// Bytes of batches kept between steps (`None`: the device's default).
+    pub batch_cache: Option<usize>,
     /// Split the step into phases (`profile`), synchronising the device after each.
     pub profile: bool,
 }
@@ -119,6 +121,9 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
     let graph_ms = started.elapsed().as_secs_f64() * 1e3;
     let (params, mut model) = seeded_model(&config, case.dtype, &case.device)?;
     model.set_checkpointing(case.checkpoint);
+    if let Some(bytes) = case.batch_cache {
+        model.set_batch_cache_bytes(bytes);
+    }
     let objective = Objective::mse(6.0);
     let engine = EngineConfig {
         kind: case.engine,

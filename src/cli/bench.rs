@@ -57,6 +57,10 @@ pub struct BenchArgs {
     /// (less memory, about a third more compute; same gradients).
     #[arg(long)]
     checkpoint: bool,
+    /// Batches kept between steps, MiB (-1: 2 GiB on a GPU, in GPU memory; none on CPU).
+    /// 0 keeps GPU memory flat in N.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    batch_cache_mib: i64,
     /// Split each step into phases (host batching, forward, backward), synchronising the
     /// device after each phase; the split is printed under the table.
     #[arg(long)]
@@ -102,6 +106,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.repeats == 0 {
         bail!("--repeats must be at least 1");
     }
+    if args.batch_cache_mib < -1 {
+        bail!("--batch-cache-mib must be -1 (automatic) or a size in MiB");
+    }
     let device = multipose::device::parse(&args.device)?;
     let chunk = ChunkPolicy::from_settings(args.chunk.unwrap_or(0), args.budget_mib, &device);
     let dtype = match args.dtype.as_str() {
@@ -126,6 +133,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     check: args.check,
                     profile: args.profile,
                     checkpoint: args.checkpoint,
+                    batch_cache: usize::try_from(args.batch_cache_mib).ok().map(|m| m << 20),
                 });
             }
         }
@@ -183,6 +191,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         if args.profile {
             cmd.arg("--profile");
         }
+        cmd.arg(format!("--batch-cache-mib={}", args.batch_cache_mib));
         if args.checkpoint {
             cmd.arg("--checkpoint");
         }

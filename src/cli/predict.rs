@@ -45,7 +45,9 @@ fn load_model(dir: &Path, device: &candle_core::Device) -> anyhow::Result<Loaded
     GroupedModel::new(&grouped, &params)?;
     let weights = reported_weights(dir, &config)?;
     load_weights(&mut params, &grouped.model, &weights)?;
-    let model = GroupedModel::new(&grouped, &params)?;
+    let mut model = GroupedModel::new(&grouped, &params)?;
+    // Prediction visits each batch once: keeping batches would only hold memory.
+    model.set_batch_cache_bytes(0);
     Ok(Loaded { config, model })
 }
 

@@ -77,6 +77,14 @@ impl GroupedModel {
         self.pose.set_checkpointing(on);
     }
 
+    /// Keeps at most `bytes` of batches between steps (both views of the model share them;
+    /// the default is [`crate::graph::BatchCache::for_device`]).
+    pub fn set_batch_cache_bytes(&mut self, bytes: usize) {
+        let cache = std::sync::Arc::new(crate::graph::BatchCache::new(bytes));
+        self.pose.set_batch_cache(cache.clone());
+        self.frozen.set_batch_cache(cache);
+    }
+
     /// The configuration the model was built from.
     pub fn config(&self) -> &GroupedConfig {
         &self.config

@@ -129,4 +129,13 @@ mod tests {
         assert_eq!(g.ia, vec![11, 14, 13, 10, 12]);
         assert_eq!(g.groups(), 4);
     }
+
+    #[test]
+    fn a_hollow_grouping_keeps_its_groups_only() {
+        let g = Grouping::by_key(&[1, 0, 1], 2, &[5, 6, 7], Some(&[8, 9, 10]));
+        let h = g.hollow();
+        assert_eq!((h.groups(), &h.start), (2, &g.start));
+        assert!(h.ia.is_empty() && h.ib.is_none());
+        assert!(h.bytes() < g.bytes());
+    }
 }

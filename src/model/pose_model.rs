@@ -104,6 +104,11 @@ impl PoseModel {
         self.representation.set_checkpointing(on);
     }
 
+    /// Keeps batches in `cache` (shared with the models given the same one).
+    pub fn set_batch_cache(&mut self, cache: Arc<BatchCache>) {
+        self.batches = cache;
+    }
+
     /// The same model whose host batches are kept in `other`'s cache.
     pub fn sharing_batches(mut self, other: &PoseModel) -> Self {
         self.batches = other.batches.clone();

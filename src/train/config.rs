@@ -119,6 +119,9 @@ pub struct EngineSection {
     /// Pack compounds with few poses into shared chunks (one forward/backward for several
     /// compounds); the gradient is the same, the launches fewer.
     pub pack: bool,
+    /// Batches kept between steps, MiB (-1 = automatic: 2 GiB on a GPU, none on CPU; on a
+    /// GPU they live in GPU memory, so 0 keeps a memory-bound run flat in N).
+    pub batch_cache_mib: i64,
 }
 
 impl Default for EngineSection {
@@ -130,6 +133,7 @@ impl Default for EngineSection {
             device: "cpu".into(),
             checkpoint: false,
             pack: true,
+            batch_cache_mib: -1,
         }
     }
 }
@@ -459,6 +463,14 @@ impl TrainConfig {
                 "it must be a positive finite number",
             );
         }
+        let cache = self.engine.batch_cache_mib;
+        if cache < -1 {
+            return bad(
+                "engine.batch_cache_mib",
+                cache.to_string(),
+                "it must be -1 (automatic) or a size in MiB",
+            );
+        }
         let r = self.data.pocket_radius;
         if !(r.is_finite() && r >= 0.0) {
             return bad(
@@ -523,6 +535,7 @@ budget_mib = {budget}               # activation memory per chunk (0 = 1 GiB on 
 device = "{device}"               # cpu | cuda | cuda:N (CUDA build: tools/cuda/build.sh)
 checkpoint = {checkpoint}           # recompute activations in backward: less memory, ~1/3 more time
 pack = {pack}                  # several small compounds per chunk (same gradient, fewer launches)
+batch_cache_mib = {cache}          # batches kept between steps (-1 = 2 GiB on a GPU, in GPU memory; none on CPU)
 
 [loss]                       # weights; 0 switches a term off
 mse = {mse:?}
@@ -592,6 +605,7 @@ burn_in = {burn}
         device = d.engine.device,
         checkpoint = d.engine.checkpoint,
         pack = d.engine.pack,
+        cache = d.engine.batch_cache_mib,
         mse = d.loss.mse,
         mse_step = d.loss.mse_step,
         nll = d.loss.gaussian_nll,
@@ -647,6 +661,11 @@ mod tests {
             ("optim.lr", "inf", "`optim.lr` is inf"),
             ("optim.lr", "-0.1", "`optim.lr` is -0.1"),
             ("data.pocket_radius", "-5.0", "`data.pocket_radius` is -5"),
+            (
+                "engine.batch_cache_mib",
+                "-2",
+                "`engine.batch_cache_mib` is -2",
+            ),
             ("split.kind", "\"manual\"", "`split.manual` is empty"),
         ] {
             let e = TrainConfig::from_toml("", &[(key.into(), value.into())])

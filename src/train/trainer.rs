@@ -374,6 +374,9 @@ fn new_model(
 ) -> Result<GroupedModel> {
     let mut model = GroupedModel::new(grouped, params)?;
     model.set_checkpointing(config.engine.checkpoint);
+    if let Ok(mib) = usize::try_from(config.engine.batch_cache_mib) {
+        model.set_batch_cache_bytes(mib << 20);
+    }
     Ok(model)
 }
 

@@ -61,8 +61,10 @@ impl DeviceGrouping {
             _ => (a, &gpu.ia, false),
         };
         let f32_rows = matches!(a.0.slice, CudaStorageSlice::F32(_));
-        let wide =
-            f32_rows && f % 4 == 0 && a.1.start_offset() % 4 == 0 && b.1.start_offset() % 4 == 0;
+        let wide = f32_rows
+            && f.is_multiple_of(4)
+            && a.1.start_offset().is_multiple_of(4)
+            && b.1.start_offset().is_multiple_of(4);
         let (name, cols) = match (f32_rows, wide, product) {
             (true, true, true) => ("grouped_product_f32x4", f / 4),
             (true, true, false) => ("grouped_sum_f32x4", f / 4),
