@@ -247,17 +247,22 @@ fn run_epochs(args: &BenchArgs, cases: &[BenchCase], compounds: usize) -> anyhow
                 batch: args.batch_size,
                 pack,
             })?;
-            eprintln!("{:.2} s/epoch", r.epoch_s);
-            if args.json {
-                println!("{}", serde_json::to_string(&r)?);
-            }
-            results.push(r);
+            results.push(report_epoch(args, r)?);
         }
     }
     if !args.json {
         print_epoch_table(&results);
     }
     Ok(())
+}
+
+/// Says how long the epoch took, and prints its JSON line with `--json`.
+fn report_epoch(args: &BenchArgs, r: EpochResult) -> anyhow::Result<EpochResult> {
+    eprintln!("{:.2} s/epoch", r.epoch_s);
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+    }
+    Ok(r)
 }
 
 /// Epoch mode over a real dataset: loaded and graphed as `train` does, then timed like
@@ -314,11 +319,7 @@ fn run_dataset(args: &BenchArgs, case: &BenchCase, path: &Path) -> anyhow::Resul
             set.name, case.compounds
         );
         let r = multipose::bench::run_epoch_set(&case, &set)?;
-        eprintln!("{:.2} s/epoch", r.epoch_s);
-        if args.json {
-            println!("{}", serde_json::to_string(&r)?);
-        }
-        results.push(r);
+        results.push(report_epoch(args, r)?);
     }
     if !args.json {
         print_epoch_table(&results);

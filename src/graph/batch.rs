@@ -55,7 +55,11 @@ impl HostBatch {
         let mut dst = Vec::with_capacity(edges);
         let mut dist: Vec<f64> = Vec::new();
         let mut edge_row = Vec::with_capacity(edges);
-        let mut rows: HashMap<u64, u32> = HashMap::new();
+        // Keys are f64 bit patterns from our own graphs: a fast non-cryptographic hash
+        // (foldhash, hashbrown's default) instead of SipHash, which made this loop most of
+        // an uncached batch's host time.
+        let mut rows: HashMap<u64, u32, foldhash::fast::FixedState> =
+            HashMap::with_hasher(foldhash::fast::FixedState::default());
         let mut offset = 0u32;
         for (k, g) in graphs.iter().enumerate() {
             z.extend_from_slice(&g.z);

@@ -90,10 +90,20 @@ impl EdgeGroupings {
     /// Groups edges `src[e] → dst[e]` (atoms < `atoms`) with filter rows `row[e]` (< `rows`).
     pub fn new(src: &[u32], dst: &[u32], row: &[u32], atoms: usize, rows: usize) -> Self {
         use std::sync::Arc;
+        // The three sorts are independent; in parallel they take a third of the time.
+        let (by_dst, (by_src, by_row)) = rayon::join(
+            || Grouping::by_key(dst, atoms, src, Some(row)),
+            || {
+                rayon::join(
+                    || Grouping::by_key(src, atoms, dst, Some(row)),
+                    || Grouping::by_key(row, rows, dst, Some(src)),
+                )
+            },
+        );
         Self {
-            by_dst: Arc::new(Grouping::by_key(dst, atoms, src, Some(row))),
-            by_src: Arc::new(Grouping::by_key(src, atoms, dst, Some(row))),
-            by_row: Arc::new(Grouping::by_key(row, rows, dst, Some(src))),
+            by_dst: Arc::new(by_dst),
+            by_src: Arc::new(by_src),
+            by_row: Arc::new(by_row),
         }
     }
 
