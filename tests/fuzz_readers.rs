@@ -171,33 +171,36 @@ fn mol2() {
     });
 }
 
+/// Fuzzes a reader that takes a path: each mutation of corpus file `name` is written to
+/// a scratch file of that name and read.
+fn fuzz_file(reader: &str, name: &str, read: impl Fn(&Path)) {
+    let path = scratch(name);
+    let seed = corpus(name);
+    fuzz(reader, |edits| {
+        std::fs::write(&path, apply(&seed, &edits)).unwrap();
+        read(&path);
+        Ok(())
+    });
+}
+
 #[test]
 fn pdb() {
-    let path = scratch("receptor.pdb");
-    fuzz("pdb", |edits| {
-        std::fs::write(&path, apply(&corpus("receptor.pdb"), &edits)).unwrap();
-        let _ = read_protein(&path, false);
-        Ok(())
+    fuzz_file("pdb", "receptor.pdb", |p| {
+        let _ = read_protein(p, false);
     });
 }
 
 #[test]
 fn labels_csv() {
-    let path = scratch("labels.csv");
-    fuzz("labels_csv", |edits| {
-        std::fs::write(&path, apply(&corpus("labels.csv"), &edits)).unwrap();
-        let _ = read_labels(&path);
-        Ok(())
+    fuzz_file("labels_csv", "labels.csv", |p| {
+        let _ = read_labels(p);
     });
 }
 
 #[test]
 fn labels_json() {
-    let path = scratch("labels.json");
-    fuzz("labels_json", |edits| {
-        std::fs::write(&path, apply(&corpus("labels.json"), &edits)).unwrap();
-        let _ = read_labels(&path);
-        Ok(())
+    fuzz_file("labels_json", "labels.json", |p| {
+        let _ = read_labels(p);
     });
 }
 

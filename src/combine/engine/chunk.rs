@@ -8,7 +8,7 @@ use candle_core::Device;
 pub const DEFAULT_BUDGET_BYTES: u64 = 1 << 30;
 
 /// Share of a GPU's free memory that the automatic budget gives one chunk: the rest holds
-/// the model, optimiser state, the pool's fragmentation and [`pose_bytes`]'s error.
+/// the model, optimiser state, the pool's fragmentation and [`pose_cost`]'s error.
 const GPU_FREE_SHARE: f64 = 0.5;
 
 /// Chunk size: fixed, or the most poses whose activations fit a byte budget.

@@ -42,15 +42,7 @@ impl GradBuffer {
     pub(crate) fn add(&mut self, store: &GradStore, scale: f64) -> Result<()> {
         for (key, slot) in self.keys.iter().zip(self.acc.iter_mut()) {
             if let Some(g) = store.get(key) {
-                let g = if scale == 1.0 {
-                    g.clone()
-                } else {
-                    (g * scale)?
-                };
-                *slot = Some(match slot.take() {
-                    Some(a) => (a + g)?,
-                    None => g,
-                });
+                accumulate(slot, g, scale)?;
             }
         }
         Ok(())
@@ -60,15 +52,7 @@ impl GradBuffer {
     /// engine's result over the same parameters does).
     pub(crate) fn add_gradients(&mut self, gradients: &Gradients, scale: f64) -> Result<()> {
         for (slot, (_, g)) in self.acc.iter_mut().zip(gradients.iter()) {
-            let g = if scale == 1.0 {
-                g.clone()
-            } else {
-                (g * scale)?
-            };
-            *slot = Some(match slot.take() {
-                Some(a) => (a + g)?,
-                None => g,
-            });
+            accumulate(slot, g, scale)?;
         }
         Ok(())
     }
@@ -90,11 +74,7 @@ impl GradBuffer {
     pub(crate) fn add_buffer(&mut self, other: &GradBuffer, scale: f64) -> Result<()> {
         for (slot, o) in self.acc.iter_mut().zip(&other.acc) {
             if let Some(o) = o {
-                let o = (o * scale)?;
-                *slot = Some(match slot.take() {
-                    Some(a) => (a + o)?,
-                    None => o,
-                });
+                accumulate(slot, o, scale)?;
             }
         }
         Ok(())
@@ -117,4 +97,18 @@ impl GradBuffer {
         }
         Ok(Gradients::new(entries))
     }
+}
+
+/// slot += scale · g (no scaled copy for scale 1; the first gradient fills the slot).
+fn accumulate(slot: &mut Option<Tensor>, g: &Tensor, scale: f64) -> Result<()> {
+    let g = if scale == 1.0 {
+        g.clone()
+    } else {
+        (g * scale)?
+    };
+    *slot = Some(match slot.take() {
+        Some(a) => (a + g)?,
+        None => g,
+    });
+    Ok(())
 }

@@ -156,7 +156,7 @@ pub fn train_batch(
     let mut steps: Vec<Option<CompoundStep>> = vec![None; items.len()];
     for group in batch_groups(model, items, engine)? {
         if let [k] = group[..]
-            && !runs_whole(model, items[k], engine)
+            && !runs_whole(model, items[k].0, engine)
         {
             let (compound, objective) = items[k];
             let r = train_step(model, params, compound, objective, engine)?;
@@ -185,16 +185,12 @@ pub fn train_batch(
     })
 }
 
-/// Whether `auto` runs a compound whole (see [`resolve`]): in a batch the packed path then
+/// Whether `auto` runs a compound whole (see [`auto_whole`]): in a batch the packed path then
 /// adds its gradient store to the batch's directly (the weight folded into the loss)
 /// instead of through a per-compound buffer, one scaled copy less per parameter.
-fn runs_whole(
-    model: &GroupedModel,
-    (compound, _): (&CompoundGraphs, &Objective),
-    engine: &EngineConfig,
-) -> bool {
+fn runs_whole(model: &GroupedModel, compound: &CompoundGraphs, engine: &EngineConfig) -> bool {
     engine.kind == EngineKind::Auto
-        && engine.chunk.chunks(&model.config().model, compound).len() <= 1
+        && auto_whole(engine.chunk.chunks(&model.config().model, compound).len())
 }
 
 /// Groups of batch members that share a chunk (single members run alone).
@@ -236,10 +232,10 @@ pub fn train_step(
         });
     }
     let chunks = engine.chunk.chunks(&model.config().model, compound);
-    let kind = resolve(engine.kind, model, objective, chunks.len());
-    if engine.kind == EngineKind::Auto && kind == EngineKind::Full {
+    if engine.kind == EngineKind::Auto && auto_whole(chunks.len()) {
         return whole(model, params, compound, objective);
     }
+    let kind = resolve(engine.kind, model, objective);
     let ctx = Step {
         model,
         params,
@@ -260,22 +256,21 @@ pub fn train_step(
     Ok(result)
 }
 
-/// The engine `auto` stands for: `full` when one chunk holds the compound (then run as a
-/// packed group of one: one forward with each distinct protein once and one backward,
-/// the same memory as any engine's chunk and no per-chunk gradient buffers), else
-/// streaming where it applies, else recompute.
-fn resolve(
-    kind: EngineKind,
-    model: &GroupedModel,
-    objective: &Objective,
-    chunks: usize,
-) -> EngineKind {
+/// The engine `auto` stands for when the compound does not fit one chunk (see
+/// [`auto_whole`]): streaming where it applies, else recompute.
+fn resolve(kind: EngineKind, model: &GroupedModel, objective: &Objective) -> EngineKind {
     match kind {
-        EngineKind::Auto if chunks <= 1 => EngineKind::Full,
         EngineKind::Auto if streaming::supports(model, objective).is_ok() => EngineKind::Streaming,
         EngineKind::Auto => EngineKind::Recompute,
         k => k,
     }
+}
+
+/// Whether `auto` runs a compound of this many chunks whole: as a packed group of one,
+/// one forward with each distinct protein once and one backward, the same memory as any
+/// engine's chunk and no per-chunk gradient buffers.
+fn auto_whole(chunks: usize) -> bool {
+    chunks <= 1
 }
 
 /// A compound that fits one chunk, through the packed path as a group of one.
