@@ -66,6 +66,10 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=1, help="timed steps after one warm-up (median)")
+    ap.add_argument("--grad-check", action="store_true",
+                    help="also report the first compound's gradient in the model's dtype against "
+                         "f64 (max |diff| / max |f64| over each parameter, worst parameter), "
+                         "the figure multipose bench --check prints")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -88,24 +92,8 @@ def main():
             for z, pos, lig in poses:
                 model.forward_pose(z, pos, lig)
 
-    def compound_step(poses, target):
-        preds, grads = [], []
-        for z, pos, lig in poses:
-            pred, _ = model.forward_pose(z, pos, lig)
-            model.zero_grad()
-            pred.sum().backward()
-            preds.append(pred.detach())
-            grads.append([p.grad.detach().clone() for p in model.parameters()])
-        y = torch.stack(preds).mean()
-        z = -y / math.log(10.0)
-        loss = (z - target) ** 2
-        dl_dy = 2.0 * (z - target) * (-1.0 / math.log(10.0))
-        for i, p in enumerate(model.parameters()):
-            p.grad = dl_dy * torch.stack([g[i] for g in grads]).mean(0)
-        return loss
-
     def step():
-        losses = [compound_step(poses, target) for poses, target in compounds]
+        losses = [compound_step(model, poses, target) for poses, target in compounds]
         if dev.type == "cuda":
             torch.cuda.synchronize()
         return float(torch.stack(losses).mean())
@@ -135,7 +123,48 @@ def main():
     }
     if dev.type == "cuda":
         out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    if args.grad_check:
+        out["grad_rel_err"], out["grad_worst"] = grad_error(model, compounds[0])
     print(json.dumps(out))
+
+
+def compound_step(model, poses, target):
+    """mtenn's scheme for one compound: each pose's own backward, N stored gradient
+    copies, the mean combination's gradient applied by hand; returns the loss."""
+    preds, grads = [], []
+    for z, pos, lig in poses:
+        pred, _ = model.forward_pose(z, pos, lig)
+        model.zero_grad()
+        pred.sum().backward()
+        preds.append(pred.detach())
+        grads.append([p.grad.detach().clone() for p in model.parameters()])
+    y = torch.stack(preds).mean()
+    z = -y / math.log(10.0)
+    loss = (z - target) ** 2
+    dl_dy = 2.0 * (z - target) * (-1.0 / math.log(10.0))
+    for i, p in enumerate(model.parameters()):
+        p.grad = dl_dy * torch.stack([g[i] for g in grads]).mean(0)
+    return loss
+
+
+def grad_error(model, compound):
+    """Worst parameter's max |g - g64| / max |g64| for one compound's mtenn-scheme step
+    (the model in its own dtype against an f64 copy of it, same inputs and device)."""
+    import copy
+
+    poses, target = compound
+    compound_step(model, poses, target)
+    got = {n: p.grad.detach().double() for n, p in model.named_parameters()}
+    model64 = copy.deepcopy(model).double()
+    compound_step(model64, [(z, pos.double(), lig) for z, pos, lig in poses], target)
+    want = {n: p.grad.detach() for n, p in model64.named_parameters()}
+    worst = (0.0, "")
+    for n, w in want.items():
+        scale = w.abs().max().item()
+        if scale > 0:
+            e = (got[n] - w).abs().max().item() / scale
+            worst = max(worst, (e, n))
+    return worst
 
 
 if __name__ == "__main__":
