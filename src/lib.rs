@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod benchmark;
+pub mod choice;
 pub mod combine;
 pub mod dataset;
 pub mod device;

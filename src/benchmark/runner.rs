@@ -70,7 +70,7 @@ pub fn plan_runs(
     let mut runs = Vec::new();
     for fold in 0..folds {
         let mut fold_config = base.clone();
-        fold_config.split.kind = "per_target".into();
+        fold_config.split.kind = crate::train::SplitKind::PerTarget;
         fold_config.split.folds = folds;
         fold_config.split.fold = fold;
         let split = make_split(&fold_config, compounds)?;

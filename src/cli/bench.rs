@@ -3,10 +3,10 @@
 use anyhow::{Context, bail};
 use clap::Args;
 use multipose::bench::{BenchCase, BenchResult, EpochCase, EpochResult};
-use multipose::combine::{
-    ChunkPolicy, CombinationConfig, CombinationKind, EngineKind, GroupedConfig,
-};
-use multipose::model::{ModelConfig, StrategyKind};
+use multipose::combine::{ChunkPolicy, CombinationChoice, EngineKind, GroupedConfig};
+use multipose::dataset::Assay;
+use multipose::model::{SchNetConfig, StrategyKind};
+use multipose::train::TrainConfig;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,13 +26,14 @@ pub struct BenchArgs {
     poses: Vec<usize>,
     /// Engines: full, stored, streaming, recompute, auto.
     #[arg(long, value_delimiter = ',', default_values = ["stored", "streaming", "recompute"])]
-    engine: Vec<String>,
-    /// Combination: mean, max (smooth min, t = 1000, as mtenn) or boltzmann (T = 1).
+    engine: Vec<EngineKind>,
+    /// Combination: mean, max (smooth min, t = 1000, as mtenn), boltzmann (T = 1) or
+    /// attention.
     #[arg(long, default_value = "mean")]
-    combination: String,
-    /// Strategy: delta, concat or complex.
+    combination: CombinationChoice,
+    /// Strategy: delta, concat, complex or ligand_only.
     #[arg(long, default_value = "delta")]
-    strategy: String,
+    strategy: StrategyKind,
     /// Poses per chunk (default: as many as fit --budget-mib).
     #[arg(long)]
     chunk: Option<usize>,
@@ -94,11 +95,7 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let engines = args
-        .engine
-        .iter()
-        .map(|e| EngineKind::parse(e))
-        .collect::<Result<Vec<_>, _>>()?;
+    let engines = args.engine.clone();
     let config = grouped_config(&args)?;
     if args.chunk == Some(0) {
         bail!("--chunk must be at least 1");
@@ -271,11 +268,8 @@ fn run_dataset(args: &BenchArgs, case: &BenchCase, path: &Path) -> anyhow::Resul
     let mut config = multipose::train::TrainConfig::default();
     config.data.path = path.to_path_buf();
     config.data.pocket_radius = args.pocket_radius;
-    let (m, s) = (&mut config.model, &case.config.model.schnet);
-    (m.hidden_channels, m.num_filters) = (s.hidden_channels, s.num_filters);
-    (m.num_interactions, m.num_gaussians) = (s.num_interactions, s.num_gaussians);
-    (m.cutoff, m.max_num_neighbors) = (s.cutoff, s.max_num_neighbors);
-    m.strategy = args.strategy.clone();
+    config.model.schnet = case.config.model.schnet.clone();
+    config.model.strategy = args.strategy;
     let started = std::time::Instant::now();
     let mut prepared = multipose::train::prepare(&config)?;
     let keep = args.compounds.unwrap_or(usize::MAX);
@@ -352,33 +346,17 @@ fn print_epoch_table(results: &[EpochResult]) {
     }
 }
 
+/// mtenn's model (SchNet 128/128/6/50, cutoff 10 Å) with the flags' strategy and
+/// combination, read out as pIC50, through `train`'s one conversion.
 fn grouped_config(args: &BenchArgs) -> anyhow::Result<GroupedConfig> {
-    let kind = match args.combination.as_str() {
-        "mean" => CombinationKind::Mean,
-        "max" => CombinationKind::Max {
-            negate: true,
-            scale: 1000.0,
-        },
-        "boltzmann" => CombinationKind::Boltzmann { temperature: 1.0 },
-        other => bail!("unknown combination `{other}` (expected mean, max or boltzmann)"),
-    };
-    let strategy = match args.strategy.as_str() {
-        "delta" => StrategyKind::Delta,
-        "concat" => StrategyKind::Concat,
-        "complex" => StrategyKind::Complex,
-        other => bail!("unknown strategy `{other}` (expected delta, concat or complex)"),
-    };
-    Ok(GroupedConfig {
-        model: ModelConfig {
-            strategy,
-            ..ModelConfig::default()
-        },
-        combination: CombinationConfig {
-            kind,
-            learnable: false,
-        },
-        ..GroupedConfig::default()
-    })
+    let mut config = TrainConfig::default();
+    let m = &mut config.model;
+    m.schnet = SchNetConfig::default();
+    m.strategy = args.strategy;
+    m.combination = args.combination;
+    // mtenn's constants: smooth minimum at t = 1000, Boltzmann at T = 1.
+    (m.negate, m.scale, m.temperature) = (true, 1000.0, 1.0);
+    Ok(multipose::train::grouped_config(&config, Assay::Pic50)?)
 }
 
 fn print_table(results: &[BenchResult]) {

@@ -33,7 +33,8 @@ pub struct DataArgs {
     #[arg(long)]
     pub keep_hydrogens: bool,
     /// Keep only protein atoms within this many Å of any pose of the compound (0: the
-    /// whole protein; default: the model's data.pocket_radius, or no crop for `inspect`).
+    /// whole protein; default: the model's data.pocket_radius, or train's default for
+    /// `inspect`).
     #[arg(long)]
     pub pocket_radius: Option<f64>,
     /// Fail on compounds with poses but no label (or a label but no poses).

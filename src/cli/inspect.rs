@@ -2,32 +2,37 @@
 
 use super::data_args::DataArgs;
 use clap::Args;
-use multipose::dataset::{GraphCache, PoseSelection, Qualifier, summarise_targets};
+use multipose::dataset::{GraphCache, Qualifier, summarise_targets};
 use multipose::model::{CompoundGraphs, SchNetConfig, StrategyKind};
-use multipose::train::MIN_TARGET_SIZE;
+use multipose::train::{MIN_TARGET_SIZE, TrainConfig};
 
 /// Arguments of `multipose inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Interaction cutoff in Å for the edge counts.
-    #[arg(long, default_value_t = 10.0)]
-    cutoff: f64,
-    /// Neighbour cap for the edge counts.
-    #[arg(long, default_value_t = 32)]
-    max_neighbors: usize,
+    /// Interaction cutoff in Å for the edge counts (default: train's model.cutoff).
+    #[arg(long)]
+    cutoff: Option<f64>,
+    /// Neighbour cap for the edge counts (default: train's model.max_num_neighbors).
+    #[arg(long)]
+    max_neighbors: Option<usize>,
     /// Cache graphs in this folder (a second run skips neighbour search).
     #[arg(long)]
     cache: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
-    let data = args.data.load(PoseSelection::All, None, true)?;
+    // What `train` would see with its defaults, unless the flags say otherwise.
+    let defaults = TrainConfig::default();
+    let pocket = Some(defaults.data.pocket_radius).filter(|r| *r > 0.0);
+    let data = args.data.load(defaults.data.poses, pocket, true)?;
     let graph = SchNetConfig {
-        cutoff: args.cutoff,
-        max_num_neighbors: args.max_neighbors,
-        ..SchNetConfig::default()
+        cutoff: args.cutoff.unwrap_or(defaults.model.schnet.cutoff),
+        max_num_neighbors: args
+            .max_neighbors
+            .unwrap_or(defaults.model.schnet.max_num_neighbors),
+        ..defaults.model.schnet
     }
     .graph();
     let cache = args.cache.map(GraphCache::new).transpose()?;

@@ -7,8 +7,9 @@ use multipose::combine::{GroupedModel, Prediction};
 use multipose::dataset::{Assay, CompoundData, Qualifier};
 use multipose::model::{CompoundGraphs, Params, load_weights};
 use multipose::train::{
-    BEST_WEIGHTS, CHECKPOINT, LAST_WEIGHTS, MIN_TARGET_SIZE, TrainConfig, current_checkpoint,
-    engine_config, grouped_config, metrics::evaluate, per_target, verify_checkpoint,
+    BEST_WEIGHTS, CHECKPOINT, LAST_WEIGHTS, MIN_TARGET_SIZE, StoppingKind, TrainConfig,
+    current_checkpoint, engine_config, grouped_config, metrics::evaluate, per_target,
+    verify_checkpoint,
 };
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -65,7 +66,9 @@ fn reported_weights(dir: &Path, config: &TrainConfig) -> anyhow::Result<PathBuf>
     let checkpoint = current_checkpoint(dir);
     let name = recorded.clone().unwrap_or_else(|| {
         let folder = checkpoint.as_deref().unwrap_or(dir);
-        match config.early_stopping.kind == "best" && folder.join(BEST_WEIGHTS).is_file() {
+        match config.early_stopping.kind == StoppingKind::Best
+            && folder.join(BEST_WEIGHTS).is_file()
+        {
             true => BEST_WEIGHTS.to_string(),
             false => LAST_WEIGHTS.to_string(),
         }
@@ -120,7 +123,7 @@ fn predict_all(
         let refs: Vec<&CompoundGraphs> = graphs.iter().collect();
         per_model.push(
             m.model
-                .predict_batch(&refs, &engine_config(&m.config, &device)?.chunk)?,
+                .predict_batch(&refs, &engine_config(&m.config, &device).chunk)?,
         );
     }
     let poses: usize = data.compounds.iter().map(|c| c.poses.len()).sum::<usize>() * models.len();

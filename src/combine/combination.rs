@@ -18,6 +18,21 @@ use crate::error::{Error, Result};
 use candle_core::{D, Tensor};
 use candle_nn::VarBuilder;
 
+crate::choice! {
+    /// A combination by name, as configs write it (constants set apart, see
+    /// [`CombinationKind`]).
+    pub enum CombinationChoice {
+        /// Arithmetic mean.
+        Mean = "mean",
+        /// Smooth max or min.
+        Max = "max",
+        /// Boltzmann-weighted average.
+        Boltzmann = "boltzmann",
+        /// Learned attention over the poses' embeddings.
+        Attention = "attention",
+    }
+}
+
 /// Which combination, with its fixed constants.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CombinationKind {

@@ -8,7 +8,7 @@ pub mod engine;
 mod grouped;
 mod loss;
 
-pub use combination::{Combination, CombinationConfig, CombinationKind, Online};
+pub use combination::{Combination, CombinationChoice, CombinationConfig, CombinationKind, Online};
 pub use engine::{
     BatchStep, ChunkPolicy, CompoundStep, EngineConfig, EngineKind, Gradients, StepResult,
     train_batch, train_step,

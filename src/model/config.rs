@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::graph::GraphConfig;
 
 /// SchNet hyper-parameters, named as in torch_geometric.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SchNetConfig {
     /// Atom feature width H.
     pub hidden_channels: usize,
@@ -62,30 +62,21 @@ impl SchNetConfig {
     }
 }
 
-/// How per-structure representations become one ΔG (mtenn's strategies).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StrategyKind {
-    /// E(complex) − E(protein) − E(ligand).
-    Delta,
-    /// Linear(complex ⊕ permutation-summed parts).
-    Concat,
-    /// E(complex) alone.
-    Complex,
-    /// The whole SchNet (with its final linear layer) on the ligand alone.
-    LigandOnly,
+crate::choice! {
+    /// How per-structure representations become one ΔG (mtenn's strategies).
+    pub enum StrategyKind {
+        /// E(complex) − E(protein) − E(ligand).
+        Delta = "delta",
+        /// Linear(complex ⊕ permutation-summed parts).
+        Concat = "concat",
+        /// E(complex) alone.
+        Complex = "complex",
+        /// The whole SchNet (with its final linear layer) on the ligand alone.
+        LigandOnly = "ligand_only",
+    }
 }
 
 impl StrategyKind {
-    /// Name as used in configs and errors.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Delta => "delta",
-            Self::Concat => "concat",
-            Self::Complex => "complex",
-            Self::LigandOnly => "ligand-only",
-        }
-    }
-
     /// Whether the strategy needs the protein and ligand parts of each complex.
     pub fn needs_parts(self) -> bool {
         matches!(self, Self::Delta | Self::Concat)

@@ -1,8 +1,14 @@
 //! The training configuration: one TOML file, every key overridable from the command line
 //! (`--section.key value`). Unknown keys and wrong types are errors that name the key.
 
+use super::OptimizerKind;
+use super::split::SplitKind;
+use super::stopping::StoppingKind;
+use super::targets::PoseLabel;
+use crate::combine::{CombinationChoice, EngineKind};
 use crate::dataset::PoseSelection;
 use crate::error::{Error, Result};
+use crate::model::{SchNetConfig, StrategyKind};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -43,28 +49,23 @@ impl Default for DataConfig {
     }
 }
 
-/// The model: SchNet, strategy, combination, readout.
+/// The model: SchNet, strategy, combination.
+///
+/// SchNet's keys sit in `[model]` itself (flattened), as they always have; unknown keys
+/// are caught by [`TrainConfig::from_toml`], since serde's `deny_unknown_fields` does not
+/// work beside `flatten`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ModelSection {
-    /// Atom feature width H.
-    pub hidden_channels: usize,
-    /// Filter width F.
-    pub num_filters: usize,
-    /// Interaction blocks.
-    pub num_interactions: usize,
-    /// Gaussians of the distance expansion.
-    pub num_gaussians: usize,
-    /// Cutoff in Å.
-    pub cutoff: f64,
-    /// Neighbour cap.
-    pub max_num_neighbors: usize,
-    /// delta, concat or complex.
-    pub strategy: String,
+    /// The representation's hyper-parameters.
+    #[serde(flatten)]
+    pub schnet: SchNetConfig,
+    /// How representations become one ΔG per pose.
+    pub strategy: StrategyKind,
     /// LayerNorm in the strategy head.
     pub layer_norm: bool,
-    /// mean, max, boltzmann or attention.
-    pub combination: String,
+    /// How the poses' predictions become one.
+    pub combination: CombinationChoice,
     /// max: smooth minimum instead of maximum.
     pub negate: bool,
     /// max: scale t.
@@ -82,15 +83,18 @@ pub struct ModelSection {
 impl Default for ModelSection {
     fn default() -> Self {
         Self {
-            hidden_channels: 64,
-            num_filters: 64,
-            num_interactions: 3,
-            num_gaussians: 25,
-            cutoff: 6.0,
-            max_num_neighbors: 16,
-            strategy: "delta".into(),
+            // Smaller than mtenn's (SchNetConfig::default) so CPU training takes minutes.
+            schnet: SchNetConfig {
+                hidden_channels: 64,
+                num_filters: 64,
+                num_interactions: 3,
+                num_gaussians: 25,
+                cutoff: 6.0,
+                max_num_neighbors: 16,
+            },
+            strategy: StrategyKind::Delta,
             layer_norm: false,
-            combination: "max".into(),
+            combination: CombinationChoice::Max,
             negate: true,
             scale: 1.0,
             temperature: 1.0,
@@ -105,8 +109,8 @@ impl Default for ModelSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineSection {
-    /// auto, full, stored, streaming or recompute.
-    pub kind: String,
+    /// Which engine computes the gradient.
+    pub kind: EngineKind,
     /// Poses per chunk (0 = from the memory budget).
     pub chunk: usize,
     /// Activation memory budget per chunk, MiB (0 = automatic: 1 GiB on CPU, half the
@@ -127,7 +131,7 @@ pub struct EngineSection {
 impl Default for EngineSection {
     fn default() -> Self {
         Self {
-            kind: "auto".into(),
+            kind: EngineKind::Auto,
             chunk: 0,
             budget_mib: 0,
             device: "cpu".into(),
@@ -164,8 +168,8 @@ pub struct LossConfig {
     pub range_hi: f64,
     /// Pose cross-entropy of softmax(−ŷ/τ) against the pose label.
     pub pose_cross_entropy: f64,
-    /// `reference` (one-hot on pose 0) or `rmsd` (softmax(−rmsd/rmsd_scale)).
-    pub pose_label: String,
+    /// The pose label of the pose cross-entropy.
+    pub pose_label: PoseLabel,
     /// Å: RMSD scale for `rmsd` pose labels.
     pub rmsd_scale: f64,
     /// τ of the pose cross-entropy.
@@ -186,7 +190,7 @@ impl Default for LossConfig {
             range_lo: 2.0,
             range_hi: 12.0,
             pose_cross_entropy: 0.0,
-            pose_label: "reference".into(),
+            pose_label: PoseLabel::Reference,
             rmsd_scale: 1.0,
             pose_temperature: 1.0,
         }
@@ -197,8 +201,8 @@ impl Default for LossConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptimConfig {
-    /// adam, adamw or sgd.
-    pub optimizer: String,
+    /// The update rule.
+    pub optimizer: OptimizerKind,
     /// Learning rate.
     pub lr: f64,
     /// Weight decay (L2 for adam and sgd, decoupled for adamw).
@@ -216,7 +220,7 @@ pub struct OptimConfig {
 impl Default for OptimConfig {
     fn default() -> Self {
         Self {
-            optimizer: "adam".into(),
+            optimizer: OptimizerKind::Adam,
             lr: 1e-2,
             weight_decay: 0.0,
             momentum: 0.9,
@@ -231,8 +235,8 @@ impl Default for OptimConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SplitConfig {
-    /// random, temporal, manual, scaffold, target (whole targets held out) or per_target.
-    pub kind: String,
+    /// How compounds are divided.
+    pub kind: SplitKind,
     /// target / per_target: number of folds k (0 = use the fractions).
     pub folds: usize,
     /// target / per_target with folds: the test fold (0-based).
@@ -250,7 +254,7 @@ pub struct SplitConfig {
 impl Default for SplitConfig {
     fn default() -> Self {
         Self {
-            kind: "random".into(),
+            kind: SplitKind::Random,
             folds: 0,
             fold: 0,
             train: 0.7,
@@ -265,8 +269,8 @@ impl Default for SplitConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoppingConfig {
-    /// none, best, converged or patient_converged.
-    pub kind: String,
+    /// The rule.
+    pub kind: StoppingKind,
     /// best: epochs without improvement of the validation loss before stopping.
     pub patience: usize,
     /// converged: epochs in the window.
@@ -280,11 +284,35 @@ pub struct StoppingConfig {
 impl Default for StoppingConfig {
     fn default() -> Self {
         Self {
-            kind: "best".into(),
+            kind: StoppingKind::Best,
             patience: 5,
             window: 3,
             tolerance: 1e-3,
             burn_in: 2,
+        }
+    }
+}
+
+/// How ΔG becomes the assay's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReadoutConfig {
+    /// pIC50 labels: substrate concentration [S] of the assay, for the Cheng–Prusoff
+    /// term −log10(1 + [S]/Km) (0 = no term).
+    pub substrate: f64,
+    /// Michaelis constant Km, in the unit of `substrate`.
+    pub km: f64,
+    /// Read out every pose before combining (mtenn's `pred_readout`) instead of the
+    /// combined ΔG (`comb_readout`, the default).
+    pub per_pose: bool,
+}
+
+impl Default for ReadoutConfig {
+    fn default() -> Self {
+        Self {
+            substrate: 0.0,
+            km: 0.0,
+            per_pose: false,
         }
     }
 }
@@ -307,12 +335,15 @@ pub struct TrainConfig {
     pub split: SplitConfig,
     /// Early stopping.
     pub early_stopping: StoppingConfig,
+    /// Readout.
+    pub readout: ReadoutConfig,
 }
 
 impl TrainConfig {
-    /// Parses TOML, with `overrides` (`section.key`, value text) applied on top.
+    /// Parses TOML, with `overrides` (`section.key`, value text) applied on top; keys
+    /// left out take their defaults, keys the defaults lack are errors that list the known.
     pub fn from_toml(text: &str, overrides: &[(String, String)]) -> Result<Self> {
-        let mut value: toml::Table =
+        let mut given: toml::Table =
             toml::from_str(text).map_err(|e| Error::InvalidConfig(e.to_string()))?;
         for (key, raw) in overrides {
             let (section, field) = key.split_once('.').ok_or_else(|| {
@@ -324,21 +355,31 @@ impl TrainConfig {
                 .ok()
                 .and_then(|mut t| t.remove("v"))
                 .unwrap_or_else(|| toml::Value::String(raw.clone()));
-            let table = value
-                .entry(section)
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            match table {
-                toml::Value::Table(t) => {
-                    t.insert(field.to_string(), parsed);
-                }
+            section_mut(&mut given, section)?.insert(field.to_string(), parsed);
+        }
+        let mut merged = toml::Table::try_from(TrainConfig::default())
+            .map_err(|e| Error::InvalidConfig(e.to_string()))?;
+        for (section, fields) in given {
+            let toml::Value::Table(fields) = fields else {
+                return Err(not_a_section(&section));
+            };
+            let known = match merged.get_mut(&section) {
+                Some(toml::Value::Table(known)) => known,
                 _ => {
-                    return Err(Error::InvalidConfig(format!(
-                        "`{section}` is not a section"
-                    )));
+                    let what = format!("section `[{section}]`; sections");
+                    return Err(unknown_key(&what, &merged));
                 }
+            };
+            for (field, value) in fields {
+                if !known.contains_key(&field) {
+                    let what = format!("key `{section}.{field}`; keys of [{section}]");
+                    return Err(unknown_key(&what, known));
+                }
+                known.insert(field, value);
             }
         }
-        let config: TrainConfig = toml::Value::Table(value)
+        check_flattened::<SchNetConfig>(&merged, "model")?;
+        let config: TrainConfig = toml::Value::Table(merged)
             .try_into()
             .map_err(|e: toml::de::Error| Error::InvalidConfig(e.to_string()))?;
         config.validate()?;
@@ -350,66 +391,15 @@ impl TrainConfig {
         toml::to_string_pretty(self).map_err(|e| Error::InvalidConfig(e.to_string()))
     }
 
-    /// Checks the choices that are strings and the numeric ranges.
+    /// Checks the numeric ranges and the settings that depend on each other (choices are
+    /// checked by parsing).
     pub fn validate(&self) -> Result<()> {
-        let one_of = |key: &str, v: &str, allowed: &[&str]| -> Result<()> {
-            if allowed.contains(&v) {
-                Ok(())
-            } else {
-                Err(Error::InvalidConfig(format!(
-                    "`{key}` is `{v}`; allowed values: {}",
-                    allowed.join(", ")
-                )))
-            }
-        };
-        one_of(
-            "model.strategy",
-            &self.model.strategy,
-            &["delta", "concat", "complex"],
-        )?;
-        one_of(
-            "model.combination",
-            &self.model.combination,
-            &["mean", "max", "boltzmann", "attention"],
-        )?;
-        one_of(
-            "engine.kind",
-            &self.engine.kind,
-            &["auto", "full", "stored", "streaming", "recompute"],
-        )?;
-        one_of(
-            "optim.optimizer",
-            &self.optim.optimizer,
-            &["adam", "adamw", "sgd"],
-        )?;
-        one_of(
-            "split.kind",
-            &self.split.kind,
-            &[
-                "random",
-                "temporal",
-                "manual",
-                "scaffold",
-                "target",
-                "per_target",
-            ],
-        )?;
         if folds_invalid(&self.split) {
             return Err(Error::InvalidConfig(format!(
                 "split.folds must be 0 (fractions) or at least 2, and split.fold below it (got folds {}, fold {})",
                 self.split.folds, self.split.fold
             )));
         }
-        one_of(
-            "early_stopping.kind",
-            &self.early_stopping.kind,
-            &["none", "best", "converged", "patient_converged"],
-        )?;
-        one_of(
-            "loss.pose_label",
-            &self.loss.pose_label,
-            &["reference", "rmsd"],
-        )?;
         let s = &self.split;
         if [s.train, s.val, s.test]
             .iter()
@@ -422,6 +412,7 @@ impl TrainConfig {
             )));
         }
         self.validate_numbers()?;
+        self.model.schnet.validate()?;
         let l = &self.loss;
         let weights = [
             l.mse,
@@ -479,15 +470,73 @@ impl TrainConfig {
                 "it must be ≥ 0 Å (0 keeps the whole protein)",
             );
         }
-        if self.split.kind == "manual" && self.split.manual.as_os_str().is_empty() {
+        if self.split.kind == SplitKind::Manual && self.split.manual.as_os_str().is_empty() {
             return bad(
                 "split.manual",
                 "empty".into(),
                 "split.kind = \"manual\" needs a JSON file of ids ({\"train\": [...], \"val\": [...], \"test\": [...]})",
             );
         }
+        let r = &self.readout;
+        if !(r.substrate.is_finite() && r.substrate >= 0.0) {
+            return bad(
+                "readout.substrate",
+                r.substrate.to_string(),
+                "it must be ≥ 0 (0 = no Cheng–Prusoff term)",
+            );
+        }
+        if r.substrate > 0.0 && !(r.km.is_finite() && r.km > 0.0) {
+            return bad(
+                "readout.km",
+                r.km.to_string(),
+                "the Cheng–Prusoff term needs a positive Km beside readout.substrate",
+            );
+        }
         Ok(())
     }
+}
+
+/// The table of `section` in `table`, created if missing.
+fn section_mut<'t>(table: &'t mut toml::Table, section: &str) -> Result<&'t mut toml::Table> {
+    match table
+        .entry(section)
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+    {
+        toml::Value::Table(t) => Ok(t),
+        _ => Err(not_a_section(section)),
+    }
+}
+
+fn not_a_section(name: &str) -> Error {
+    Error::InvalidConfig(format!("`{name}` is not a section"))
+}
+
+/// An unknown section or key, with the known ones listed.
+fn unknown_key(what: &str, known: &toml::Table) -> Error {
+    let names: Vec<&str> = known.keys().map(String::as_str).collect();
+    Error::InvalidConfig(format!("unknown {what}: {}", names.join(", ")))
+}
+
+/// Reads the keys of `T`, flattened into `section`, on their own first: serde reports a
+/// wrong value in a flattened struct without its key, this names `section.key`.
+fn check_flattened<T: Default + Serialize + serde::de::DeserializeOwned>(
+    merged: &toml::Table,
+    section: &str,
+) -> Result<()> {
+    let own =
+        toml::Table::try_from(T::default()).map_err(|e| Error::InvalidConfig(e.to_string()))?;
+    let Some(toml::Value::Table(table)) = merged.get(section) else {
+        return Ok(());
+    };
+    let mine: toml::Table = table
+        .iter()
+        .filter(|(k, _)| own.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    toml::Value::Table(mine)
+        .try_into::<T>()
+        .map(drop)
+        .map_err(|e| Error::InvalidConfig(format!("in [{section}]: {e}")))
 }
 
 fn folds_invalid(s: &SplitConfig) -> bool {
@@ -518,7 +567,7 @@ num_interactions = {i}         # interaction blocks (mtenn: 6)
 num_gaussians = {g}           # Gaussian distance features (mtenn: 50)
 cutoff = {cutoff:?}                # Å (mtenn: 10)
 max_num_neighbors = {m}       # neighbour cap, nearest first (mtenn: 32)
-strategy = "{strategy}"           # delta | concat | complex
+strategy = "{strategy}"           # delta | concat | complex | ligand_only (SchNet with its last layer on the ligand alone)
 layer_norm = {ln}            # LayerNorm before the strategy's linear layer
 combination = "{comb}"          # mean | max (smooth; negate = min) | boltzmann | attention (learned pose weights)
 negate = {negate}               # max: smooth minimum of ΔG (the best-scoring pose)
@@ -578,6 +627,12 @@ patience = {patience}
 window = {window}
 tolerance = {tol:?}
 burn_in = {burn}
+
+[readout]                    # ΔG (kT) to the labels' scale: pIC50 or pKi = -ΔG/ln 10, from the labels
+substrate = {substrate:?}            # pIC50: assay substrate concentration [S] for the Cheng–Prusoff term
+                             # -log10(1 + [S]/Km) (0 = no term)
+km = {km:?}                   # Michaelis constant Km, same unit as substrate
+per_pose = {per_pose}             # read out each pose before combining (mtenn's pred_readout)
 "#,
         path = d.data.path.display(),
         poses = d.data.poses.name(),
@@ -585,12 +640,12 @@ burn_in = {burn}
         pocket = d.data.pocket_radius,
         keep_h = d.data.keep_hydrogens,
         strict = d.data.strict,
-        h = d.model.hidden_channels,
-        f = d.model.num_filters,
-        i = d.model.num_interactions,
-        g = d.model.num_gaussians,
-        cutoff = d.model.cutoff,
-        m = d.model.max_num_neighbors,
+        h = d.model.schnet.hidden_channels,
+        f = d.model.schnet.num_filters,
+        i = d.model.schnet.num_interactions,
+        g = d.model.schnet.num_gaussians,
+        cutoff = d.model.schnet.cutoff,
+        m = d.model.schnet.max_num_neighbors,
         strategy = d.model.strategy,
         ln = d.model.layer_norm,
         comb = d.model.combination,
@@ -638,6 +693,9 @@ burn_in = {burn}
         window = d.early_stopping.window,
         tol = d.early_stopping.tolerance,
         burn = d.early_stopping.burn_in,
+        substrate = d.readout.substrate,
+        km = d.readout.km,
+        per_pose = d.readout.per_pose,
     )
 }
 
@@ -686,7 +744,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.optim.lr, 0.01);
-        assert_eq!(c.model.strategy, "concat");
+        assert_eq!(c.model.strategy, StrategyKind::Concat);
         let e = TrainConfig::from_toml("[model]\nhiden_channels = 3\n", &[])
             .unwrap_err()
             .to_string();

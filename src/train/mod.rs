@@ -17,14 +17,15 @@ pub use checkpoint::{
     CHECKPOINT, RunLock, current_checkpoint, lock_run, verify_checkpoint, write_text,
 };
 pub use config::{
-    DataConfig, EngineSection, LossConfig, ModelSection, OptimConfig, SplitConfig, StoppingConfig,
-    TrainConfig, default_toml_commented,
+    DataConfig, EngineSection, LossConfig, ModelSection, OptimConfig, ReadoutConfig, SplitConfig,
+    StoppingConfig, TrainConfig, default_toml_commented,
 };
 pub use optim::{Optimizer, OptimizerKind};
-pub use stopping::{Decision, EarlyStopping};
+pub use split::SplitKind;
+pub use stopping::{Decision, EarlyStopping, StoppingKind};
 pub use target_metrics::{MIN_TARGET_SIZE, TargetMetrics, paired_spearman_difference, per_target};
 pub use target_split::Parts;
-pub use targets::objective;
+pub use targets::{PoseLabel, objective};
 pub use trainer::{
     BEST_WEIGHTS, LAST_WEIGHTS, Prepared, RunOptions, Summary, dataset_options, engine_config,
     grouped_config, holds_run, init_params, make_split, prepare, resume, resume_with, train,

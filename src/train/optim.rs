@@ -3,19 +3,20 @@
 //! Written here rather than taken from candle-nn: its AdamW keeps the moment estimates
 //! private, so they could not be saved and an interrupted run could not resume bit for bit.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use candle_core::{Tensor, Var};
 use std::collections::HashMap;
 
-/// Which update rule.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum OptimizerKind {
-    /// Adam, weight decay as L2 on the gradient.
-    Adam,
-    /// Adam with decoupled weight decay.
-    AdamW,
-    /// SGD with momentum, weight decay as L2.
-    Sgd { momentum: f64 },
+crate::choice! {
+    /// Which update rule.
+    pub enum OptimizerKind {
+        /// Adam, weight decay as L2 on the gradient.
+        Adam = "adam",
+        /// Adam with decoupled weight decay.
+        AdamW = "adamw",
+        /// SGD with momentum, weight decay as L2.
+        Sgd = "sgd",
+    }
 }
 
 /// An optimiser over named parameters.
@@ -23,6 +24,8 @@ pub struct Optimizer {
     kind: OptimizerKind,
     lr: f64,
     weight_decay: f64,
+    /// SGD's momentum (unused by Adam).
+    momentum: f64,
     step: u64,
     /// First moment (Adam) or velocity (SGD) per parameter.
     m: HashMap<String, Tensor>,
@@ -35,27 +38,17 @@ const BETA2: f64 = 0.999;
 const EPS: f64 = 1e-8;
 
 impl Optimizer {
-    /// A fresh optimiser.
-    pub fn new(kind: OptimizerKind, lr: f64, weight_decay: f64) -> Self {
+    /// A fresh optimiser (`momentum` is SGD's).
+    pub fn new(kind: OptimizerKind, lr: f64, weight_decay: f64, momentum: f64) -> Self {
         Self {
             kind,
             lr,
             weight_decay,
+            momentum,
             step: 0,
             m: HashMap::new(),
             v: HashMap::new(),
         }
-    }
-
-    /// Parses `adam`, `adamw` or `sgd`.
-    pub fn from_name(name: &str, lr: f64, weight_decay: f64, momentum: f64) -> Result<Self> {
-        let kind = match name {
-            "adam" => OptimizerKind::Adam,
-            "adamw" => OptimizerKind::AdamW,
-            "sgd" => OptimizerKind::Sgd { momentum },
-            _ => return Err(Error::InvalidConfig(format!("unknown optimizer `{name}`"))),
-        };
-        Ok(Self::new(kind, lr, weight_decay))
     }
 
     /// One update of every parameter that has a gradient.
@@ -74,9 +67,9 @@ impl Optimizer {
                 g = (g + (theta * self.weight_decay)?)?;
             }
             let updated = match self.kind {
-                OptimizerKind::Sgd { momentum } => {
+                OptimizerKind::Sgd => {
                     let vel = match self.m.get(name) {
-                        Some(v) => ((v * momentum)? + &g)?,
+                        Some(v) => ((v * self.momentum)? + &g)?,
                         None => g.clone(),
                     };
                     let next = (theta - (&vel * self.lr)?)?;
@@ -160,7 +153,7 @@ mod tests {
             Tensor::new(&[0.5f64, -3.0], &Device::Cpu).unwrap(),
         )]
         .into();
-        let mut adam = Optimizer::new(OptimizerKind::Adam, 0.1, 0.0);
+        let mut adam = Optimizer::new(OptimizerKind::Adam, 0.1, 0.0, 0.0);
         adam.step(&params, &grads).unwrap();
         let v = x.to_vec1::<f64>().unwrap();
         assert!(
@@ -168,7 +161,7 @@ mod tests {
             "{v:?}"
         );
         let y = Var::new(&[1.0f64, -2.0], &Device::Cpu).unwrap();
-        let mut sgd = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9 }, 0.1, 0.0);
+        let mut sgd = Optimizer::new(OptimizerKind::Sgd, 0.1, 0.0, 0.9);
         sgd.step(&[("x".to_string(), y.clone())], &grads).unwrap();
         let v = y.to_vec1::<f64>().unwrap();
         assert!((v[0] - 0.95).abs() < 1e-12 && (v[1] + 1.7).abs() < 1e-12);
@@ -184,11 +177,11 @@ mod tests {
         let run = |split: bool| {
             let x = Var::new(&[1.0f64, -2.0], &Device::Cpu).unwrap();
             let params = vec![("x".to_string(), x.clone())];
-            let mut o = Optimizer::new(OptimizerKind::AdamW, 0.1, 0.01);
+            let mut o = Optimizer::new(OptimizerKind::AdamW, 0.1, 0.01, 0.0);
             o.step(&params, &grads).unwrap();
             if split {
                 let state = o.state().unwrap();
-                o = Optimizer::new(OptimizerKind::AdamW, 0.1, 0.01);
+                o = Optimizer::new(OptimizerKind::AdamW, 0.1, 0.01, 0.0);
                 o.load_state(state, &Device::Cpu).unwrap();
             }
             o.step(&params, &grads).unwrap();

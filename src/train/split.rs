@@ -6,6 +6,24 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+crate::choice! {
+    /// How compounds are divided into train, validation and test.
+    pub enum SplitKind {
+        /// Shuffled with the run's seed.
+        Random = "random",
+        /// By the labels' dates, oldest first.
+        Temporal = "temporal",
+        /// From a JSON file of ids.
+        Manual = "manual",
+        /// By Bemis–Murcko scaffold, whole scaffolds per part.
+        Scaffold = "scaffold",
+        /// Whole targets held out.
+        Target = "target",
+        /// Each target split alone.
+        PerTarget = "per_target",
+    }
+}
+
 /// Compound indices of each part.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Split {

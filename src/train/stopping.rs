@@ -3,11 +3,25 @@
 
 use serde::{Deserialize, Serialize};
 
+crate::choice! {
+    /// Which rule stops training.
+    pub enum StoppingKind {
+        /// Run every epoch.
+        None = "none",
+        /// Stop after `patience` epochs without a better validation loss; keep the best.
+        Best = "best",
+        /// Stop when the training loss is flat over `window` epochs.
+        Converged = "converged",
+        /// Stop after `patience` converged epochs in a row.
+        PatientConverged = "patient_converged",
+    }
+}
+
 /// Rule and its running state (serialised into checkpoints for exact resume).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EarlyStopping {
-    /// none, best, converged or patient_converged.
-    pub kind: String,
+    /// The rule.
+    pub kind: StoppingKind,
     /// Epochs without improvement (best) or converged epochs needed (patient_converged).
     pub patience: usize,
     /// Window of the convergence test.
@@ -37,9 +51,15 @@ pub struct Decision {
 
 impl EarlyStopping {
     /// A rule with no history.
-    pub fn new(kind: &str, patience: usize, window: usize, tolerance: f64, burn_in: usize) -> Self {
+    pub fn new(
+        kind: StoppingKind,
+        patience: usize,
+        window: usize,
+        tolerance: f64,
+        burn_in: usize,
+    ) -> Self {
         Self {
-            kind: kind.to_string(),
+            kind,
             patience,
             window,
             tolerance,
@@ -73,11 +93,11 @@ impl EarlyStopping {
         self.converged_for = if converged { self.converged_for + 1 } else { 0 };
         let past_burn_in = epoch + 1 > self.burn_in;
         let stop = past_burn_in
-            && match self.kind.as_str() {
-                "best" => epoch - self.best_epoch >= self.patience,
-                "converged" => converged,
-                "patient_converged" => self.converged_for >= self.patience.max(1),
-                _ => false,
+            && match self.kind {
+                StoppingKind::Best => epoch - self.best_epoch >= self.patience,
+                StoppingKind::Converged => converged,
+                StoppingKind::PatientConverged => self.converged_for >= self.patience.max(1),
+                StoppingKind::None => false,
             };
         Decision { improved, stop }
     }
@@ -94,13 +114,13 @@ mod tests {
     #[test]
     fn best_stops_after_patience_without_improvement() {
         let val = [5.0, 4.0, 3.0, 3.5, 3.2, 3.1, 3.3, 2.0];
-        let s = EarlyStopping::new("best", 3, 3, 1e-3, 0);
+        let s = EarlyStopping::new(StoppingKind::Best, 3, 3, 1e-3, 0);
         assert_eq!(
             run(s, &val, &val),
             Some(5),
             "best at epoch 2, three worse epochs"
         );
-        let s = EarlyStopping::new("best", 3, 3, 1e-3, 7);
+        let s = EarlyStopping::new(StoppingKind::Best, 3, 3, 1e-3, 7);
         assert_eq!(run(s, &val, &val), None, "burn-in holds it off");
     }
 
@@ -109,19 +129,27 @@ mod tests {
         let train = [10.0, 5.0, 4.0, 3.999, 3.9985, 3.998, 3.9979, 3.9978];
         let val = [1.0; 8];
         assert_eq!(
-            run(EarlyStopping::new("converged", 0, 2, 1e-3, 0), &train, &val),
+            run(
+                EarlyStopping::new(StoppingKind::Converged, 0, 2, 1e-3, 0),
+                &train,
+                &val
+            ),
             Some(4)
         );
         assert_eq!(
             run(
-                EarlyStopping::new("patient_converged", 3, 2, 1e-3, 0),
+                EarlyStopping::new(StoppingKind::PatientConverged, 3, 2, 1e-3, 0),
                 &train,
                 &val
             ),
             Some(6)
         );
         assert_eq!(
-            run(EarlyStopping::new("none", 1, 1, 1.0, 0), &train, &val),
+            run(
+                EarlyStopping::new(StoppingKind::None, 1, 1, 1.0, 0),
+                &train,
+                &val
+            ),
             None
         );
     }

@@ -6,6 +6,16 @@ use crate::combine::{Objective, OutputTerm, PoseTerm};
 use crate::dataset::{CompoundData, Qualifier};
 use crate::error::{Error, Result};
 
+crate::choice! {
+    /// What the pose cross-entropy term takes as each compound's true pose.
+    pub enum PoseLabel {
+        /// Pose 0 (the reference pose of `tools/dock` datasets), one-hot.
+        Reference = "reference",
+        /// softmax(−rmsd / rmsd_scale) over the poses' RMSD to the reference.
+        Rmsd = "rmsd",
+    }
+}
+
 /// The objective of one compound under `loss`.
 pub fn objective(loss: &LossConfig, compound: &CompoundData) -> Result<Objective> {
     let label = compound
@@ -66,8 +76,8 @@ pub fn objective(loss: &LossConfig, compound: &CompoundData) -> Result<Objective
         });
     }
     if loss.pose_cross_entropy > 0.0 {
-        let term = match loss.pose_label.as_str() {
-            "rmsd" => {
+        let term = match loss.pose_label {
+            PoseLabel::Rmsd => {
                 let rmsd: Vec<f64> = compound
                     .rmsd
                     .iter()
@@ -87,7 +97,7 @@ pub fn objective(loss: &LossConfig, compound: &CompoundData) -> Result<Objective
                     temperature: loss.pose_temperature,
                 }
             }
-            _ => PoseTerm::CrossEntropy {
+            PoseLabel::Reference => PoseTerm::CrossEntropy {
                 weight: loss.pose_cross_entropy,
                 label: 0,
                 temperature: loss.pose_temperature,

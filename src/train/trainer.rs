@@ -5,20 +5,20 @@ use super::checkpoint::{
     commit_checkpoint, current_checkpoint, lock_run, verify_checkpoint, write_text,
 };
 use super::metrics::{Metrics, evaluate};
+use super::split::SplitKind;
 use super::split::{self, Split, scaffold_key};
 use super::target_metrics::{TargetMetrics, per_target as target_metrics};
 use super::target_split::{Parts, per_target, whole_targets};
-use super::{EarlyStopping, Optimizer, TrainConfig, targets};
+use super::{EarlyStopping, Optimizer, StoppingKind, TrainConfig, targets};
 use crate::bench::SplitMix;
 use crate::combine::{
-    ChunkPolicy, CombinationConfig, CombinationKind, EngineConfig, EngineKind, GroupedConfig,
-    GroupedModel, Objective, Prediction, train_batch,
+    ChunkPolicy, CombinationChoice, CombinationConfig, CombinationKind, EngineConfig,
+    GroupedConfig, GroupedModel, Objective, Prediction, train_batch,
 };
 use crate::dataset::{Assay, CompoundData, DatasetSpec, GraphCache, Lookup, Qualifier, open};
 use crate::error::{Error, Result};
 use crate::model::{
-    CompoundGraphs, ModelConfig, Params, Readout, SchNetConfig, StrategyKind, load_weights,
-    safetensors_bytes, weights_bytes,
+    CompoundGraphs, ModelConfig, Params, Readout, load_weights, safetensors_bytes, weights_bytes,
 };
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
@@ -105,63 +105,58 @@ pub struct Prepared {
     pub skipped: Vec<(String, String)>,
 }
 
-/// The grouped-model configuration a training config describes.
+/// The grouped-model configuration a training config describes, read out for `assay`.
 pub fn grouped_config(config: &TrainConfig, assay: Assay) -> Result<GroupedConfig> {
     let m = &config.model;
-    let strategy = match m.strategy.as_str() {
-        "delta" => StrategyKind::Delta,
-        "concat" => StrategyKind::Concat,
-        _ => StrategyKind::Complex,
-    };
-    let kind = match m.combination.as_str() {
-        "mean" => CombinationKind::Mean,
-        "max" => CombinationKind::Max {
+    let kind = match m.combination {
+        CombinationChoice::Mean => CombinationKind::Mean,
+        CombinationChoice::Max => CombinationKind::Max {
             negate: m.negate,
             scale: m.scale,
         },
-        "attention" => CombinationKind::Attention {
-            width: m.attention_width,
-        },
-        _ => CombinationKind::Boltzmann {
+        CombinationChoice::Boltzmann => CombinationKind::Boltzmann {
             temperature: m.temperature,
         },
+        CombinationChoice::Attention => CombinationKind::Attention {
+            width: m.attention_width,
+        },
+    };
+    let r = &config.readout;
+    let readout = match assay {
+        Assay::Pic50 => Readout::PIC50 {
+            substrate: Some(r.substrate).filter(|s| *s > 0.0),
+            km: Some(r.km).filter(|_| r.substrate > 0.0),
+        },
+        Assay::Pki => Readout::PKi,
+    };
+    // mtenn's pred_readout (every pose) or comb_readout (the combined value).
+    let (pose_readout, readout) = match r.per_pose {
+        true => (readout, Readout::None),
+        false => (Readout::None, readout),
     };
     Ok(GroupedConfig {
         model: ModelConfig {
-            schnet: SchNetConfig {
-                hidden_channels: m.hidden_channels,
-                num_filters: m.num_filters,
-                num_interactions: m.num_interactions,
-                num_gaussians: m.num_gaussians,
-                cutoff: m.cutoff,
-                max_num_neighbors: m.max_num_neighbors,
-            },
-            strategy,
+            schnet: m.schnet.clone(),
+            strategy: m.strategy,
             layer_norm: m.layer_norm,
-            pose_readout: Readout::None,
+            pose_readout,
         },
         combination: CombinationConfig {
             kind,
             learnable: m.learnable,
         },
-        readout: match assay {
-            Assay::Pic50 => Readout::PIC50 {
-                substrate: None,
-                km: None,
-            },
-            Assay::Pki => Readout::PKi,
-        },
+        readout,
     })
 }
 
 /// The engine a training config describes, its chunks sized for `device`.
-pub fn engine_config(config: &TrainConfig, device: &Device) -> Result<EngineConfig> {
+pub fn engine_config(config: &TrainConfig, device: &Device) -> EngineConfig {
     let e = &config.engine;
-    Ok(EngineConfig {
-        kind: EngineKind::parse(&e.kind)?,
+    EngineConfig {
+        kind: e.kind,
         chunk: ChunkPolicy::from_settings(e.chunk, e.budget_mib, device),
-        pack: config.engine.pack,
-    })
+        pack: e.pack,
+    }
 }
 
 /// The loading options (everything but the files) a training config describes.
@@ -256,16 +251,16 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
 pub fn make_split(config: &TrainConfig, compounds: &[CompoundData]) -> Result<Split> {
     let s = &config.split;
     let ids: Vec<String> = compounds.iter().map(|c| c.id.clone()).collect();
-    Ok(match s.kind.as_str() {
-        "temporal" => {
+    Ok(match s.kind {
+        SplitKind::Temporal => {
             let dates: Vec<Option<String>> = compounds
                 .iter()
                 .map(|c| c.label.as_ref().and_then(|l| l.date.clone()))
                 .collect();
             split::temporal(&ids, &dates, s.train, s.val)?
         }
-        "manual" => split::manual(&ids, &s.manual)?,
-        "per_target" | "target" => {
+        SplitKind::Manual => split::manual(&ids, &s.manual)?,
+        SplitKind::PerTarget | SplitKind::Target => {
             let targets: Vec<String> = compounds.iter().map(|c| c.target.clone()).collect();
             let parts = match s.folds {
                 0 => Parts::Fractions {
@@ -278,13 +273,13 @@ pub fn make_split(config: &TrainConfig, compounds: &[CompoundData]) -> Result<Sp
                     val_share: s.val / (s.train + s.val).max(f64::MIN_POSITIVE),
                 },
             };
-            if s.kind == "target" {
+            if s.kind == SplitKind::Target {
                 whole_targets(&targets, parts, config.optim.seed)
             } else {
                 per_target(&targets, parts, config.optim.seed)
             }
         }
-        "scaffold" => {
+        SplitKind::Scaffold => {
             let keys: Vec<String> = compounds
                 .iter()
                 .map(|c| {
@@ -294,7 +289,7 @@ pub fn make_split(config: &TrainConfig, compounds: &[CompoundData]) -> Result<Sp
                 .collect();
             split::scaffold(&keys, s.train, s.val, config.optim.seed)
         }
-        _ => split::random(compounds.len(), s.train, s.val, config.optim.seed),
+        SplitKind::Random => split::random(compounds.len(), s.train, s.val, config.optim.seed),
     })
 }
 
@@ -559,54 +554,45 @@ fn run(
     let started = Instant::now();
     let prepared = prepare(config)?;
     let (mut params, mut model) = build_model(config, &prepared.grouped)?;
-    let engine = engine_config(config, params.device())?;
-    let mut optimizer = Optimizer::from_name(
-        &config.optim.optimizer,
-        config.optim.lr,
-        config.optim.weight_decay,
-        config.optim.momentum,
-    )?;
+    let engine = engine_config(config, params.device());
+    let o = &config.optim;
+    let mut optimizer = Optimizer::new(o.optimizer, o.lr, o.weight_decay, o.momentum);
     let es = &config.early_stopping;
-    let mut state =
-        match resumed {
-            Some((state, checkpoint)) => {
-                model = reload(
-                    config,
-                    &mut params,
-                    &prepared.grouped,
-                    &checkpoint.join(LAST_WEIGHTS),
-                )?;
-                let optim_path = checkpoint.join(LAST_OPTIM);
-                let optim_state = candle_core::safetensors::load(&optim_path, &Device::Cpu)
-                    .map_err(|e| Error::Io {
+    let mut state = match resumed {
+        Some((state, checkpoint)) => {
+            model = reload(
+                config,
+                &mut params,
+                &prepared.grouped,
+                &checkpoint.join(LAST_WEIGHTS),
+            )?;
+            let optim_path = checkpoint.join(LAST_OPTIM);
+            let optim_state =
+                candle_core::safetensors::load(&optim_path, &Device::Cpu).map_err(|e| {
+                    Error::Io {
                         path: optim_path.clone(),
                         source: std::io::Error::other(e.to_string()),
-                    })?;
-                optimizer.load_state(optim_state, params.device())?;
-                truncate_lines(&out.join("metrics.jsonl"), |_, k| k < state.epochs_done)?;
-                truncate_lines(&out.join("poses.jsonl"), |line, _| {
-                    serde_json::from_str::<serde_json::Value>(line)
-                        .ok()
-                        .and_then(|v| v["epoch"].as_u64())
-                        .is_some_and(|e| (e as usize) <= state.epochs_done)
+                    }
                 })?;
-                state
-            }
-            None => State {
-                epochs_done: 0,
-                stopping: EarlyStopping::new(
-                    &es.kind,
-                    es.patience,
-                    es.window,
-                    es.tolerance,
-                    es.burn_in,
-                ),
-                split: make_split(config, &prepared.compounds)?,
-                finished: false,
-                config: config.to_toml()?,
-                stopped_early: false,
-            },
-        };
+            optimizer.load_state(optim_state, params.device())?;
+            truncate_lines(&out.join("metrics.jsonl"), |_, k| k < state.epochs_done)?;
+            truncate_lines(&out.join("poses.jsonl"), |line, _| {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v["epoch"].as_u64())
+                    .is_some_and(|e| (e as usize) <= state.epochs_done)
+            })?;
+            state
+        }
+        None => State {
+            epochs_done: 0,
+            stopping: EarlyStopping::new(es.kind, es.patience, es.window, es.tolerance, es.burn_in),
+            split: make_split(config, &prepared.compounds)?,
+            finished: false,
+            config: config.to_toml()?,
+            stopped_early: false,
+        },
+    };
     if state.split.train.is_empty() {
         return Err(Error::InvalidConfig(
             "the split leaves no training compounds".into(),
@@ -760,7 +746,7 @@ fn run(
     // Final evaluation with the best weights when early stopping keeps the best.
     let best = current_checkpoint(out).map(|c| c.join(BEST_WEIGHTS));
     let mut reported = LAST_WEIGHTS;
-    if let Some(best) = best.filter(|b| es.kind == "best" && b.is_file()) {
+    if let Some(best) = best.filter(|b| es.kind == StoppingKind::Best && b.is_file()) {
         model = reload(config, &mut params, &prepared.grouped, &best)?;
         reported = BEST_WEIGHTS;
     }
@@ -861,7 +847,7 @@ fn finish(
     weights: &str,
     started: Instant,
 ) -> Result<Summary> {
-    let chunk = engine_config(config, model.device())?.chunk;
+    let chunk = engine_config(config, model.device()).chunk;
     let mut csv = String::from(
         "compound_id,target,split,label,qualifier,prediction,n_poses,top_pose,pose_predictions,pose_weights\n",
     );

@@ -29,50 +29,21 @@ use crate::error::{Error, Result};
 use crate::model::{CompoundGraphs, Params};
 use candle_core::{DType, Tensor, Var};
 
-/// Which engine computes the gradient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum EngineKind {
-    /// Streaming where it applies, else recompute.
-    #[default]
-    Auto,
-    /// Keep every pose's graph.
-    Full,
-    /// mtenn's per-pose gradient copies.
-    Stored,
-    /// Online accumulation, one gradient buffer per term.
-    Streaming,
-    /// Two passes with autodiff seeds.
-    Recompute,
-}
-
-impl EngineKind {
-    /// Name as used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Full => "full",
-            Self::Stored => "stored",
-            Self::Streaming => "streaming",
-            Self::Recompute => "recompute",
-        }
-    }
-
-    /// Parses a command-line name.
-    pub fn parse(s: &str) -> Result<Self> {
-        [
-            Self::Auto,
-            Self::Full,
-            Self::Stored,
-            Self::Streaming,
-            Self::Recompute,
-        ]
-        .into_iter()
-        .find(|k| k.name() == s)
-        .ok_or_else(|| {
-            Error::InvalidConfig(format!(
-                "unknown engine `{s}` (expected auto, full, stored, streaming or recompute)"
-            ))
-        })
+crate::choice! {
+    /// Which engine computes the gradient.
+    #[derive(Default)]
+    pub enum EngineKind {
+        /// Streaming where it applies, else recompute.
+        #[default]
+        Auto = "auto",
+        /// Keep every pose's graph.
+        Full = "full",
+        /// mtenn's per-pose gradient copies.
+        Stored = "stored",
+        /// Online accumulation, one gradient buffer per term.
+        Streaming = "streaming",
+        /// Two passes with autodiff seeds.
+        Recompute = "recompute",
     }
 }
 
