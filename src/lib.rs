@@ -14,6 +14,7 @@ pub mod error;
 pub mod graph;
 pub mod model;
 pub mod profile;
+pub mod rng;
 pub mod structure;
 pub mod train;
 

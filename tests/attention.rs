@@ -9,8 +9,9 @@ use common::{build, compound, grouped};
 use multipose::Error;
 use multipose::combine::{ChunkPolicy, CombinationKind, GroupedModel, softmax_f64};
 use multipose::dataset::Assay;
+use multipose::model::init_params;
 use multipose::model::{Params, ProteinInput, StrategyKind, load_weights, save_weights};
-use multipose::train::{TrainConfig, default_toml_commented, grouped_config, init_params};
+use multipose::train::{TrainConfig, default_toml_commented, grouped_config};
 
 fn values(params: &Params, name: &str) -> Vec<f64> {
     let named = params.named();

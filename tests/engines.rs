@@ -10,7 +10,7 @@ use multipose::combine::{
     train_step,
 };
 use multipose::model::StrategyKind;
-use multipose::train::init_params;
+use multipose::model::init_params;
 
 fn max_rel_diff(a: &StepResult, b: &StepResult) -> f64 {
     let mut worst = 0f64;

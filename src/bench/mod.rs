@@ -4,7 +4,7 @@ mod epoch;
 mod synthetic;
 
 pub use epoch::{EpochCase, EpochResult, EpochSet, run as run_epoch, run_set as run_epoch_set};
-pub use synthetic::{PROTEIN_DENSITY, SplitMix, SyntheticComplex};
+pub use synthetic::{PROTEIN_DENSITY, SyntheticComplex};
 
 use crate::combine::{
     ChunkPolicy, EngineConfig, EngineKind, GroupedConfig, GroupedModel, Objective, train_step,
@@ -215,7 +215,7 @@ fn seeded_model(
 ) -> Result<(Params, GroupedModel)> {
     let params = Params::new(dtype, device);
     GroupedModel::new(config, &params)?;
-    crate::train::init_params(&params, WEIGHT_SEED)?;
+    crate::model::init_params(&params, WEIGHT_SEED)?;
     let model = GroupedModel::new(config, &params)?;
     Ok((params, model))
 }
@@ -293,7 +293,7 @@ pub fn dump_compounds(
         .map_err(|e| io(path.clone())(std::io::Error::other(e.to_string())))?;
     let params = Params::new(DType::F32, &Device::Cpu);
     GroupedModel::new(config, &params)?;
-    crate::train::init_params(&params, WEIGHT_SEED)?;
+    crate::model::init_params(&params, WEIGHT_SEED)?;
     crate::model::save_weights(&params, &config.model, &dir.join("weights.safetensors"))?;
     let s = &config.model.schnet;
     let mut settings = serde_json::json!({

@@ -1,9 +1,9 @@
 //! A synthetic protein–ligand complex at protein density, with rigidly moved ligand poses.
 //!
-//! Deterministic (seeded splitmix64, written out here so the benchmark input never
-//! changes with a dependency's RNG version).
+//! Deterministic: seeded [`SplitMix`], so the benchmark input never changes.
 
 use crate::error::Result;
+use crate::rng::SplitMix;
 use crate::structure::Structure;
 use std::f64::consts::PI;
 
@@ -20,42 +20,28 @@ pub struct SyntheticComplex {
     cavity: f64,
 }
 
-/// Seeded splitmix64 numbers in [0, 1).
-pub struct SplitMix(pub u64);
+/// Uniform point in the shell r_in ≤ |x| ≤ r_out.
+fn in_shell(rng: &mut SplitMix, r_in: f64, r_out: f64) -> [f64; 3] {
+    let u = rng.next_f64();
+    let r = (r_in.powi(3) + u * (r_out.powi(3) - r_in.powi(3))).cbrt();
+    let cos_t = 2.0 * rng.next_f64() - 1.0;
+    let sin_t = (1.0 - cos_t * cos_t).sqrt();
+    let phi = 2.0 * PI * rng.next_f64();
+    [r * sin_t * phi.cos(), r * sin_t * phi.sin(), r * cos_t]
+}
 
-impl SplitMix {
-    /// Next number in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform point in the shell r_in ≤ |x| ≤ r_out.
-    fn in_shell(&mut self, r_in: f64, r_out: f64) -> [f64; 3] {
-        let u = self.next_f64();
-        let r = (r_in.powi(3) + u * (r_out.powi(3) - r_in.powi(3))).cbrt();
-        let cos_t = 2.0 * self.next_f64() - 1.0;
-        let sin_t = (1.0 - cos_t * cos_t).sqrt();
-        let phi = 2.0 * PI * self.next_f64();
-        [r * sin_t * phi.cos(), r * sin_t * phi.sin(), r * cos_t]
-    }
-
-    /// Element by typical protein (or ligand) composition.
-    fn element(&mut self, ligand: bool) -> u32 {
-        let u = self.next_f64();
-        match (ligand, u) {
-            (false, u) if u < 0.62 => 6,
-            (false, u) if u < 0.79 => 7,
-            (false, u) if u < 0.98 => 8,
-            (false, _) => 16,
-            (true, u) if u < 0.70 => 6,
-            (true, u) if u < 0.85 => 7,
-            (true, u) if u < 0.97 => 8,
-            (true, _) => 17,
-        }
+/// Element by typical protein (or ligand) composition.
+fn element(rng: &mut SplitMix, ligand: bool) -> u32 {
+    let u = rng.next_f64();
+    match (ligand, u) {
+        (false, u) if u < 0.62 => 6,
+        (false, u) if u < 0.79 => 7,
+        (false, u) if u < 0.98 => 8,
+        (false, _) => 16,
+        (true, u) if u < 0.70 => 6,
+        (true, u) if u < 0.85 => 7,
+        (true, u) if u < 0.97 => 8,
+        (true, _) => 17,
     }
 }
 
@@ -65,12 +51,14 @@ impl SyntheticComplex {
         let mut rng = SplitMix(seed);
         let cavity = (ligand_atoms.max(1) as f64 / PROTEIN_DENSITY * 3.0 / (4.0 * PI)).cbrt() + 1.5;
         let outer = (cavity.powi(3) + atoms as f64 / PROTEIN_DENSITY * 3.0 / (4.0 * PI)).cbrt();
-        let protein_pos = (0..atoms).map(|_| rng.in_shell(cavity, outer)).collect();
-        let protein_z = (0..atoms).map(|_| rng.element(false)).collect();
-        let ligand_pos = (0..ligand_atoms)
-            .map(|_| rng.in_shell(0.0, cavity - 1.5))
+        let protein_pos = (0..atoms)
+            .map(|_| in_shell(&mut rng, cavity, outer))
             .collect();
-        let ligand_z = (0..ligand_atoms).map(|_| rng.element(true)).collect();
+        let protein_z = (0..atoms).map(|_| element(&mut rng, false)).collect();
+        let ligand_pos = (0..ligand_atoms)
+            .map(|_| in_shell(&mut rng, 0.0, cavity - 1.5))
+            .collect();
+        let ligand_z = (0..ligand_atoms).map(|_| element(&mut rng, true)).collect();
         Self {
             protein_z,
             protein_pos,
@@ -86,9 +74,9 @@ impl SyntheticComplex {
         let mut rng = SplitMix(seed);
         let n = self.ligand_z.len();
         let ligand_pos = (0..n)
-            .map(|_| rng.in_shell(0.0, self.cavity - 1.5))
+            .map(|_| in_shell(&mut rng, 0.0, self.cavity - 1.5))
             .collect();
-        let ligand_z = (0..n).map(|_| rng.element(true)).collect();
+        let ligand_z = (0..n).map(|_| element(&mut rng, true)).collect();
         Self {
             ligand_z,
             ligand_pos,
@@ -106,7 +94,7 @@ impl SyntheticComplex {
                 let (axis, angle, shift) = if i == 0 {
                     ([0.0, 0.0, 1.0], 0.0, [0.0; 3])
                 } else {
-                    let axis = rng.in_shell(1.0, 1.0);
+                    let axis = in_shell(&mut rng, 1.0, 1.0);
                     let angle = (rng.next_f64() - 0.5) * PI / 3.0;
                     let shift = [
                         rng.next_f64() - 0.5,

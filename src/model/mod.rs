@@ -1,6 +1,7 @@
 //! Single-pose models: the SchNet representation, strategies, readouts, weights.
 
 mod config;
+mod init;
 mod input;
 mod layer_norm;
 mod params;
@@ -11,6 +12,7 @@ mod strategy;
 mod weights;
 
 pub use config::{ModelConfig, SchNetConfig, StrategyKind};
+pub use init::init_params;
 pub use input::{CompoundGraphs, PoseGraphs};
 pub use layer_norm::LayerNorm;
 pub use params::Params;

@@ -1,6 +1,6 @@
 //! Regression metrics with bootstrapped 95% intervals.
 
-use crate::bench::SplitMix;
+use crate::rng::SplitMix;
 use serde::Serialize;
 
 /// A value with its bootstrapped 95% interval.

@@ -28,5 +28,5 @@ pub use target_split::Parts;
 pub use targets::{PoseLabel, objective};
 pub use trainer::{
     BEST_WEIGHTS, LAST_WEIGHTS, Prepared, RunOptions, Summary, dataset_options, engine_config,
-    grouped_config, holds_run, init_params, make_split, prepare, resume, resume_with, train,
+    grouped_config, holds_run, make_split, prepare, resume, resume_with, train,
 };

@@ -1,7 +1,7 @@
 //! Train / validation / test splits by compound (all poses of a compound stay together).
 
-use crate::bench::SplitMix;
 use crate::error::{Error, Result};
+use crate::rng::SplitMix;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

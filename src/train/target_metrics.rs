@@ -2,7 +2,7 @@
 //! within its target), and their mean over targets with a bootstrap interval.
 
 use super::metrics::{Interval, Metrics, evaluate, kendall, pearson, rmse, spearman};
-use crate::bench::SplitMix;
+use crate::rng::SplitMix;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

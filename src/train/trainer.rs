@@ -10,7 +10,6 @@ use super::split::{self, Split, scaffold_key};
 use super::target_metrics::{TargetMetrics, per_target as target_metrics};
 use super::target_split::{Parts, per_target, whole_targets};
 use super::{EarlyStopping, Optimizer, StoppingKind, TrainConfig, targets};
-use crate::bench::SplitMix;
 use crate::combine::{
     ChunkPolicy, CombinationChoice, CombinationConfig, CombinationKind, EngineConfig,
     GroupedConfig, GroupedModel, Objective, Prediction, train_batch,
@@ -18,7 +17,8 @@ use crate::combine::{
 use crate::dataset::{Assay, CompoundData, DatasetSpec, GraphCache, Lookup, Qualifier, open};
 use crate::error::{Error, Result};
 use crate::model::{
-    CompoundGraphs, ModelConfig, Params, Readout, load_weights, safetensors_bytes, weights_bytes,
+    CompoundGraphs, ModelConfig, Params, Readout, init_params, load_weights, safetensors_bytes,
+    weights_bytes,
 };
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
@@ -291,54 +291,6 @@ pub fn make_split(config: &TrainConfig, compounds: &[CompoundData]) -> Result<Sp
         }
         SplitKind::Random => split::random(compounds.len(), s.train, s.val, config.optim.seed),
     })
-}
-
-/// Deterministic initialisation from `seed` (candle's CPU generator cannot be seeded):
-/// weights U(±1/√fan_in) as torch's Linear, embeddings N(0, 1), LayerNorm 1 and 0.
-pub fn init_params(params: &Params, seed: u64) -> Result<()> {
-    let mut rng = SplitMix(seed);
-    let named = params.named();
-    let ranks: HashMap<String, usize> = named.iter().map(|(n, v)| (n.clone(), v.rank())).collect();
-    for (name, var) in &named {
-        // A learned scale / temperature keeps its configured start; attention's scorer
-        // (`combination.attention.*`, linear layers) is drawn like every other layer.
-        if name.starts_with("combination.") && !name.starts_with("combination.attention.") {
-            continue;
-        }
-        let dims = var.dims().to_vec();
-        let count: usize = dims.iter().product();
-        let sibling_weight = name.strip_suffix("bias").map(|p| format!("{p}weight"));
-        let fan_in = match (&sibling_weight, dims.as_slice()) {
-            (_, [_, i]) => *i,
-            (Some(w), _) => named
-                .iter()
-                .find(|(n, _)| n == w)
-                .map_or(1, |(_, v)| v.dims().last().copied().unwrap_or(1)),
-            _ => 1,
-        };
-        let is_layer_norm = dims.len() == 1
-            && sibling_weight
-                .as_ref()
-                .map_or(ranks.get(name) == Some(&1), |w| ranks.get(w) == Some(&1));
-        let values: Vec<f64> = if name.contains("embedding") {
-            (0..count)
-                .map(|_| {
-                    let (u, v) = (rng.next_f64().max(1e-300), rng.next_f64());
-                    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-                })
-                .collect()
-        } else if is_layer_norm {
-            vec![if name.ends_with("weight") { 1.0 } else { 0.0 }; count]
-        } else {
-            let bound = 1.0 / (fan_in as f64).sqrt();
-            (0..count)
-                .map(|_| (2.0 * rng.next_f64() - 1.0) * bound)
-                .collect()
-        };
-        let t = Tensor::from_vec(values, dims, &Device::Cpu)?;
-        params.set(name, &t)?;
-    }
-    Ok(())
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {

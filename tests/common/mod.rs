@@ -2,11 +2,11 @@
 #![allow(dead_code)]
 
 use candle_core::{DType, Device};
-use multipose::bench::SplitMix;
 use multipose::combine::{
     CombinationConfig, CombinationKind, GroupedConfig, GroupedModel, Objective,
 };
 use multipose::model::{CompoundGraphs, ModelConfig, Params, SchNetConfig, StrategyKind};
+use multipose::rng::SplitMix;
 use multipose::structure::Structure;
 use std::path::{Path, PathBuf};
 

@@ -1,8 +1,8 @@
 //! Continuous-filter convolution: xᵢ' = lin2(Σ_{j→i} lin1(x)_j ⊙ W(d_ij)), with the filter
 //! W = mlp(gaussians(d)) · cosine_cutoff(d).
 
-use super::filter::filter;
-use super::{GaussianSmearing, MessagePassing, cosine_cutoff, linear_scaled, linear_ssp};
+use super::ops::{MessagePassing, filter, linear_scaled, linear_ssp};
+use super::{GaussianSmearing, cosine_cutoff};
 use crate::error::Result;
 use crate::graph::GraphBatch;
 use candle_core::Tensor;

@@ -1,6 +1,6 @@
 //! One SchNet interaction block: lin(ssp(CFConv(h))), optionally checkpointed.
 
-use super::handover::HandOver;
+use super::ops::HandOver;
 use super::{CFConv, EdgeFeatures};
 use crate::error::Result;
 use crate::model::SchNetConfig;

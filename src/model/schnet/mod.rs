@@ -5,27 +5,15 @@
 //! ligand-only model keeps `lin2` and sums per-atom scalars). Parameter paths are
 //! PyG's state-dict names, so weights move between the two without translation.
 
-mod activation;
 mod cfconv;
-#[cfg(feature = "cuda")]
-mod cuda;
-mod dense;
-mod filter;
 mod gaussian;
-mod grouping;
-mod handover;
-mod host;
 mod interaction;
-mod message;
-mod pool;
+pub mod ops;
 
-pub use activation::shifted_softplus;
 pub use cfconv::{Aggregation, CFConv, EdgeFeatures};
-pub use dense::{linear_scaled, linear_ssp};
 pub use gaussian::{GaussianSmearing, cosine_cutoff};
 pub use interaction::InteractionBlock;
-pub use message::MessagePassing;
-pub use pool::SegmentSum;
+pub use ops::{MessagePassing, SegmentSum, linear_scaled, linear_ssp, shifted_softplus};
 
 use super::SchNetConfig;
 use crate::error::Result;

@@ -3,7 +3,7 @@
 //! candle's `index_add`, the obvious way to pool, walks all atoms serially on CUDA; here
 //! every graph's sum is its own row of work (CPU and CUDA), and the backward is a gather.
 
-use super::grouping::DeviceGrouping;
+use super::grouped_sum::DeviceGrouping;
 use crate::error::Result;
 use crate::graph::Grouping;
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Shape, Tensor};

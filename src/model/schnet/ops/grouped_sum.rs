@@ -1,4 +1,4 @@
-//! Sums of gathered rows over groups: out_g = Σ_{p ∈ group g} a[ia(p)] (⊙ b[ib(p)]).
+//! Sums of gathered rows over groups (the one owner of [`DeviceGrouping`]): out_g = Σ_{p ∈ group g} a[ia(p)] (⊙ b[ib(p)]).
 //!
 //! The one primitive behind the fused message passing (its forward and both gradients)
 //! and the per-graph pooling. Each output row is summed by one worker in a fixed order, so
@@ -98,6 +98,24 @@ impl DeviceGrouping {
             )),
             _ => return Err(dtype_error()),
         })
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl DeviceGrouping {
+    /// The sums on GPU storage (see [`Self::sum_cpu`]), over this grouping's GPU copy.
+    pub fn sum_cuda(
+        &self,
+        a: (&candle_core::CudaStorage, &Layout),
+        b: Option<(&candle_core::CudaStorage, &Layout)>,
+        f: usize,
+    ) -> candle_core::Result<candle_core::CudaStorage> {
+        let gpu = self.gpu.as_ref().ok_or_else(|| {
+            candle_core::Error::Cuda(
+                "grouped sum: index arrays were built for another device".into(),
+            )
+        })?;
+        super::cuda::grouped_sum(gpu, self.groups(), a, b, f)
     }
 }
 

@@ -5,8 +5,8 @@
 //! it), the kernels are then compiled for the GPU actually present, and the build needs no
 //! extra step beyond `tools/cuda/build.sh`. Compiling takes well under a second, once.
 
-use super::grouping::DeviceGrouping;
 use super::host::dtype_error;
+use crate::graph::GpuArrays;
 use candle_core::cuda_backend::cudarc::driver::{CudaView, LaunchConfig, PushKernelArg};
 use candle_core::cuda_backend::cudarc::nvrtc::compile_ptx;
 use candle_core::cuda_backend::{CudaDType, CudaDevice, CudaStorageSlice, WrapErr};
@@ -40,62 +40,57 @@ fn groups_config(groups: usize, f: usize) -> LaunchConfig {
     }
 }
 
-impl DeviceGrouping {
-    /// The sums on GPU storage (see [`Grouping::sum_cpu`]).
-    pub fn sum_cuda(
-        &self,
-        a: (&CudaStorage, &Layout),
-        b: Option<(&CudaStorage, &Layout)>,
-        f: usize,
-    ) -> candle_core::Result<CudaStorage> {
-        let gpu = self
-            .gpu
-            .as_ref()
-            .ok_or_else(|| launch_error("index arrays were built for another device"))?;
-        let dev = &a.0.device;
-        let groups = self.groups();
-        let n = groups * f;
-        // All four kernels share one signature; the sums never read `b` and `ib`.
-        let (b, ib, product) = match (b, &gpu.ib) {
-            (Some(b), Some(ib)) => (b, ib, true),
-            _ => (a, &gpu.ia, false),
-        };
-        let f32_rows = matches!(a.0.slice, CudaStorageSlice::F32(_));
-        let wide = f32_rows
-            && f.is_multiple_of(4)
-            && a.1.start_offset().is_multiple_of(4)
-            && b.1.start_offset().is_multiple_of(4);
-        let (name, cols) = match (f32_rows, wide, product) {
-            (true, true, true) => ("grouped_product_f32x4", f / 4),
-            (true, true, false) => ("grouped_sum_f32x4", f / 4),
-            (true, false, true) => ("grouped_product_f32", f),
-            (true, false, false) => ("grouped_sum_f32", f),
-            (false, _, true) => ("grouped_product_f64", f),
-            (false, _, false) => ("grouped_sum_f64", f),
-        };
-        let (groups32, cols32) = (groups as u32, cols as u32);
-        macro_rules! run {
-            ($ty:ty) => {{
-                let (x, y) = (view::<$ty>(a)?, view::<$ty>(b)?);
-                let out = dev.alloc_zeros::<$ty>(n.max(1))?;
-                if n > 0 {
-                    let func = dev.get_or_load_custom_func(name, MODULE, ptx()?)?;
-                    let mut l = func.builder();
-                    l.arg(&x).arg(&y).arg(&gpu.start).arg(&gpu.ia).arg(ib);
-                    l.arg(&out).arg(&groups32).arg(&cols32);
-                    // SAFETY: the arguments match the kernels' common signature; every index
-                    // is < the rows of its input (they come from the same batch), and the
-                    // x4 kernels get 16-byte-aligned rows of `cols` float4s.
-                    unsafe { l.launch(groups_config(groups, cols)) }.w()?;
-                }
-                CudaStorage::wrap_cuda_slice(out, dev.clone())
-            }};
-        }
-        if f32_rows {
-            Ok(run!(f32))
-        } else {
-            Ok(run!(f64))
-        }
+/// Launches the grouped sums (see [`super::grouped_sum`]) over `gpu`'s index arrays:
+/// `groups` output rows of width `f`, `b` multiplied in when the grouping has `ib`.
+pub(super) fn grouped_sum(
+    gpu: &GpuArrays,
+    groups: usize,
+    a: (&CudaStorage, &Layout),
+    b: Option<(&CudaStorage, &Layout)>,
+    f: usize,
+) -> candle_core::Result<CudaStorage> {
+    let dev = &a.0.device;
+    let n = groups * f;
+    // All four kernels share one signature; the sums never read `b` and `ib`.
+    let (b, ib, product) = match (b, &gpu.ib) {
+        (Some(b), Some(ib)) => (b, ib, true),
+        _ => (a, &gpu.ia, false),
+    };
+    let f32_rows = matches!(a.0.slice, CudaStorageSlice::F32(_));
+    let wide = f32_rows
+        && f.is_multiple_of(4)
+        && a.1.start_offset().is_multiple_of(4)
+        && b.1.start_offset().is_multiple_of(4);
+    let (name, cols) = match (f32_rows, wide, product) {
+        (true, true, true) => ("grouped_product_f32x4", f / 4),
+        (true, true, false) => ("grouped_sum_f32x4", f / 4),
+        (true, false, true) => ("grouped_product_f32", f),
+        (true, false, false) => ("grouped_sum_f32", f),
+        (false, _, true) => ("grouped_product_f64", f),
+        (false, _, false) => ("grouped_sum_f64", f),
+    };
+    let (groups32, cols32) = (groups as u32, cols as u32);
+    macro_rules! run {
+        ($ty:ty) => {{
+            let (x, y) = (view::<$ty>(a)?, view::<$ty>(b)?);
+            let out = dev.alloc_zeros::<$ty>(n.max(1))?;
+            if n > 0 {
+                let func = dev.get_or_load_custom_func(name, MODULE, ptx()?)?;
+                let mut l = func.builder();
+                l.arg(&x).arg(&y).arg(&gpu.start).arg(&gpu.ia).arg(ib);
+                l.arg(&out).arg(&groups32).arg(&cols32);
+                // SAFETY: the arguments match the kernels' common signature; every index
+                // is < the rows of its input (they come from the same batch), and the
+                // x4 kernels get 16-byte-aligned rows of `cols` float4s.
+                unsafe { l.launch(groups_config(groups, cols)) }.w()?;
+            }
+            CudaStorage::wrap_cuda_slice(out, dev.clone())
+        }};
+    }
+    if f32_rows {
+        Ok(run!(f32))
+    } else {
+        Ok(run!(f64))
     }
 }
 

@@ -9,7 +9,7 @@
 //! ∂x_j = Σ_{e: src(e)=j} g_{dst(e)} ⊙ W_{row(e)} per source atom, each through a copy of
 //! the edge list grouped that way: nothing per edge is stored.
 
-use super::grouping::DeviceGrouping;
+use super::grouped_sum::DeviceGrouping;
 use crate::error::Result;
 use crate::graph::EdgeGroupings;
 use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Tensor};

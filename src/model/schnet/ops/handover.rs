@@ -6,7 +6,7 @@ use candle_core::{CpuStorage, Shape, Storage, Tensor};
 use std::sync::Mutex;
 
 /// The value waiting for its op's forward.
-pub(super) struct HandOver {
+pub(crate) struct HandOver {
     what: &'static str,
     value: Mutex<Option<Tensor>>,
 }
