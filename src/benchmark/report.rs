@@ -29,7 +29,7 @@ pub struct Scored {
 
 /// Test rows with exact labels of a run's `predictions.csv`.
 pub fn read_test_predictions(run_dir: &Path) -> Result<Vec<Scored>> {
-    let path = run_dir.join("predictions.csv");
+    let path = crate::train::RunDir::new(run_dir).predictions();
     let parse = |line: usize, message: String| Error::Parse {
         path: path.clone(),
         line,

@@ -193,7 +193,8 @@ fn run_one(run: &RunSpec, exe: &Path, threads: usize) -> Outcome {
 
 fn try_run(run: &RunSpec, exe: &Path, threads: usize) -> Result<Outcome> {
     let planned = run.config.to_toml()?;
-    let existing = std::fs::read_to_string(run.dir.join("config.toml")).ok();
+    let files = crate::train::RunDir::new(&run.dir);
+    let existing = std::fs::read_to_string(files.config()).ok();
     if let Some(text) = &existing
         && TrainConfig::from_toml(text, &[])?.to_toml()? != planned
     {
@@ -202,7 +203,7 @@ fn try_run(run: &RunSpec, exe: &Path, threads: usize) -> Result<Outcome> {
             run.dir.display()
         )));
     }
-    if run.dir.join("summary.json").exists() && existing.is_some() {
+    if files.summary().exists() && existing.is_some() {
         return Ok(Outcome::Reused);
     }
     let config_file = run.dir.with_extension("toml");

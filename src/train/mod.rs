@@ -3,14 +3,19 @@
 
 mod checkpoint;
 mod config;
+mod epoch;
 pub mod metrics;
 mod optim;
 pub(crate) mod plots;
+mod prepare;
+mod report;
+mod run_dir;
 pub mod split;
 mod stopping;
 mod target_metrics;
 mod target_split;
 mod targets;
+mod trained;
 mod trainer;
 
 pub use checkpoint::{
@@ -21,12 +26,13 @@ pub use config::{
     StoppingConfig, TrainConfig, default_toml_commented,
 };
 pub use optim::{Optimizer, OptimizerKind};
+pub use prepare::{Prepared, dataset_options, engine_config, grouped_config, make_split, prepare};
+pub use report::Summary;
+pub use run_dir::{BEST_WEIGHTS, LAST_WEIGHTS, Plot, RunDir};
 pub use split::SplitKind;
 pub use stopping::{Decision, EarlyStopping, StoppingKind};
 pub use target_metrics::{MIN_TARGET_SIZE, TargetMetrics, paired_spearman_difference, per_target};
 pub use target_split::Parts;
 pub use targets::{PoseLabel, objective};
-pub use trainer::{
-    BEST_WEIGHTS, LAST_WEIGHTS, Prepared, RunOptions, Summary, dataset_options, engine_config,
-    grouped_config, holds_run, make_split, prepare, resume, resume_with, train,
-};
+pub use trained::{EnsemblePrediction, TrainedModel};
+pub use trainer::{RunOptions, holds_run, resume, resume_with, train};

@@ -3,8 +3,8 @@
 //! The font ships with the binary (DejaVu Sans, `assets/fonts`) so plots render the same
 //! on machines without system fonts.
 
-use super::Summary;
-use super::trainer::Prepared;
+use super::metrics::Metrics;
+use super::run_dir::{Plot, RunDir};
 use crate::error::{Error, Result};
 use plotters::prelude::*;
 use std::collections::HashMap;
@@ -29,53 +29,63 @@ pub(crate) fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// Writes `learning_curve.{png,svg}` and `pred_vs_exp.{png,svg}` into `out`.
+/// One epoch of the learning curve.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochLosses {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train: f64,
+    /// Mean validation loss.
+    pub val: f64,
+}
+
+/// One compound of the predicted-vs-experimental plot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScatterPoint {
+    /// `train`, `val` or `test`.
+    pub part: &'static str,
+    /// The measured value.
+    pub label: f64,
+    /// The prediction.
+    pub prediction: f64,
+}
+
+/// Writes the learning curve and the predicted-vs-experimental plot (PNG and SVG) into
+/// the run folder; `metrics` (per part) label the scatter's legend.
 pub fn write_all(
-    out: &Path,
-    prepared: &Prepared,
-    by_part: &HashMap<String, Vec<(usize, f64)>>,
-    summary: &Summary,
+    dir: &RunDir,
+    curve: &[EpochLosses],
+    points: &[ScatterPoint],
+    metrics: &HashMap<String, Option<Metrics>>,
 ) -> Result<()> {
     register_font();
-    let metrics_text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap_or_default();
-    let mut curves: Vec<(f64, f64, f64)> = Vec::new();
-    for line in metrics_text.lines() {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-            curves.push((
-                v["epoch"].as_f64().unwrap_or(0.0),
-                v["train_loss"].as_f64().unwrap_or(f64::NAN),
-                v["val_loss"].as_f64().unwrap_or(f64::NAN),
-            ));
-        }
-    }
     for ext in ["png", "svg"] {
-        let path = out.join(format!("learning_curve.{ext}"));
+        let path = dir.plot(Plot::LearningCurve, ext);
         if ext == "png" {
             learning_curve(
                 BitMapBackend::new(&path, (800, 500)).into_drawing_area(),
-                &curves,
+                curve,
             )
         } else {
             learning_curve(
                 SVGBackend::new(&path, (800, 500)).into_drawing_area(),
-                &curves,
+                curve,
             )
         }
         .map_err(|e| plot_error(&path, e))?;
-        let path = out.join(format!("pred_vs_exp.{ext}"));
+        let path = dir.plot(Plot::PredVsExp, ext);
         if ext == "png" {
             scatter(
                 BitMapBackend::new(&path, (700, 700)).into_drawing_area(),
-                prepared,
-                by_part,
-                summary,
+                points,
+                metrics,
             )
         } else {
             scatter(
                 SVGBackend::new(&path, (700, 700)).into_drawing_area(),
-                prepared,
-                by_part,
-                summary,
+                points,
+                metrics,
             )
         }
         .map_err(|e| plot_error(&path, e))?;
@@ -87,12 +97,16 @@ pub(crate) type PlotResult = std::result::Result<(), Box<dyn std::error::Error>>
 
 fn learning_curve<DB: DrawingBackend>(
     area: DrawingArea<DB, plotters::coord::Shift>,
-    curves: &[(f64, f64, f64)],
+    curve: &[EpochLosses],
 ) -> PlotResult
 where
     DB::ErrorType: 'static,
 {
     area.fill(&WHITE)?;
+    let curves: Vec<(f64, f64, f64)> = curve
+        .iter()
+        .map(|c| (c.epoch as f64, c.train, c.val))
+        .collect();
     let finite = curves
         .iter()
         .flat_map(|c| [c.1, c.2])
@@ -135,28 +149,14 @@ where
 
 fn scatter<DB: DrawingBackend>(
     area: DrawingArea<DB, plotters::coord::Shift>,
-    prepared: &Prepared,
-    by_part: &HashMap<String, Vec<(usize, f64)>>,
-    summary: &Summary,
+    points: &[ScatterPoint],
+    metrics: &HashMap<String, Option<Metrics>>,
 ) -> PlotResult
 where
     DB::ErrorType: 'static,
 {
     area.fill(&WHITE)?;
-    let points: Vec<(String, f64, f64)> = ["train", "val", "test"]
-        .iter()
-        .flat_map(|part| {
-            by_part
-                .get(*part)
-                .into_iter()
-                .flatten()
-                .filter_map(move |&(i, p)| {
-                    let l = prepared.compounds[i].label.as_ref()?;
-                    Some((part.to_string(), l.value, p))
-                })
-        })
-        .collect();
-    let all = points.iter().flat_map(|p| [p.1, p.2]);
+    let all = points.iter().flat_map(|p| [p.label, p.prediction]);
     let lo = all.clone().fold(f64::INFINITY, f64::min) - 0.5;
     let hi = all.fold(f64::NEG_INFINITY, f64::max) + 0.5;
     let (lo, hi) = if lo.is_finite() && hi > lo {
@@ -180,7 +180,7 @@ where
         .label("identity")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.5)));
     for (part, color) in [("train", BLUE), ("val", GREEN), ("test", RED)] {
-        let label = match summary.metrics.get(part).copied().flatten() {
+        let label = match metrics.get(part).copied().flatten() {
             Some(m) => format!(
                 "{part}: RMSE {:.2} [{:.2}, {:.2}], r {:.2}, ρ {:.2}",
                 m.rmse.value, m.rmse.lo, m.rmse.hi, m.pearson.value, m.spearman.value
@@ -191,8 +191,8 @@ where
             .draw_series(
                 points
                     .iter()
-                    .filter(|p| p.0 == part)
-                    .map(|p| Circle::new((p.1, p.2), 4, color.filled())),
+                    .filter(|p| p.part == part)
+                    .map(|p| Circle::new((p.label, p.prediction), 4, color.filled())),
             )?
             .label(label)
             .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));

@@ -1,0 +1,164 @@
+//! One epoch: optimiser steps over the shuffled training compounds, then validation.
+
+use super::prepare::Prepared;
+use super::run_dir::RunDir;
+use super::split::{self, Split};
+use super::{Optimizer, RunOptions, TrainConfig};
+use crate::combine::{ChunkPolicy, EngineConfig, GroupedModel, Objective, Prediction, train_batch};
+use crate::error::{Error, Result};
+use crate::model::Params;
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+
+/// What every part of an epoch reads.
+pub(super) struct EpochContext<'a> {
+    /// Epoch index, from 0 (also the number of epochs saved before it).
+    pub index: usize,
+    /// The run's configuration.
+    pub config: &'a TrainConfig,
+    /// Data, graphs and objectives.
+    pub prepared: &'a Prepared,
+    /// The run's split.
+    pub split: &'a Split,
+    /// The run folder (named in messages).
+    pub dir: &'a RunDir,
+}
+
+/// One part's results: mean loss, `(compound, output)` pairs and `poses.jsonl` lines.
+pub(super) struct PartResult {
+    /// Mean loss over the part's compounds.
+    pub loss: f64,
+    /// Compound index and prediction.
+    pub preds: Vec<(usize, f64)>,
+    /// Per-pose lines for `poses.jsonl`.
+    pub tracker: Vec<String>,
+}
+
+/// The model and what changes it during training.
+pub(super) struct Trainee<'a> {
+    /// The grouped model.
+    pub model: &'a GroupedModel,
+    /// Its parameters.
+    pub params: &'a Params,
+    /// Gradient engine and chunks.
+    pub engine: &'a EngineConfig,
+    /// The optimiser.
+    pub optimizer: &'a mut Optimizer,
+}
+
+/// Optimiser steps over the training compounds in this epoch's order.
+pub(super) fn train_epoch(
+    cx: &EpochContext,
+    t: Trainee,
+    options: &RunOptions,
+    bar: &indicatif::ProgressBar,
+) -> Result<PartResult> {
+    let train = &cx.split.train;
+    let order = split::shuffled(
+        train.len(),
+        cx.config.optim.seed ^ (0x5EED_0000 + cx.index as u64),
+    );
+    let mut out = PartResult {
+        loss: 0.0,
+        preds: Vec::new(),
+        tracker: Vec::new(),
+    };
+    for batch in order.chunks(cx.config.optim.batch_size) {
+        if options.interrupted() {
+            return Err(Error::Interrupted(format!(
+                "during epoch {}; {} complete epochs are saved, continue with `multipose train --resume {}`",
+                cx.index + 1,
+                cx.index,
+                cx.dir.root().display()
+            )));
+        }
+        let ids: Vec<usize> = batch.iter().map(|&k| train[k]).collect();
+        let items: Vec<_> = ids
+            .iter()
+            .map(|&i| (&cx.prepared.graphs[i], &cx.prepared.objectives[i]))
+            .collect();
+        let step = train_batch(t.model, t.params, &items, t.engine)?;
+        for (&i, c) in ids.iter().zip(&step.compounds) {
+            let id = &cx.prepared.compounds[i].id;
+            if !c.loss.is_finite() {
+                return Err(diverged(cx, id, c.loss));
+            }
+            out.loss += c.loss;
+            out.preds.push((i, c.output));
+            out.tracker
+                .push(pose_line(cx.index, id, "train", &c.poses, c.output));
+        }
+        let sum: HashMap<String, Tensor> = step
+            .grads
+            .iter()
+            .map(|(n, g)| (n.to_string(), g.clone()))
+            .collect();
+        t.optimizer.step(&t.params.named(), &sum)?;
+        bar.inc(1);
+    }
+    out.loss /= train.len() as f64;
+    Ok(out)
+}
+
+/// Predictions and loss on the validation compounds (the training loss stands in when
+/// there are none, so early stopping still has a number).
+pub(super) fn validate(
+    cx: &EpochContext,
+    model: &GroupedModel,
+    chunk: &ChunkPolicy,
+    train_loss: f64,
+) -> Result<PartResult> {
+    let val = &cx.split.val;
+    let graphs: Vec<_> = val.iter().map(|&i| &cx.prepared.graphs[i]).collect();
+    let predictions = model.predict_batch(&graphs, chunk)?;
+    let mut out = PartResult {
+        loss: 0.0,
+        preds: Vec::new(),
+        tracker: Vec::new(),
+    };
+    for (&i, p) in val.iter().zip(&predictions) {
+        out.loss += loss_at(&cx.prepared.objectives[i], p)?;
+        out.preds.push((i, p.output));
+        let id = &cx.prepared.compounds[i].id;
+        out.tracker
+            .push(pose_line(cx.index, id, "val", &p.poses, p.output));
+    }
+    out.loss = match val.len() {
+        0 => train_loss,
+        n => out.loss / n as f64,
+    };
+    Ok(out)
+}
+
+/// The objective's value at a prediction (no gradient).
+fn loss_at(objective: &Objective, p: &Prediction) -> Result<f64> {
+    let z = Tensor::new(&[p.output], &Device::Cpu)?;
+    let preds = Tensor::new(p.poses.as_slice(), &Device::Cpu)?;
+    let total = objective.total(&z, &preds)?;
+    Ok(total
+        .flatten_all()?
+        .to_dtype(DType::F64)?
+        .to_vec1::<f64>()?[0])
+}
+
+/// One line of the per-pose tracker.
+fn pose_line(epoch: usize, id: &str, part: &str, poses: &[f64], output: f64) -> String {
+    serde_json::json!({"epoch": epoch + 1, "compound": id, "split": part, "output": output, "poses": poses})
+        .to_string()
+}
+
+/// The error for a loss that is no longer finite; resuming is offered only when an epoch
+/// was saved.
+fn diverged(cx: &EpochContext, id: &str, loss: f64) -> Error {
+    let next = match cx.index {
+        0 => "nothing is saved yet: check the labels and try a smaller optim.lr".to_string(),
+        n => format!(
+            "{n} complete epochs are saved; with a smaller optim.lr, start again, or resume with `multipose train --resume {}`",
+            cx.dir.root().display()
+        ),
+    };
+    Error::Diverged(format!(
+        "epoch {}: the loss of `{id}` is {loss}; {next}",
+        cx.index + 1
+    ))
+}

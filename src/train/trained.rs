@@ -1,0 +1,147 @@
+//! Trained runs loaded for prediction, alone or as an ensemble (mean ± std over models).
+
+use super::TrainConfig;
+use super::prepare::{engine_config, grouped_config};
+use super::run_dir::RunDir;
+use crate::combine::{GroupedModel, Prediction};
+use crate::dataset::{Assay, CompoundData};
+use crate::error::{Error, Result};
+use crate::model::{CompoundGraphs, Params, load_weights};
+use candle_core::{DType, Device};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// A run folder's model with the weights behind its reported results.
+pub struct TrainedModel {
+    /// The run's configuration.
+    pub config: TrainConfig,
+    /// The model over the reported weights.
+    pub model: GroupedModel,
+    /// The weights file loaded.
+    pub weights: PathBuf,
+    /// Whether `summary.json` named that file (else the stopping rule chose it).
+    pub weights_recorded: bool,
+}
+
+impl TrainedModel {
+    /// Loads the run in `dir` onto `device`.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let run = RunDir::new(dir);
+        let config = run.read_config()?;
+        // pIC50 and pKi read out alike unless a Cheng–Prusoff term is set, which only a
+        // pIC50 run has.
+        let assay = match config.readout.substrate > 0.0 {
+            true => Assay::Pic50,
+            false => Assay::Pki,
+        };
+        let grouped = grouped_config(&config, assay)?;
+        let mut params = Params::new(DType::F32, device);
+        GroupedModel::new(&grouped, &params)?;
+        let (weights, weights_recorded) = run.reported_weights(&config)?;
+        load_weights(&mut params, &grouped.model, &weights)?;
+        let mut model = GroupedModel::new(&grouped, &params)?;
+        // Prediction visits each batch once: keeping batches would only hold memory.
+        model.set_batch_cache_bytes(0);
+        Ok(Self {
+            config,
+            model,
+            weights,
+            weights_recorded,
+        })
+    }
+
+    /// Predictions of `compounds` (graphs built in parallel, small compounds batched).
+    pub fn predict(&self, compounds: &[CompoundData]) -> Result<Vec<Prediction>> {
+        let m = &self.model.config().model;
+        let graphs = compounds
+            .par_iter()
+            .map(|c| CompoundGraphs::build(&c.id, &c.poses, m.strategy, &m.schnet.graph()))
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&CompoundGraphs> = graphs.iter().collect();
+        let chunk = engine_config(&self.config, self.model.device()).chunk;
+        self.model.predict_batch(&refs, &chunk)
+    }
+}
+
+/// One compound's prediction by several models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnsemblePrediction {
+    /// Mean of the models' read-out values.
+    pub mean: f64,
+    /// Their sample standard deviation (0 for one model).
+    pub std: f64,
+    /// Number of models.
+    pub models: usize,
+    /// Per pose: the models' mean prediction.
+    pub poses: Vec<f64>,
+    /// Per pose: the models' mean combination weight.
+    pub weights: Vec<f64>,
+    /// The pose with the largest mean weight.
+    pub top_pose: usize,
+}
+
+impl EnsemblePrediction {
+    /// The ensemble of `preds` (one per model, same poses); an error when they disagree
+    /// on the number of poses or there are none.
+    pub fn of(preds: &[Prediction]) -> Result<Self> {
+        let n = preds.first().map_or(0, |p| p.poses.len());
+        if preds.is_empty() || preds.iter().any(|p| p.poses.len() != n) {
+            return Err(Error::InvalidConfig(
+                "an ensemble needs one prediction per model over the same poses".into(),
+            ));
+        }
+        let outputs: Vec<f64> = preds.iter().map(|p| p.output).collect();
+        let (mean, std) = mean_std(&outputs);
+        let k = preds.len() as f64;
+        let per_pose = |f: fn(&Prediction) -> &[f64]| -> Vec<f64> {
+            (0..n)
+                .map(|i| preds.iter().map(|p| f(p)[i]).sum::<f64>() / k)
+                .collect()
+        };
+        let weights = per_pose(|p| &p.weights);
+        Ok(Self {
+            mean,
+            std,
+            models: preds.len(),
+            poses: per_pose(|p| &p.poses),
+            top_pose: super::report::top(&weights),
+            weights,
+        })
+    }
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (m, var.sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ensemble_means_outputs_poses_and_weights() {
+        let p = |output: f64, poses: [f64; 2], weights: [f64; 2]| Prediction {
+            poses: poses.to_vec(),
+            combined: output,
+            output,
+            weights: weights.to_vec(),
+        };
+        let e = EnsemblePrediction::of(&[
+            p(1.0, [0.0, 2.0], [0.2, 0.8]),
+            p(3.0, [2.0, 4.0], [0.6, 0.4]),
+        ])
+        .unwrap();
+        assert_eq!((e.mean, e.models, e.top_pose), (2.0, 2, 1));
+        assert!((e.std - 2f64.sqrt()).abs() < 1e-12);
+        assert_eq!(e.poses, vec![1.0, 3.0]);
+        assert!((e.weights[0] - 0.4).abs() < 1e-12 && (e.weights[1] - 0.6).abs() < 1e-12);
+        assert!(EnsemblePrediction::of(&[]).is_err());
+    }
+}
