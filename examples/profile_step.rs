@@ -16,7 +16,7 @@ fn main() -> multipose::Result<()> {
         "p",
         &poses,
         config.model.strategy,
-        &config.model.schnet.graph(),
+        &config.model.representation.graph(),
     )?;
     let params = Params::new(DType::F32, &Device::Cpu);
     let model = GroupedModel::new(&config, &params)?;

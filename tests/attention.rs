@@ -64,7 +64,7 @@ fn weights_are_the_softmax_of_the_scorer_and_sum_to_one() {
             .predict_with_embeddings(&c, &all, ProteinInput::Inline, true)
             .unwrap();
         let z = z.unwrap().to_vec2::<f64>().unwrap();
-        assert_eq!(z[0].len(), config.model.schnet.rep_dim());
+        assert_eq!(z[0].len(), config.model.representation.output_width());
         let want = softmax_f64(&scores_by_hand(&params, &z));
 
         let p = model.predict(&c, &ChunkPolicy::Fixed(4)).unwrap();
@@ -131,7 +131,7 @@ fn scorer_is_initialised_seeded_and_saved_with_the_weights() {
     let (b, _) = build(&config);
     init_params(&a, 7).unwrap();
     init_params(&b, 7).unwrap();
-    let bound = 1.0 / (config.model.schnet.rep_dim() as f64).sqrt();
+    let bound = 1.0 / (config.model.representation.output_width() as f64).sqrt();
     for name in [
         "combination.attention.hidden.weight",
         "combination.attention.hidden.bias",

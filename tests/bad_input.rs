@@ -7,7 +7,7 @@ use multipose::Error;
 use multipose::combine::{
     CombinationConfig, CombinationKind, EngineConfig, GroupedModel, Objective, train_step,
 };
-use multipose::model::{CompoundGraphs, Params, StrategyKind};
+use multipose::model::{CompoundGraphs, Params, RepresentationConfig, SchNetConfig, StrategyKind};
 use multipose::structure::Structure;
 
 #[test]
@@ -17,7 +17,7 @@ fn zero_poses_is_an_error() {
         "empty",
         &[],
         config.model.strategy,
-        &config.model.schnet.graph(),
+        &config.model.representation.graph(),
     )
     .unwrap_err();
     assert!(matches!(e, Error::NoPoses { .. }));
@@ -30,7 +30,7 @@ fn missing_ligand_mask_is_an_error_for_delta_but_not_complex() {
     let unmasked = Structure::new("nomask", s.z().to_vec(), s.pos().to_vec(), None).unwrap();
     let g = grouped(StrategyKind::Delta, false, CombinationKind::Mean)
         .model
-        .schnet
+        .representation
         .graph();
     let e = CompoundGraphs::build(
         "c",
@@ -67,7 +67,10 @@ fn bad_configuration_values_are_errors() {
         Err(Error::InvalidConfig(_))
     ));
     config.combination.learnable = false;
-    config.model.schnet.cutoff = f64::NAN;
+    config.model.representation = RepresentationConfig::SchNet(SchNetConfig {
+        cutoff: f64::NAN,
+        ..common::small_schnet()
+    });
     assert!(matches!(
         GroupedModel::new(&config, &params),
         Err(Error::InvalidConfig(_))

@@ -4,7 +4,7 @@
 
 use multipose::combine::{CombinationChoice, EngineKind, GroupedModel};
 use multipose::dataset::{Assay, PoseSelection};
-use multipose::model::{Params, Readout, StrategyKind};
+use multipose::model::{Params, Readout, RepresentationConfig, StrategyKind};
 use multipose::train::{
     OptimizerKind, PoseLabel, RunOptions, SplitKind, StoppingKind, TrainConfig,
     default_toml_commented, grouped_config, train,
@@ -55,7 +55,7 @@ fn cheng_prusoff_shifts_and_per_pose_readout_commutes_with_the_mean() {
         let mut o: Vec<(String, String)> = vec![("model.combination".into(), "\"mean\"".into())];
         o.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut g = grouped_config(&TrainConfig::from_toml("", &o).unwrap(), Assay::Pic50).unwrap();
-        g.model.schnet = common::small_schnet();
+        g.model.representation = RepresentationConfig::SchNet(common::small_schnet());
         g
     };
     let plain = config(&[]);

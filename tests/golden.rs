@@ -9,7 +9,8 @@ use multipose::combine::{
 };
 use multipose::graph::Graph;
 use multipose::model::{
-    CompoundGraphs, ModelConfig, Params, Readout, SchNetConfig, StrategyKind, load_weights,
+    CompoundGraphs, ModelConfig, Params, Readout, RepresentationConfig, SchNetConfig, StrategyKind,
+    load_weights,
 };
 use multipose::structure::Structure;
 use serde_json::Value;
@@ -79,14 +80,14 @@ fn load(case: &str) -> Case {
     };
     let config = GroupedConfig {
         model: ModelConfig {
-            schnet: SchNetConfig {
+            representation: RepresentationConfig::SchNet(SchNetConfig {
                 hidden_channels: json["hidden"].as_u64().unwrap() as usize,
                 num_filters: json["filters"].as_u64().unwrap() as usize,
                 num_interactions: json["interactions"].as_u64().unwrap() as usize,
                 num_gaussians: json["gaussians"].as_u64().unwrap() as usize,
                 cutoff: f(&json, "cutoff"),
                 max_num_neighbors: json["max_num_neighbors"].as_u64().unwrap() as usize,
-            },
+            }),
             strategy,
             layer_norm: json["layer_norm"].as_bool().unwrap(),
             pose_readout: Readout::None,
@@ -141,7 +142,7 @@ fn load(case: &str) -> Case {
 impl Case {
     fn graphs(&self, name: &str) -> CompoundGraphs {
         let m = &self.config.model;
-        CompoundGraphs::build(name, &self.poses, m.strategy, &m.schnet.graph()).unwrap()
+        CompoundGraphs::build(name, &self.poses, m.strategy, &m.representation.graph()).unwrap()
     }
 }
 
@@ -174,7 +175,7 @@ fn rel(a: &[f64], b: &[f64]) -> f64 {
 fn radius_graph_equals_reference_edges() {
     for case in CASES {
         let c = load(case);
-        let graph = c.config.model.schnet.graph();
+        let graph = c.config.model.representation.graph();
         for (p, pose) in c.poses.iter().enumerate() {
             let s = if c.config.model.strategy == StrategyKind::LigandOnly {
                 pose.ligand_or_all("ligand-only").unwrap()

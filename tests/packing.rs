@@ -24,7 +24,7 @@ fn batch(config: &GroupedConfig) -> Vec<CompoundGraphs> {
         .enumerate()
         .map(|(k, &n)| {
             let structures = poses(8 + k, 3 + k % 3, n, 11 + k as u64);
-            let (strategy, graph) = (config.model.strategy, config.model.schnet.graph());
+            let (strategy, graph) = (config.model.strategy, config.model.representation.graph());
             CompoundGraphs::build(format!("c{k}"), &structures, strategy, &graph).unwrap()
         })
         .collect()

@@ -1,12 +1,15 @@
-//! Weights: round trip, mtenn's aliased names, and clear errors for foreign files.
+//! Weights: round trip, mtenn's aliased names, clear errors for foreign files, and
+//! loading into a model already built.
 
 mod common;
 
 use candle_core::{DType, Device, Tensor};
-use common::{build, grouped};
+use common::{build, compound, grouped};
 use multipose::Error;
-use multipose::combine::{CombinationKind, GroupedModel};
-use multipose::model::{Params, StrategyKind, load_weights, save_weights};
+use multipose::combine::{ChunkPolicy, CombinationKind, GroupedModel};
+use multipose::model::{
+    Params, RepresentationConfig, SCHNET_OFFSETS, StrategyKind, load_weights, save_weights,
+};
 use std::path::PathBuf;
 
 fn tmp(name: &str) -> PathBuf {
@@ -129,7 +132,7 @@ fn saved_names_are_exactly_those_torch_save_model_writes() {
     )
     .unwrap();
     let mut config = grouped(StrategyKind::Delta, false, CombinationKind::Mean);
-    let s = &mut config.model.schnet;
+    let RepresentationConfig::SchNet(s) = &mut config.model.representation;
     s.hidden_channels = json["hidden"].as_u64().unwrap() as usize;
     s.num_filters = json["filters"].as_u64().unwrap() as usize;
     s.num_interactions = json["interactions"].as_u64().unwrap() as usize;
@@ -152,4 +155,37 @@ fn saved_names_are_exactly_those_torch_save_model_writes() {
     a.sort();
     b.sort();
     assert_eq!(a, b);
+}
+
+#[test]
+fn a_built_model_takes_loaded_weights_and_buffers_without_rebuilding() {
+    // Weights whose Gaussian centres differ from the ones a fresh model computes: a model
+    // that ignored the loaded buffer would predict something else.
+    let config = grouped(StrategyKind::Delta, false, CombinationKind::Mean);
+    let (params, _) = build(&config);
+    let path = tmp("buffers.safetensors");
+    save_weights(&params, &config.model, &path).unwrap();
+    let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let offsets = tensors.get_mut(SCHNET_OFFSETS).unwrap();
+    *offsets = (offsets.clone() * 0.8).unwrap();
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+
+    let compound = compound(&config, 3, 5);
+    let chunk = ChunkPolicy::Fixed(3);
+    let mut p1 = Params::new(DType::F64, &Device::Cpu);
+    let mut once = GroupedModel::new(&config, &p1).unwrap();
+    let fresh = once.predict(&compound, &chunk).unwrap().output;
+    once.load_weights(&mut p1, &path).unwrap();
+    let loaded = once.predict(&compound, &chunk).unwrap().output;
+
+    let mut p2 = Params::new(DType::F64, &Device::Cpu);
+    GroupedModel::new(&config, &p2).unwrap();
+    load_weights(&mut p2, &config.model, &path).unwrap();
+    let rebuilt = GroupedModel::new(&config, &p2)
+        .unwrap()
+        .predict(&compound, &chunk)
+        .unwrap()
+        .output;
+    assert_eq!(loaded, rebuilt);
+    assert_ne!(loaded, fresh);
 }

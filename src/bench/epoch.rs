@@ -79,7 +79,7 @@ pub fn run(case: &EpochCase) -> Result<EpochResult> {
             let poses = receptor
                 .with_ligand(1000 + k as u64)
                 .poses(b.poses, 23 + k as u64)?;
-            let graph = b.config.model.schnet.graph();
+            let graph = b.config.model.representation.graph();
             CompoundGraphs::build(format!("c{k}"), &poses, b.config.model.strategy, &graph)
         })
         .collect::<Result<Vec<_>>>()?;
@@ -161,20 +161,20 @@ pub fn run_set(case: &EpochCase, set: &EpochSet) -> Result<EpochResult> {
 mod tests {
     use super::*;
     use crate::combine::{ChunkPolicy, CombinationConfig, EngineKind, GroupedConfig};
-    use crate::model::{ModelConfig, SchNetConfig};
+    use crate::model::{ModelConfig, RepresentationConfig, SchNetConfig};
     use candle_core::{DType, Device};
 
     fn case(pack: bool) -> EpochCase {
         let config = GroupedConfig {
             model: ModelConfig {
-                schnet: SchNetConfig {
+                representation: RepresentationConfig::SchNet(SchNetConfig {
                     hidden_channels: 8,
                     num_filters: 8,
                     num_interactions: 1,
                     num_gaussians: 6,
                     cutoff: 4.0,
                     max_num_neighbors: 8,
-                },
+                }),
                 ..ModelConfig::default()
             },
             combination: CombinationConfig::default(),

@@ -116,7 +116,7 @@ pub fn run(case: &BenchCase) -> Result<BenchResult> {
         "synthetic",
         &structures,
         config.model.strategy,
-        &config.model.schnet.graph(),
+        &config.model.representation.graph(),
     )?;
     let graph_ms = started.elapsed().as_secs_f64() * 1e3;
     let (params, mut model) = seeded_model(&config, case.dtype, &case.device)?;
@@ -295,7 +295,8 @@ pub fn dump_compounds(
     GroupedModel::new(config, &params)?;
     crate::model::init_params(&params, WEIGHT_SEED)?;
     crate::model::save_weights(&params, &config.model, &dir.join("weights.safetensors"))?;
-    let s = &config.model.schnet;
+    // The mtenn script rebuilds PyG's SchNet: it needs SchNet's hyper-parameters.
+    let crate::model::RepresentationConfig::SchNet(s) = &config.model.representation;
     let mut settings = serde_json::json!({
         "hidden": s.hidden_channels, "filters": s.num_filters, "interactions": s.num_interactions,
         "gaussians": s.num_gaussians, "cutoff": s.cutoff, "max_num_neighbors": s.max_num_neighbors,

@@ -5,7 +5,7 @@ use clap::Args;
 use multipose::bench::{BenchCase, BenchResult, EpochCase, EpochResult};
 use multipose::combine::{ChunkPolicy, CombinationChoice, EngineKind, GroupedConfig};
 use multipose::dataset::Assay;
-use multipose::model::{SchNetConfig, StrategyKind};
+use multipose::model::{RepresentationConfig, SchNetConfig, StrategyKind};
 use multipose::train::TrainConfig;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -268,7 +268,8 @@ fn run_dataset(args: &BenchArgs, case: &BenchCase, path: &Path) -> anyhow::Resul
     let mut config = multipose::train::TrainConfig::default();
     config.data.path = path.to_path_buf();
     config.data.pocket_radius = args.pocket_radius;
-    config.model.schnet = case.config.model.schnet.clone();
+    let RepresentationConfig::SchNet(s) = &case.config.model.representation;
+    config.model.schnet = s.clone();
     config.model.strategy = args.strategy;
     let started = std::time::Instant::now();
     let mut prepared = multipose::train::prepare(&config)?;

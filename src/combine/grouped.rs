@@ -58,7 +58,7 @@ impl GroupedModel {
         let pose = PoseModel::new(&config.model, params, true)?;
         let combination = Combination::new(
             &config.combination,
-            config.model.schnet.rep_dim(),
+            config.model.representation.output_width(),
             params.vb().pp("combination"),
         )?;
         // Both views of the model batch the same graphs: they share the host batches.
@@ -69,6 +69,15 @@ impl GroupedModel {
             frozen,
             combination,
         })
+    }
+
+    /// Loads mtenn-named weights from `path` into `params` (this model's parameters) and
+    /// takes the file's buffers: the built model then computes with the loaded weights.
+    pub fn load_weights(&mut self, params: &mut Params, path: &std::path::Path) -> Result<()> {
+        crate::model::load_weights(params, &self.config.model, path)?;
+        self.pose.refresh_buffers(params);
+        self.frozen.refresh_buffers(params);
+        Ok(())
     }
 
     /// Recompute activations in backward instead of keeping them (see

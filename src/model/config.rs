@@ -1,6 +1,6 @@
 //! Hyper-parameters of the single-pose model (defaults = mtenn's SchNet).
 
-use super::Readout;
+use super::{Readout, RepresentationConfig};
 use crate::error::{Error, Result};
 use crate::graph::GraphConfig;
 
@@ -86,8 +86,8 @@ impl StrategyKind {
 /// Everything that defines a single-pose model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
-    /// Representation hyper-parameters.
-    pub schnet: SchNetConfig,
+    /// The network behind each structure's vector, with its hyper-parameters.
+    pub representation: RepresentationConfig,
     /// Strategy.
     pub strategy: StrategyKind,
     /// LayerNorm before the strategy's linear layer.
@@ -99,7 +99,7 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
-            schnet: SchNetConfig::default(),
+            representation: RepresentationConfig::default(),
             strategy: StrategyKind::Delta,
             layer_norm: false,
             pose_readout: Readout::None,

@@ -1,4 +1,5 @@
-//! Single-pose models: the SchNet representation, strategies, readouts, weights.
+//! Single-pose models: a representation (SchNet today, behind `representation.rs`),
+//! strategies, readouts, weights.
 
 mod config;
 mod init;
@@ -7,6 +8,7 @@ mod layer_norm;
 mod params;
 mod pose_model;
 mod readout;
+mod representation;
 pub mod schnet;
 mod strategy;
 mod weights;
@@ -18,5 +20,6 @@ pub use layer_norm::LayerNorm;
 pub use params::Params;
 pub use pose_model::{PoseModel, ProteinInput};
 pub use readout::Readout;
+pub use representation::{ActivationBytes, Representation, RepresentationConfig, SCHNET_OFFSETS};
 pub use strategy::Strategy;
 pub use weights::{load_weights, safetensors_bytes, save_weights, weights_bytes};

@@ -5,13 +5,14 @@ use candle_core::{DType, Device, Var};
 use candle_nn::{VarBuilder, VarMap};
 use std::collections::HashMap;
 
-/// Parameters (candle `Var`s keyed by name) plus the one non-trainable buffer SchNet has.
+/// Parameters (candle `Var`s keyed by name) plus the networks' non-trainable buffers
+/// (read from weight files; each network reads its own, see `RepresentationConfig`).
 #[derive(Clone)]
 pub struct Params {
     varmap: VarMap,
     dtype: DType,
     device: Device,
-    gaussian_offsets: Option<Vec<f64>>,
+    buffers: std::collections::BTreeMap<String, Vec<f64>>,
 }
 
 impl Params {
@@ -21,7 +22,7 @@ impl Params {
             varmap: VarMap::new(),
             dtype,
             device: device.clone(),
-            gaussian_offsets: None,
+            buffers: Default::default(),
         }
     }
 
@@ -64,14 +65,14 @@ impl Params {
         &self.device
     }
 
-    /// Gaussian centres loaded from weights, if any (else the model uses PyG's linspace).
-    pub fn gaussian_offsets(&self) -> Option<&[f64]> {
-        self.gaussian_offsets.as_deref()
+    /// A buffer loaded from weights, if any (else the network computes its default).
+    pub fn buffer(&self, name: &str) -> Option<&[f64]> {
+        self.buffers.get(name).map(Vec::as_slice)
     }
 
-    /// Sets the Gaussian centres (from a weights file).
-    pub fn set_gaussian_offsets(&mut self, offsets: Vec<f64>) {
-        self.gaussian_offsets = Some(offsets);
+    /// Sets a buffer (from a weights file).
+    pub fn set_buffer(&mut self, name: &str, values: Vec<f64>) {
+        self.buffers.insert(name.to_string(), values);
     }
 
     /// Overwrites one parameter in place.

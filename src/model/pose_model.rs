@@ -1,6 +1,6 @@
 //! The single-pose model: representation → strategy → per-pose readout.
 
-use super::schnet::{GaussianSmearing, SchNet};
+use super::Representation;
 use super::{CompoundGraphs, ModelConfig, Params, Strategy, StrategyKind};
 use crate::error::{Error, Result};
 use crate::graph::{BatchCache, BatchKey, Graph};
@@ -22,7 +22,7 @@ pub enum ProteinInput<'a> {
 #[derive(Debug, Clone)]
 pub struct PoseModel {
     config: ModelConfig,
-    representation: SchNet,
+    representation: Representation,
     strategy: Strategy,
     dtype: DType,
     device: Device,
@@ -46,31 +46,21 @@ fn wrong_strategy(kind: StrategyKind) -> Error {
 impl PoseModel {
     /// Builds the model over `params`; `tracked` selects Vars (training) or detached tensors.
     pub fn new(config: &ModelConfig, params: &Params, tracked: bool) -> Result<Self> {
-        config.schnet.validate()?;
         let vb = if tracked {
             params.vb()
         } else {
             params.detached_vb()
         };
-        let s = &config.schnet;
-        let expansion = match params.gaussian_offsets() {
-            Some(o) => GaussianSmearing::from_offsets(o.to_vec()),
-            // Rounded to the parameter dtype, as the saved buffer will be, so a model
-            // reloaded from its own weights computes exactly what it computed before.
-            None => {
-                let fresh = GaussianSmearing::new(s.cutoff, s.num_gaussians);
-                let rounded = match params.dtype() {
-                    DType::F32 => fresh.offsets().iter().map(|&o| o as f32 as f64).collect(),
-                    _ => fresh.offsets().to_vec(),
-                };
-                GaussianSmearing::from_offsets(rounded)
-            }
-        };
         let ligand_only = config.strategy == StrategyKind::LigandOnly;
-        let representation = SchNet::new(s, expansion, ligand_only, vb.pp("representation"))?;
+        let representation = Representation::new(
+            &config.representation,
+            params,
+            ligand_only,
+            vb.pp("representation"),
+        )?;
         let strategy = Strategy::new(
             config.strategy,
-            s.rep_dim(),
+            config.representation.output_width(),
             config.layer_norm,
             vb.pp("strategy"),
         )?;
@@ -97,6 +87,12 @@ impl PoseModel {
     /// Device the model runs on.
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// Takes the buffers `params` holds now (see [`crate::model::load_weights`]).
+    pub fn refresh_buffers(&mut self, params: &Params) {
+        self.representation
+            .refresh_buffers(&self.config.representation, params);
     }
 
     /// Turns activation checkpointing of the representation on or off.

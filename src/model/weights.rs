@@ -5,15 +5,11 @@
 //! accept either (both, if equal) and write `conv.nn`, as torch does, so
 //! `safetensors.torch.load_model` reads our files.
 
-use super::schnet::GaussianSmearing;
 use super::{ModelConfig, Params};
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
-
-/// Name of SchNet's Gaussian-centre buffer.
-pub const OFFSET_NAME: &str = "representation.distance_expansion.offset";
 
 const MLP: &str = ".mlp.";
 const CONV_NN: &str = ".conv.nn.";
@@ -33,20 +29,7 @@ pub fn weights_bytes(params: &Params, config: &ModelConfig) -> Result<Vec<u8>> {
     for (name, var) in params.named() {
         out.insert(name.replace(MLP, CONV_NN), var.as_detached_tensor());
     }
-    let offsets = match params.gaussian_offsets() {
-        Some(o) => o.to_vec(),
-        None => {
-            let s = &config.schnet;
-            GaussianSmearing::new(s.cutoff, s.num_gaussians)
-                .offsets()
-                .to_vec()
-        }
-    };
-    let n = offsets.len();
-    out.insert(
-        OFFSET_NAME.to_string(),
-        Tensor::from_vec(offsets, n, &Device::Cpu)?.to_dtype(params.dtype())?,
-    );
+    out.extend(config.representation.buffers(params)?);
     safetensors_bytes(&out)
 }
 
@@ -97,16 +80,14 @@ pub fn load_weights(params: &mut Params, config: &ModelConfig, path: &Path) -> R
         }
         canonical.insert(key, tensor.clone());
     }
-    if let Some(offset) = canonical.remove(OFFSET_NAME) {
-        let g = config.schnet.num_gaussians;
-        if offset.dims() != [g] {
-            return Err(Error::ShapeMismatch {
-                name: OFFSET_NAME.into(),
-                expected: vec![g],
-                found: offset.dims().to_vec(),
-            });
+    // The network's buffers first: what is left must be parameters.
+    let names: Vec<String> = canonical.keys().cloned().collect();
+    for name in names {
+        if let Some(t) = canonical.get(&name)
+            && config.representation.read_buffer(&name, t, params)?
+        {
+            canonical.remove(&name);
         }
-        params.set_gaussian_offsets(offset.to_dtype(DType::F64)?.to_vec1::<f64>()?);
     }
     let named = params.named();
     for (name, var) in &named {

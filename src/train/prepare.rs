@@ -10,7 +10,7 @@ use crate::combine::{
 };
 use crate::dataset::{Assay, CompoundData, DatasetSpec, GraphCache, Lookup, open};
 use crate::error::{Error, Result};
-use crate::model::{CompoundGraphs, ModelConfig, Readout};
+use crate::model::{CompoundGraphs, ModelConfig, Readout, RepresentationConfig};
 use candle_core::Device;
 use rayon::prelude::*;
 
@@ -59,7 +59,7 @@ pub fn grouped_config(config: &TrainConfig, assay: Assay) -> Result<GroupedConfi
     };
     Ok(GroupedConfig {
         model: ModelConfig {
-            schnet: m.schnet.clone(),
+            representation: RepresentationConfig::SchNet(m.schnet.clone()),
             strategy: m.strategy,
             layer_norm: m.layer_norm,
             pose_readout,
@@ -133,7 +133,7 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
         Assay::Pki
     };
     let grouped = grouped_config(config, assay)?;
-    let graph = grouped.model.schnet.graph();
+    let graph = grouped.model.representation.graph();
     let cache = if config.data.cache.as_os_str().is_empty() {
         None
     } else {

@@ -6,7 +6,7 @@ use super::run_dir::RunDir;
 use crate::combine::{GroupedModel, Prediction};
 use crate::dataset::{Assay, CompoundData};
 use crate::error::{Error, Result};
-use crate::model::{CompoundGraphs, Params, load_weights};
+use crate::model::{CompoundGraphs, Params};
 use candle_core::{DType, Device};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -36,10 +36,9 @@ impl TrainedModel {
         };
         let grouped = grouped_config(&config, assay)?;
         let mut params = Params::new(DType::F32, device);
-        GroupedModel::new(&grouped, &params)?;
-        let (weights, weights_recorded) = run.reported_weights(&config)?;
-        load_weights(&mut params, &grouped.model, &weights)?;
         let mut model = GroupedModel::new(&grouped, &params)?;
+        let (weights, weights_recorded) = run.reported_weights(&config)?;
+        model.load_weights(&mut params, &weights)?;
         // Prediction visits each batch once: keeping batches would only hold memory.
         model.set_batch_cache_bytes(0);
         Ok(Self {
@@ -55,7 +54,7 @@ impl TrainedModel {
         let m = &self.model.config().model;
         let graphs = compounds
             .par_iter()
-            .map(|c| CompoundGraphs::build(&c.id, &c.poses, m.strategy, &m.schnet.graph()))
+            .map(|c| CompoundGraphs::build(&c.id, &c.poses, m.strategy, &m.representation.graph()))
             .collect::<Result<Vec<_>>>()?;
         let refs: Vec<&CompoundGraphs> = graphs.iter().collect();
         let chunk = engine_config(&self.config, self.model.device()).chunk;

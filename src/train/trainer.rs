@@ -13,7 +13,7 @@ use super::split::Split;
 use super::{EarlyStopping, Optimizer, StoppingKind, TrainConfig};
 use crate::combine::{GroupedConfig, GroupedModel};
 use crate::error::{Error, Result};
-use crate::model::{Params, init_params, load_weights, safetensors_bytes, weights_bytes};
+use crate::model::{Params, init_params, safetensors_bytes, weights_bytes};
 use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -283,7 +283,7 @@ fn finish(config: &TrainConfig, dir: &RunDir, mut s: Session, started: Instant) 
     if let Some(best) =
         best.filter(|b| config.early_stopping.kind == StoppingKind::Best && b.is_file())
     {
-        s.model = reload(config, &mut s.params, &s.prepared.grouped, &best)?;
+        s.model.load_weights(&mut s.params, &best)?;
         weights = BEST_WEIGHTS;
     }
     let ending = Ending {
@@ -319,12 +319,7 @@ fn open(
     let (state, curve) =
         match resumed {
             Some((state, checkpoint)) => {
-                model = reload(
-                    config,
-                    &mut params,
-                    &prepared.grouped,
-                    &checkpoint.join(LAST_WEIGHTS),
-                )?;
+                model.load_weights(&mut params, &checkpoint.join(LAST_WEIGHTS))?;
                 let optim_path = checkpoint.join(LAST_OPTIM);
                 let optim_state = candle_core::safetensors::load(&optim_path, &Device::Cpu)
                     .map_err(|e| Error::Io {
@@ -412,12 +407,11 @@ fn progress_bar(
 fn build_model(config: &TrainConfig, grouped: &GroupedConfig) -> Result<(Params, GroupedModel)> {
     let device = crate::device::parse(&config.engine.device)?;
     let mut params = Params::new(DType::F32, &device);
-    GroupedModel::new(grouped, &params)?;
+    let mut model = new_model(config, grouped, &params)?;
     init_params(&params, config.optim.seed)?;
     if !config.model.init_weights.as_os_str().is_empty() {
-        load_weights(&mut params, &grouped.model, &config.model.init_weights)?;
+        model.load_weights(&mut params, &config.model.init_weights)?;
     }
-    let model = new_model(config, grouped, &params)?;
     Ok((params, model))
 }
 
@@ -433,17 +427,6 @@ fn new_model(
         model.set_batch_cache_bytes(mib << 20);
     }
     Ok(model)
-}
-
-/// Loads weights into `params` and rebuilds the model over them.
-fn reload(
-    config: &TrainConfig,
-    params: &mut Params,
-    grouped: &GroupedConfig,
-    path: &Path,
-) -> Result<GroupedModel> {
-    load_weights(params, &grouped.model, path)?;
-    new_model(config, grouped, params)
 }
 
 /// One epoch's checkpoint, written whole: last weights, optimiser state, progress, and the

@@ -5,7 +5,9 @@ use candle_core::{DType, Device};
 use multipose::combine::{
     CombinationConfig, CombinationKind, GroupedConfig, GroupedModel, Objective,
 };
-use multipose::model::{CompoundGraphs, ModelConfig, Params, SchNetConfig, StrategyKind};
+use multipose::model::{
+    CompoundGraphs, ModelConfig, Params, RepresentationConfig, SchNetConfig, StrategyKind,
+};
 use multipose::rng::SplitMix;
 use multipose::structure::Structure;
 use std::path::{Path, PathBuf};
@@ -80,7 +82,7 @@ pub fn small_schnet() -> SchNetConfig {
 pub fn grouped(strategy: StrategyKind, layer_norm: bool, kind: CombinationKind) -> GroupedConfig {
     GroupedConfig {
         model: ModelConfig {
-            schnet: small_schnet(),
+            representation: RepresentationConfig::SchNet(small_schnet()),
             strategy,
             layer_norm,
             ..ModelConfig::default()
@@ -110,7 +112,7 @@ pub fn compound(config: &GroupedConfig, n: usize, seed: u64) -> CompoundGraphs {
         "test",
         &structures,
         config.model.strategy,
-        &config.model.schnet.graph(),
+        &config.model.representation.graph(),
     )
     .unwrap()
 }

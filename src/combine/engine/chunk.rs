@@ -118,13 +118,12 @@ pub fn compound_bytes(config: &ModelConfig, compound: &CompoundGraphs) -> u64 {
     shared + own
 }
 
-/// Rough bytes of activations one pose keeps for backward: per interaction about six
-/// `[lengths, F]` filter tensors for half the edges (i→j and j→i share a length) and ten
-/// `[atoms, H]` tensors. The complex's edges that its protein graph also has count as
+/// Rough bytes of activations one pose keeps for backward (the representation's
+/// [`crate::model::ActivationBytes`] per edge and atom). The complex's edges that its protein graph also has count as
 /// shared (near the ligand the neighbour cap makes the two differ, so this is rough; the
 /// budget leaves room for it). Without a protein graph (complex strategy) nothing is shared.
 pub fn pose_cost(config: &ModelConfig, compound: &CompoundGraphs, pose: usize) -> PoseCost {
-    let s = &config.schnet;
+    let bytes = config.representation.activation_bytes();
     let p = &compound.poses[pose];
     let graphs = [p.complex.as_ref(), p.ligand.as_ref()];
     let (atoms, edges) = graphs.iter().flatten().fold((0u64, 0u64), |(a, e), g| {
@@ -135,8 +134,7 @@ pub fn pose_cost(config: &ModelConfig, compound: &CompoundGraphs, pose: usize) -
         .and_then(|i| compound.proteins.get(i))
         .map_or(0, |g| g.num_edges() as u64)
         .min(edges);
-    let per_edge = 4 * (s.num_gaussians + 6 * s.num_filters * s.num_interactions) as u64 / 2;
-    let per_atom = 4 * (10 * s.hidden_channels * s.num_interactions) as u64;
+    let (per_edge, per_atom) = (bytes.per_edge, bytes.per_atom);
     PoseCost {
         shared: protein_edges * per_edge,
         own: (edges - protein_edges) * per_edge + atoms * per_atom,
@@ -159,7 +157,7 @@ mod tests {
             "c",
             &structures,
             StrategyKind::Delta,
-            &config.schnet.graph(),
+            &config.representation.graph(),
         )
         .unwrap()
     }

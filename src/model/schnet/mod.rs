@@ -67,6 +67,11 @@ impl SchNet {
         })
     }
 
+    /// Replaces the Gaussian centres (loaded from a weight file after the model was built).
+    pub fn set_expansion(&mut self, expansion: GaussianSmearing) {
+        self.expansion = expansion;
+    }
+
     /// Turns activation checkpointing of the interaction blocks on or off (same values
     /// and gradients; less memory, about a third more time).
     pub fn set_checkpointing(&mut self, on: bool) {

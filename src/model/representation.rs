@@ -1,0 +1,182 @@
+//! The representation seam: the network that turns one structure's graph into a vector.
+//!
+//! Everything outside `model/<network>/` asks these two enums, never a network's own
+//! type: the graph it needs, its output width, its activation size for the chunk policy,
+//! and the buffers (non-trainable tensors) its weight files carry. A new network is a
+//! folder under `src/model/` plus one arm in each enum (see `docs/architecture.md`).
+
+use super::schnet::{GaussianSmearing, SchNet};
+use super::{Params, SchNetConfig};
+use crate::error::{Error, Result};
+use crate::graph::{GraphBatch, GraphConfig};
+use candle_core::{DType, Tensor};
+use candle_nn::VarBuilder;
+
+/// Which network, with its hyper-parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RepresentationConfig {
+    /// SchNet as torch_geometric implements it (mtenn's default).
+    SchNet(SchNetConfig),
+}
+
+impl Default for RepresentationConfig {
+    fn default() -> Self {
+        Self::SchNet(SchNetConfig::default())
+    }
+}
+
+/// Bytes of activations a network keeps for backward, per edge and per atom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActivationBytes {
+    /// Per directed edge.
+    pub per_edge: u64,
+    /// Per atom.
+    pub per_atom: u64,
+}
+
+impl RepresentationConfig {
+    /// The radius graph the network reads.
+    pub fn graph(&self) -> GraphConfig {
+        match self {
+            Self::SchNet(s) => s.graph(),
+        }
+    }
+
+    /// Width of one structure's vector.
+    pub fn output_width(&self) -> usize {
+        match self {
+            Self::SchNet(s) => s.rep_dim(),
+        }
+    }
+
+    /// Rejects hyper-parameters the network cannot be built with.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Self::SchNet(s) => s.validate(),
+        }
+    }
+
+    /// Rough activation size in f32, for the chunk policy.
+    ///
+    /// SchNet: per interaction about six `[lengths, F]` filter tensors for half the edges
+    /// (i→j and j→i share a length) and ten `[atoms, H]` tensors.
+    pub fn activation_bytes(&self) -> ActivationBytes {
+        match self {
+            Self::SchNet(s) => ActivationBytes {
+                per_edge: 4 * (s.num_gaussians + 6 * s.num_filters * s.num_interactions) as u64 / 2,
+                per_atom: 4 * (10 * s.hidden_channels * s.num_interactions) as u64,
+            },
+        }
+    }
+
+    /// The network's buffers as a weight file stores them (in `params`' dtype).
+    pub fn buffers(&self, params: &Params) -> Result<Vec<(String, Tensor)>> {
+        match self {
+            Self::SchNet(s) => {
+                let offsets = match params.buffer(SCHNET_OFFSETS) {
+                    Some(o) => o.to_vec(),
+                    None => GaussianSmearing::new(s.cutoff, s.num_gaussians)
+                        .offsets()
+                        .to_vec(),
+                };
+                let n = offsets.len();
+                let t = Tensor::from_vec(offsets, n, &candle_core::Device::Cpu)?;
+                Ok(vec![(
+                    SCHNET_OFFSETS.to_string(),
+                    t.to_dtype(params.dtype())?,
+                )])
+            }
+        }
+    }
+
+    /// Takes the buffer `name` from a weight file into `params`; `false` when the network
+    /// has no buffer of that name (the caller reports it as unexpected).
+    pub fn read_buffer(&self, name: &str, tensor: &Tensor, params: &mut Params) -> Result<bool> {
+        match self {
+            Self::SchNet(s) if name == SCHNET_OFFSETS => {
+                let g = s.num_gaussians;
+                if tensor.dims() != [g] {
+                    return Err(Error::ShapeMismatch {
+                        name: name.into(),
+                        expected: vec![g],
+                        found: tensor.dims().to_vec(),
+                    });
+                }
+                let values = tensor.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+                params.set_buffer(name, values);
+                Ok(true)
+            }
+            Self::SchNet(_) => Ok(false),
+        }
+    }
+}
+
+/// Name of SchNet's Gaussian-centre buffer (PyG's `distance_expansion.offset`).
+pub const SCHNET_OFFSETS: &str = "representation.distance_expansion.offset";
+
+/// A built network.
+#[derive(Debug, Clone)]
+pub enum Representation {
+    /// SchNet.
+    SchNet(SchNet),
+}
+
+impl Representation {
+    /// Builds the network under `vb` (`representation.*`), its buffers from `params`;
+    /// `with_head` keeps the network's own last layer (a scalar per structure).
+    pub fn new(
+        config: &RepresentationConfig,
+        params: &Params,
+        with_head: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        config.validate()?;
+        match config {
+            RepresentationConfig::SchNet(s) => {
+                let expansion = schnet_expansion(s, params);
+                Ok(Self::SchNet(SchNet::new(s, expansion, with_head, vb)?))
+            }
+        }
+    }
+
+    /// Takes the buffers `params` holds now (after weights were loaded into it), so a
+    /// built model computes with the loaded values without being built again.
+    pub fn refresh_buffers(&mut self, config: &RepresentationConfig, params: &Params) {
+        match (self, config) {
+            (Self::SchNet(net), RepresentationConfig::SchNet(s)) => {
+                net.set_expansion(schnet_expansion(s, params))
+            }
+        }
+    }
+
+    /// Per-graph vectors `[graphs, output_width]` (or `[graphs, 1]` with the head).
+    pub fn forward(&self, batch: &GraphBatch) -> Result<Tensor> {
+        match self {
+            Self::SchNet(net) => net.forward(batch),
+        }
+    }
+
+    /// Turns activation checkpointing on or off (same values and gradients, less memory).
+    pub fn set_checkpointing(&mut self, on: bool) {
+        match self {
+            Self::SchNet(net) => net.set_checkpointing(on),
+        }
+    }
+}
+
+/// SchNet's Gaussian centres: the loaded buffer, or PyG's linspace rounded to the
+/// parameter dtype as the saved buffer will be (so a model reloaded from its own weights
+/// computes what it computed before).
+fn schnet_expansion(s: &SchNetConfig, params: &Params) -> GaussianSmearing {
+    match params.buffer(SCHNET_OFFSETS) {
+        Some(o) => GaussianSmearing::from_offsets(o.to_vec()),
+        None => {
+            let fresh = GaussianSmearing::new(s.cutoff, s.num_gaussians);
+            let rounded = match params.dtype() {
+                DType::F32 => fresh.offsets().iter().map(|&o| o as f32 as f64).collect(),
+                _ => fresh.offsets().to_vec(),
+            };
+            GaussianSmearing::from_offsets(rounded)
+        }
+    }
+}
