@@ -2,7 +2,6 @@
 //! docked ones, or the best-scored one (the single-pose baselines of a benchmark).
 
 use crate::structure::Molecule;
-use serde::{Deserialize, Serialize};
 
 /// SDF data fields that hold a docking score (lower is better), in the order tried:
 /// AutoDock Vina (our `tools/dock`), smina/gnina, Glide, and a generic name.
@@ -23,32 +22,25 @@ pub fn docking_score(m: &Molecule) -> Option<f64> {
         .filter(|v| v.is_finite())
 }
 
-/// Which poses of every compound are kept. Pose 0 is the reference pose in datasets made
-/// by `tools/dock` (the modelled or crystal pose); the others are docking output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PoseSelection {
-    /// Every pose.
-    #[default]
-    All,
-    /// Pose 0 alone.
-    Reference,
-    /// Every pose but pose 0.
-    Docked,
-    /// The best-scored pose among poses 1.. (what a user without a reference pose has);
-    /// poses without a score are never picked unless none has one (then pose 1).
-    TopDocked,
+crate::choice! {
+    /// Which poses of every compound are kept. Pose 0 is the reference pose in datasets
+    /// made by `tools/dock` (the modelled or crystal pose); the others are docking output.
+    #[derive(Default)]
+    pub enum PoseSelection {
+        /// Every pose.
+        #[default]
+        All = "all",
+        /// Pose 0 alone.
+        Reference = "reference",
+        /// Every pose but pose 0.
+        Docked = "docked",
+        /// The best-scored pose among poses 1.. (what a user without a reference pose
+        /// has); poses without a score are never picked unless none has one (then pose 1).
+        TopDocked = "top_docked",
+    }
 }
 
 impl PoseSelection {
-    /// Every allowed value, as written in configs.
-    pub const NAMES: [&str; 4] = ["all", "reference", "docked", "top_docked"];
-
-    /// Name as written in configs.
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-
     /// Indices of the kept poses among `poses` (empty when nothing qualifies, e.g. a
     /// compound with only its reference pose asked for its docked ones).
     pub fn pick(self, poses: &[Molecule]) -> Vec<usize> {
@@ -68,22 +60,6 @@ impl PoseSelection {
                 }
             }
         }
-    }
-}
-
-impl std::str::FromStr for PoseSelection {
-    type Err = crate::error::Error;
-
-    fn from_str(s: &str) -> crate::error::Result<Self> {
-        [Self::All, Self::Reference, Self::Docked, Self::TopDocked]
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                crate::error::Error::InvalidConfig(format!(
-                    "unknown pose selection `{s}` (expected {})",
-                    Self::NAMES.join(", ")
-                ))
-            })
     }
 }
 
