@@ -14,7 +14,7 @@ mod common;
 /// (key, allowed names) of every choice in the training configuration.
 fn choices() -> Vec<(&'static str, &'static [&'static str])> {
     vec![
-        ("data.poses", &PoseSelection::NAMES),
+        ("data.poses", PoseSelection::NAMES),
         ("model.strategy", StrategyKind::NAMES),
         ("model.combination", CombinationChoice::NAMES),
         ("engine.kind", EngineKind::NAMES),
