@@ -12,6 +12,15 @@ use multipose::combine::{
 use multipose::model::StrategyKind;
 use multipose::model::init_params;
 
+/// Engine `kind` over chunks of exactly `chunk` poses.
+fn fixed(kind: EngineKind, chunk: usize) -> EngineConfig {
+    EngineConfig {
+        kind,
+        chunk: ChunkPolicy::Fixed(chunk),
+        ..Default::default()
+    }
+}
+
 fn max_rel_diff(a: &StepResult, b: &StepResult) -> f64 {
     let mut worst = 0f64;
     for (name, ga) in a.grads.iter() {
@@ -85,12 +94,7 @@ fn check(strategy: StrategyKind, layer_norm: bool, ns: &[usize]) {
                     });
                 }
                 let run = |kind, chunk| {
-                    let engine = EngineConfig {
-                        kind,
-                        chunk: ChunkPolicy::Fixed(chunk),
-                        ..Default::default()
-                    };
-                    train_step(&model, &params, &c, &objective, &engine).unwrap()
+                    train_step(&model, &params, &c, &objective, &fixed(kind, chunk)).unwrap()
                 };
                 let full = run(EngineKind::Full, n);
                 assert!(full.loss.is_finite());
@@ -151,14 +155,7 @@ fn recompute_handles_learned_temperature_and_coupled_pose_loss() {
             label: 0,
             temperature: 1.0,
         });
-        let run = |kind, chunk| {
-            let engine = EngineConfig {
-                kind,
-                chunk: ChunkPolicy::Fixed(chunk),
-                ..Default::default()
-            };
-            train_step(&model, &params, &c, &objective, &engine)
-        };
+        let run = |kind, chunk| train_step(&model, &params, &c, &objective, &fixed(kind, chunk));
         let full = run(EngineKind::Full, 7).unwrap();
         let name = match kind {
             CombinationKind::Max { .. } => "combination.scale",
@@ -213,14 +210,8 @@ fn coupled_pose_loss_equal_in_full_stored_recompute() {
         label: 2,
         temperature: 0.5,
     });
-    let run = |kind, chunk| {
-        let engine = EngineConfig {
-            kind,
-            chunk: ChunkPolicy::Fixed(chunk),
-            ..Default::default()
-        };
-        train_step(&model, &params, &c, &objective, &engine).unwrap()
-    };
+    let run =
+        |kind, chunk| train_step(&model, &params, &c, &objective, &fixed(kind, chunk)).unwrap();
     let full = run(EngineKind::Full, 7);
     assert!(max_rel_diff(&run(EngineKind::Stored, 1), &full) <= 1e-10);
     assert!(max_rel_diff(&run(EngineKind::Recompute, 3), &full) <= 1e-10);
@@ -263,11 +254,7 @@ fn checkpointed_interactions_give_the_same_gradients() {
             EngineKind::Streaming,
             EngineKind::Recompute,
         ] {
-            let engine = EngineConfig {
-                kind,
-                chunk: ChunkPolicy::Fixed(3),
-                ..Default::default()
-            };
+            let engine = fixed(kind, 3);
             let a = train_step(&plain, &params, &c, &objective, &engine).unwrap();
             let b = train_step(&checkpointed, &params, &c, &objective, &engine).unwrap();
             assert_eq!(a.loss, b.loss, "{strategy:?} {kind:?}");
@@ -311,12 +298,7 @@ fn check_attention(strategy: StrategyKind, layer_norm: bool, ns: &[usize]) {
             let mut objective = Objective::mse(1.5);
             objective.pose_terms = terms.clone();
             let run = |kind, chunk| {
-                let engine = EngineConfig {
-                    kind,
-                    chunk: ChunkPolicy::Fixed(chunk),
-                    ..Default::default()
-                };
-                train_step(&model, &params, &c, &objective, &engine).unwrap()
+                train_step(&model, &params, &c, &objective, &fixed(kind, chunk)).unwrap()
             };
             let full = run(EngineKind::Full, n);
             assert!(full.loss.is_finite());
@@ -365,14 +347,7 @@ fn attention_recompute_equals_full_at_random_init() {
     let mut objective = Objective::mse(1.5);
     objective.pose_terms = pose_terms().pop().unwrap();
     for chunk in [1, 3, 7] {
-        let run = |kind| {
-            let engine = EngineConfig {
-                kind,
-                chunk: ChunkPolicy::Fixed(chunk),
-                ..Default::default()
-            };
-            train_step(&model, &params, &c, &objective, &engine).unwrap()
-        };
+        let run = |kind| train_step(&model, &params, &c, &objective, &fixed(kind, chunk)).unwrap();
         let d = max_rel_diff(&run(EngineKind::Recompute), &run(EngineKind::Full));
         assert!(d <= 1e-10, "chunk={chunk}: {d:e}");
     }
@@ -397,14 +372,7 @@ fn attention_runs_on_recompute_only() {
     let (params, model) = build(&config);
     let c = compound(&config, 5, 2);
     let objective = Objective::mse(1.0);
-    let run = |kind| {
-        let engine = EngineConfig {
-            kind,
-            chunk: ChunkPolicy::Fixed(2),
-            ..Default::default()
-        };
-        train_step(&model, &params, &c, &objective, &engine)
-    };
+    let run = |kind| train_step(&model, &params, &c, &objective, &fixed(kind, 2));
     assert_eq!(run(EngineKind::Auto).unwrap().engine, EngineKind::Recompute);
     for (kind, name) in [
         (EngineKind::Streaming, "streaming"),

@@ -180,11 +180,7 @@ fn read_csv(path: &Path) -> Result<Vec<Label>> {
     let mut out = Vec::new();
     for record in reader.records() {
         let (record, line) = csv_record(record, path)?;
-        let err = |message: String| Error::Parse {
-            path: path.to_path_buf(),
-            line,
-            message,
-        };
+        let err = line_error(path, line);
         if columns.id_of(&record).is_empty() {
             return Err(err("empty compound id".into()));
         }
@@ -237,6 +233,15 @@ pub(super) fn csv_record(
     })?;
     let line = record.position().map_or(0, |p| p.line() as usize);
     Ok((record, line))
+}
+
+/// Turns a message into a parse error at `line` of `path`.
+pub(super) fn line_error(path: &Path, line: usize) -> impl Fn(String) -> Error + Copy + '_ {
+    move |message| Error::Parse {
+        path: path.to_path_buf(),
+        line,
+        message,
+    }
 }
 
 /// Where the label fields sit in a CSV header (label tables and manifests share them).

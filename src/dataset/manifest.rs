@@ -5,7 +5,7 @@
 //! `stderr`, `date`); `poses` may list several files separated by `;`; paths are relative
 //! to the manifest. An empty `value` leaves the compound unlabelled (for prediction).
 
-use super::labels::{LabelColumns, csv_record, open_csv, read_header};
+use super::labels::{LabelColumns, csv_record, line_error, open_csv, read_header};
 use super::{Dataset, DatasetSpec, Label, build_compound, select, skip};
 use crate::error::{Error, Result};
 use crate::structure::{Molecule, ProteinAtoms, read_ligands, read_protein};
@@ -94,11 +94,7 @@ pub fn load(path: &Path, options: &DatasetSpec) -> Result<Dataset> {
     let mut seen = HashSet::new();
     for record in reader.records() {
         let (record, line) = csv_record(record, path)?;
-        let err = |message: String| Error::Parse {
-            path: path.to_path_buf(),
-            line,
-            message,
-        };
+        let err = line_error(path, line);
         let entry = Entry::parse(&cols, &record, &base).map_err(err)?;
         if !seen.insert(entry.key()) {
             return Err(err(format!(

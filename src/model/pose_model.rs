@@ -148,20 +148,9 @@ impl PoseModel {
         poses: &[usize],
         protein: ProteinInput<'_>,
     ) -> Result<Tensor> {
-        Ok(self.forward(compound, poses, protein, false)?.0)
-    }
-
-    /// As [`Self::predict`], and with `embed` also the complex embeddings `[poses.len(), D]`
-    /// (the pooled representation of each pose's complex graph) from the same forward pass.
-    /// The ligand-only strategy has no complex graph: asking it for embeddings is an error.
-    pub fn predict_with_embeddings(
-        &self,
-        compound: &CompoundGraphs,
-        poses: &[usize],
-        protein: ProteinInput<'_>,
-        embed: bool,
-    ) -> Result<(Tensor, Option<Tensor>)> {
-        self.forward(compound, poses, protein, embed)
+        Ok(self
+            .predict_with_embeddings(compound, poses, protein, false)?
+            .0)
     }
 
     /// Predictions `[N]` of the poses of all `chunks` (one batched forward per chunk) and,
@@ -176,7 +165,7 @@ impl PoseModel {
         let mut preds = Vec::with_capacity(chunks.len());
         let mut embeddings = Vec::new();
         for ids in chunks {
-            let (y, z) = self.forward(compound, ids, protein, embed)?;
+            let (y, z) = self.predict_with_embeddings(compound, ids, protein, embed)?;
             preds.push(y);
             embeddings.extend(z);
         }
@@ -187,8 +176,10 @@ impl PoseModel {
         Ok((Tensor::cat(&preds, 0)?, embeddings))
     }
 
-    /// Predictions of a chunk and, with `embed`, its complex embeddings.
-    fn forward(
+    /// As [`Self::predict`], and with `embed` also the complex embeddings `[poses.len(), D]`
+    /// (the pooled representation of each pose's complex graph) from the same forward pass.
+    /// The ligand-only strategy has no complex graph: asking it for embeddings is an error.
+    pub fn predict_with_embeddings(
         &self,
         compound: &CompoundGraphs,
         poses: &[usize],

@@ -123,6 +123,15 @@ pub fn whole_targets(groups: &[String], parts: Parts, seed: u64) -> Split {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every fold of a k-fold split.
+    fn folds(folds: usize, val_share: f64) -> impl Iterator<Item = Parts> {
+        (0..folds).map(move |fold| Parts::Fold {
+            folds,
+            fold,
+            val_share,
+        })
+    }
     use crate::train::split::tests::disjoint_and_complete;
 
     fn groups() -> Vec<String> {
@@ -191,12 +200,7 @@ mod tests {
     fn per_target_folds_test_every_compound_once() {
         let g = groups();
         let mut tested = vec![0; 20];
-        for fold in 0..5 {
-            let parts = Parts::Fold {
-                folds: 5,
-                fold,
-                val_share: 0.2,
-            };
+        for parts in folds(5, 0.2) {
             let s = per_target(&g, parts, 3);
             disjoint_and_complete(&s, 20);
             for &i in &s.test {
@@ -210,12 +214,7 @@ mod tests {
     #[test]
     fn whole_targets_keep_targets_together() {
         let g = groups();
-        for fold in 0..3 {
-            let parts = Parts::Fold {
-                folds: 3,
-                fold,
-                val_share: 0.0,
-            };
+        for parts in folds(3, 0.0) {
             let s = whole_targets(&g, parts, 1);
             disjoint_and_complete(&s, 20);
             let targets = |part: &[usize]| {

@@ -86,6 +86,15 @@ def log(*a):
 
 
 # ---------------------------------------------------------------- inputs
+
+def unique_names(mols: list, where) -> list:
+    """`mols`, after checking that no two share a title (the compound id)."""
+    names = [m.GetProp("_Name") for m in mols]
+    if len(set(names)) != len(names):
+        raise RuntimeError(f"duplicate ligand names in {where}")
+    return mols
+
+
 def read_ligands(name: str, src: Path) -> list[Chem.Mol]:
     """Glide poses, explicit H, in input order (title line = ligand name)."""
     if name == "tyk2":
@@ -100,10 +109,7 @@ def read_ligands(name: str, src: Path) -> list[Chem.Mol]:
             if name == "eg5" and m.GetProp("_Name") != f.stem:
                 raise RuntimeError(f"{f}: title {m.GetProp('_Name')!r} != file stem")
             mols.append(m)
-    names = [m.GetProp("_Name") for m in mols]
-    if len(set(names)) != len(names):
-        raise RuntimeError(f"duplicate ligand names in {name}")
-    return mols
+    return unique_names(mols, name)
 
 
 def labels_tyk2(src: Path, names: list[str]) -> list[dict]:
@@ -761,10 +767,7 @@ def plb_read_ligands(sdf: Path) -> list[Chem.Mol]:
         if m is None:
             raise RuntimeError(f"unparsable record in {sdf}")
         mols.append(m)
-    names = [m.GetProp("_Name") for m in mols]
-    if len(set(names)) != len(names):
-        raise RuntimeError(f"duplicate ligand names in {sdf}")
-    return mols
+    return unique_names(mols, sdf)
 
 
 def labels_plb(src: Path, names: list[str]) -> list[dict]:

@@ -86,6 +86,27 @@ pub struct StepResult {
     pub engine: EngineKind,
 }
 
+impl StepResult {
+    /// The step whose `(combined, output, loss)` come from [`Step::evaluate`] and whose
+    /// gradients are summed in `total` (engines that combine by hand: stored, streaming).
+    fn from_buffer(
+        (combined, output, loss): (f64, f64, f64),
+        poses: Vec<f64>,
+        total: grads::GradBuffer,
+        names: Vec<String>,
+        engine: EngineKind,
+    ) -> Result<Self> {
+        Ok(Self {
+            loss,
+            combined,
+            output,
+            poses,
+            grads: total.into_gradients(names)?,
+            engine,
+        })
+    }
+}
+
 /// What one compound of an optimiser batch gives (its gradient goes into the batch's).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompoundStep {

@@ -45,12 +45,11 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
     for ((g, w), d) in per_pose.iter().zip(weights).zip(d_poses) {
         total.add_buffer(g, d_combined * w + d)?;
     }
-    Ok(StepResult {
-        loss,
-        combined,
-        output,
-        poses: preds,
-        grads: total.into_gradients(names)?,
-        engine: EngineKind::Stored,
-    })
+    StepResult::from_buffer(
+        (combined, output, loss),
+        preds,
+        total,
+        names,
+        EngineKind::Stored,
+    )
 }

@@ -116,14 +116,13 @@ pub(super) fn run(s: &Step) -> Result<StepResult> {
     total.add_buffer(&a, alpha)?;
     total.add_buffer(&b, beta)?;
     total.add_buffer(&d, 1.0)?;
-    Ok(StepResult {
-        loss,
-        combined,
-        output,
-        poses: preds,
-        grads: total.into_gradients(names)?,
-        engine: EngineKind::Streaming,
-    })
+    StepResult::from_buffer(
+        (combined, output, loss),
+        preds,
+        total,
+        names,
+        EngineKind::Streaming,
+    )
 }
 
 /// Updates the running maximum `m` of the logits factor·ŷ and the sum of weights,
