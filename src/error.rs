@@ -33,11 +33,20 @@ pub enum Error {
         atom: usize,
         value: f64,
     },
-    /// An atomic number the model has no embedding for.
-    #[error(
-        "structure `{name}`: atom {atom} has atomic number {z}, outside 1..=99 that the model embeds"
-    )]
+    /// An atomic number no element has.
+    #[error("structure `{name}`: atom {atom} has atomic number {z}, outside 1..=118")]
     UnknownElement { name: String, atom: usize, z: u32 },
+    /// An element the model's representation cannot embed.
+    #[error(
+        "compound `{compound}`: pose {pose} has an atom of atomic number {z}; {network} embeds 1..={max}"
+    )]
+    UnsupportedElement {
+        compound: String,
+        pose: usize,
+        z: u32,
+        network: &'static str,
+        max: u32,
+    },
     /// The strategy needs protein and ligand parts but the structure has no ligand mask.
     #[error(
         "structure `{name}` has no ligand mask, but the `{strategy}` strategy splits protein and ligand"

@@ -168,3 +168,19 @@ fn an_empty_ligand_or_a_missing_receptor_is_named() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn elements_beyond_the_embedding_are_named_by_the_representation() {
+    // Dubnium (105) is an element, so the structure is valid; SchNet embeds 1..=99.
+    let mut s = poses(6, 3, 1, 1).remove(0);
+    let mut z = s.z().to_vec();
+    z[0] = 105;
+    s = Structure::new("db", z, s.pos().to_vec(), None).unwrap();
+    let r = RepresentationConfig::SchNet(common::small_schnet());
+    let e = r.check_elements("cpd", &[s]).unwrap_err().to_string();
+    assert!(
+        e.contains("cpd") && e.contains("105") && e.contains("SchNet") && e.contains("99"),
+        "{e}"
+    );
+    assert!(r.check_elements("ok", &poses(6, 3, 2, 1)).is_ok());
+}

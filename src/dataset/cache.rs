@@ -267,7 +267,7 @@ fn check(c: &CompoundGraphs) -> std::result::Result<(), String> {
             .iter()
             .any(|&z| z == 0 || z > crate::structure::MAX_ATOMIC_NUMBER)
         {
-            return Err("an atomic number outside 1..=99".into());
+            return Err("an atomic number outside 1..=118".into());
         }
         if g.dist.iter().any(|d| !(d.is_finite() && *d >= 0.0)) {
             return Err("an edge length that is negative or not finite".into());

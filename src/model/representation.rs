@@ -5,10 +5,11 @@
 //! and the buffers (non-trainable tensors) its weight files carry. A new network is a
 //! folder under `src/model/` plus one arm in each enum (see `docs/architecture.md`).
 
-use super::schnet::{GaussianSmearing, SchNet};
+use super::schnet::{EMBEDDING_ROWS, GaussianSmearing, SchNet};
 use super::{Params, SchNetConfig};
 use crate::error::{Error, Result};
 use crate::graph::{GraphBatch, GraphConfig};
+use crate::structure::Structure;
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 
@@ -54,6 +55,37 @@ impl RepresentationConfig {
         match self {
             Self::SchNet(s) => s.validate(),
         }
+    }
+
+    /// The network's name in messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::SchNet(_) => "SchNet",
+        }
+    }
+
+    /// Largest atomic number the network embeds.
+    pub fn max_atomic_number(&self) -> u32 {
+        match self {
+            Self::SchNet(_) => EMBEDDING_ROWS as u32 - 1,
+        }
+    }
+
+    /// An error naming the first atom of `poses` whose element the network cannot embed.
+    pub fn check_elements(&self, compound: &str, poses: &[Structure]) -> Result<()> {
+        let max = self.max_atomic_number();
+        for (pose, s) in poses.iter().enumerate() {
+            if let Some(&z) = s.z().iter().find(|&&z| z > max) {
+                return Err(Error::UnsupportedElement {
+                    compound: compound.to_string(),
+                    pose,
+                    z,
+                    network: self.name(),
+                    max,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Rough activation size in f32, for the chunk policy.

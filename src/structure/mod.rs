@@ -38,8 +38,9 @@ pub fn read_ligands(path: &Path) -> Result<Vec<Molecule>> {
 }
 use std::hash::{Hash, Hasher};
 
-/// Largest atomic number the SchNet embedding (100 rows, row 0 unused) can hold.
-pub const MAX_ATOMIC_NUMBER: u32 = 99;
+/// Largest atomic number of a known element (oganesson). Which elements a model can
+/// embed is the representation's to say (`RepresentationConfig::check_elements`).
+pub const MAX_ATOMIC_NUMBER: u32 = 118;
 
 /// One validated structure: a complex, a protein or a ligand.
 #[derive(Debug, Clone, PartialEq)]

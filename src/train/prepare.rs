@@ -133,7 +133,11 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
         Assay::Pki
     };
     let grouped = grouped_config(config, assay)?;
-    let graph = grouped.model.representation.graph();
+    let representation = &grouped.model.representation;
+    for c in &data.compounds {
+        representation.check_elements(&c.id, &c.poses)?;
+    }
+    let graph = representation.graph();
     let cache = if config.data.cache.as_os_str().is_empty() {
         None
     } else {

@@ -52,6 +52,9 @@ impl TrainedModel {
     /// Predictions of `compounds` (graphs built in parallel, small compounds batched).
     pub fn predict(&self, compounds: &[CompoundData]) -> Result<Vec<Prediction>> {
         let m = &self.model.config().model;
+        for c in compounds {
+            m.representation.check_elements(&c.id, &c.poses)?;
+        }
         let graphs = compounds
             .par_iter()
             .map(|c| CompoundGraphs::build(&c.id, &c.poses, m.strategy, &m.representation.graph()))
