@@ -214,9 +214,8 @@ fn seeded_model(
     device: &Device,
 ) -> Result<(Params, GroupedModel)> {
     let params = Params::new(dtype, device);
-    GroupedModel::new(config, &params)?;
-    crate::model::init_params(&params, WEIGHT_SEED)?;
     let model = GroupedModel::new(config, &params)?;
+    crate::model::init_params(&params, &config.model, WEIGHT_SEED)?;
     Ok((params, model))
 }
 
@@ -293,7 +292,7 @@ pub fn dump_compounds(
         .map_err(|e| io(path.clone())(std::io::Error::other(e.to_string())))?;
     let params = Params::new(DType::F32, &Device::Cpu);
     GroupedModel::new(config, &params)?;
-    crate::model::init_params(&params, WEIGHT_SEED)?;
+    crate::model::init_params(&params, &config.model, WEIGHT_SEED)?;
     crate::model::save_weights(&params, &config.model, &dir.join("weights.safetensors"))?;
     // The mtenn script rebuilds PyG's SchNet: it needs SchNet's hyper-parameters.
     let crate::model::RepresentationConfig::SchNet(s) = &config.model.representation;

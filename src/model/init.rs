@@ -1,14 +1,16 @@
 //! Seeded initialisation of a model's parameters, the same on every machine.
 
-use super::Params;
+use super::representation::Draw;
+use super::{ModelConfig, Params};
 use crate::error::Result;
 use crate::rng::SplitMix;
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
 
 /// Deterministic initialisation from `seed` (candle's CPU generator cannot be seeded):
-/// weights U(±1/√fan_in) as torch's Linear, embeddings N(0, 1), LayerNorm 1 and 0.
-pub fn init_params(params: &Params, seed: u64) -> Result<()> {
+/// the representation's own rule where it has one (SchNet: its embedding N(0, 1)), else
+/// weights U(±1/√fan_in) as torch's Linear and LayerNorm 1 and 0.
+pub fn init_params(params: &Params, model: &ModelConfig, seed: u64) -> Result<()> {
     let mut rng = SplitMix(seed);
     let named = params.named();
     let ranks: HashMap<String, usize> = named.iter().map(|(n, v)| (n.clone(), v.rank())).collect();
@@ -33,7 +35,8 @@ pub fn init_params(params: &Params, seed: u64) -> Result<()> {
             && sibling_weight
                 .as_ref()
                 .map_or(ranks.get(name) == Some(&1), |w| ranks.get(w) == Some(&1));
-        let values: Vec<f64> = if name.contains("embedding") {
+        let own = model.representation.init_rule(name);
+        let values: Vec<f64> = if own == Some(Draw::StandardNormal) {
             (0..count)
                 .map(|_| {
                     let (u, v) = (rng.next_f64().max(1e-300), rng.next_f64());
@@ -52,4 +55,38 @@ pub fn init_params(params: &Params, seed: u64) -> Result<()> {
         params.set(name, &t)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{PoseModel, SchNetConfig};
+    use candle_core::DType;
+
+    #[test]
+    fn the_representation_draws_its_embedding_and_linear_layers_stay_bounded() {
+        let model = ModelConfig {
+            representation: crate::model::RepresentationConfig::SchNet(SchNetConfig {
+                hidden_channels: 8,
+                num_filters: 8,
+                num_interactions: 1,
+                num_gaussians: 5,
+                cutoff: 4.0,
+                max_num_neighbors: 8,
+            }),
+            ..ModelConfig::default()
+        };
+        let params = Params::new(DType::F64, &Device::Cpu);
+        PoseModel::new(&model, &params, true).unwrap();
+        init_params(&params, &model, 3).unwrap();
+        let values = |name: &str| -> Vec<f64> {
+            let (_, v) = params.named().into_iter().find(|(n, _)| n == name).unwrap();
+            v.flatten_all().unwrap().to_vec1::<f64>().unwrap()
+        };
+        // N(0, 1): 800 draws go well past the Linear bound 1/√8 ≈ 0.35.
+        let embedding = values("representation.embedding.weight");
+        assert!(embedding.iter().any(|v| v.abs() > 1.0));
+        let lin = values("representation.lin1.weight");
+        assert!(lin.iter().all(|v| v.abs() <= 1.0 / 8f64.sqrt()));
+    }
 }

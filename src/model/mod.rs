@@ -20,6 +20,8 @@ pub use layer_norm::LayerNorm;
 pub use params::Params;
 pub use pose_model::{PoseModel, ProteinInput};
 pub use readout::Readout;
-pub use representation::{ActivationBytes, Representation, RepresentationConfig, SCHNET_OFFSETS};
+pub use representation::{
+    ActivationBytes, Draw, Representation, RepresentationConfig, SCHNET_OFFSETS,
+};
 pub use strategy::Strategy;
 pub use weights::{load_weights, safetensors_bytes, save_weights, weights_bytes};

@@ -26,6 +26,13 @@ impl Default for RepresentationConfig {
     }
 }
 
+/// How a network draws one of its parameters where torch's Linear default does not apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Draw {
+    /// N(0, 1), as torch's Embedding.
+    StandardNormal,
+}
+
 /// Bytes of activations a network keeps for backward, per edge and per atom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ActivationBytes {
@@ -54,6 +61,16 @@ impl RepresentationConfig {
     pub fn validate(&self) -> Result<()> {
         match self {
             Self::SchNet(s) => s.validate(),
+        }
+    }
+
+    /// The network's own initialisation of parameter `name` (as PyG's
+    /// `reset_parameters`), or `None` for torch's Linear default.
+    pub fn init_rule(&self, name: &str) -> Option<Draw> {
+        match self {
+            Self::SchNet(_) => {
+                (name == "representation.embedding.weight").then_some(Draw::StandardNormal)
+            }
         }
     }
 
