@@ -159,15 +159,16 @@ fn saved_names_are_exactly_those_torch_save_model_writes() {
 
 #[test]
 fn a_built_model_takes_loaded_weights_and_buffers_without_rebuilding() {
-    // Weights whose Gaussian centres differ from the ones a fresh model computes: a model
-    // that ignored the loaded buffer would predict something else.
+    // Weights whose Gaussian centres differ from the ones a fresh model computes (spaced
+    // quadratically, still from 0 to the cutoff): a model that ignored the loaded buffer
+    // would predict something else.
     let config = grouped(StrategyKind::Delta, false, CombinationKind::Mean);
     let (params, _) = build(&config);
     let path = tmp("buffers.safetensors");
     save_weights(&params, &config.model, &path).unwrap();
     let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
     let offsets = tensors.get_mut(SCHNET_OFFSETS).unwrap();
-    *offsets = (offsets.clone() * 0.8).unwrap();
+    *offsets = (offsets.sqr().unwrap() / common::small_schnet().cutoff).unwrap();
     candle_core::safetensors::save(&tensors, &path).unwrap();
 
     let compound = compound(&config, 3, 5);
@@ -188,4 +189,28 @@ fn a_built_model_takes_loaded_weights_and_buffers_without_rebuilding() {
         .output;
     assert_eq!(loaded, rebuilt);
     assert_ne!(loaded, fresh);
+}
+
+#[test]
+fn gaussian_centres_that_contradict_the_cutoff_are_an_error_naming_both() {
+    // mtenn's model trained at 5 Å loaded into a 10 Å config predicted 2.023 instead of
+    // -0.085 without a word; the stored centres show the trained cutoff.
+    let config = grouped(StrategyKind::Delta, false, CombinationKind::Mean);
+    let (params, _) = build(&config);
+    let path = tmp("cutoff.safetensors");
+    save_weights(&params, &config.model, &path).unwrap();
+    let mut other = config.clone();
+    let RepresentationConfig::SchNet(s) = &mut other.model.representation;
+    s.cutoff = 6.0;
+    let mut p = Params::new(DType::F64, &Device::Cpu);
+    GroupedModel::new(&other, &p).unwrap();
+    let e = load_weights(&mut p, &other.model, &path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("distance_expansion.offset")
+            && e.contains("ends at 4 Å")
+            && e.contains("is 6 Å"),
+        "{e}"
+    );
 }

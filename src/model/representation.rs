@@ -152,6 +152,7 @@ impl RepresentationConfig {
                     });
                 }
                 let values = tensor.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+                check_offsets(name, &values, s.cutoff)?;
                 params.set_buffer(name, values);
                 Ok(true)
             }
@@ -228,4 +229,20 @@ fn schnet_expansion(s: &SchNetConfig, params: &Params) -> GaussianSmearing {
             GaussianSmearing::from_offsets(rounded)
         }
     }
+}
+
+/// PyG's centres run from 0 to the cutoff the network was trained with: a file whose last
+/// centre is not the configured cutoff belongs to another configuration (its filters
+/// were learned for other distances, and the cosine envelope would cut elsewhere).
+fn check_offsets(name: &str, offsets: &[f64], cutoff: f64) -> Result<()> {
+    let last = offsets.last().copied().unwrap_or(0.0);
+    // f32 files round the centres; 1e-4 relative is far above that and far below any
+    // real difference of cutoff.
+    if (last - cutoff).abs() > 1e-4 * cutoff.abs().max(1.0) {
+        return Err(Error::InvalidConfig(format!(
+            "weights: `{name}` ends at {last} Å, the cutoff the model was trained with, but \
+             the configured cutoff is {cutoff} Å (set model.cutoff = {last})"
+        )));
+    }
+    Ok(())
 }
