@@ -290,3 +290,76 @@ fn resaved_weights_keep_every_tensor_and_name() {
         }
     }
 }
+
+#[test]
+fn imported_mtenn_weights_predict_the_golden_values() {
+    // `multipose import-mtenn`'s library side: the weights fix the widths and the cutoff;
+    // the rest comes from the case, as a user gives it on the command line.
+    for case in CASES {
+        let c = load(case);
+        let json: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir().join(format!("{case}.json"))).unwrap(),
+        )
+        .unwrap();
+        let comb = &json["combination"];
+        let mut given = vec![
+            (
+                "model.strategy",
+                format!("{:?}", json["strategy"].as_str().unwrap()),
+            ),
+            (
+                "model.combination",
+                format!("{:?}", comb["kind"].as_str().unwrap()),
+            ),
+            ("model.negate", comb["negate"].to_string()),
+            ("model.scale", format!("{:?}", f(comb, "scale"))),
+            ("model.temperature", format!("{:?}", f(comb, "temperature"))),
+            (
+                "model.max_num_neighbors",
+                json["max_num_neighbors"].to_string(),
+            ),
+            ("model.layer_norm", json["layer_norm"].to_string()),
+        ];
+        let overrides: Vec<(String, String)> =
+            given.drain(..).map(|(k, v)| (k.to_string(), v)).collect();
+        let keys: Vec<String> = overrides.iter().map(|(k, _)| k.clone()).collect();
+        let config = multipose::train::TrainConfig::from_toml("", &overrides).unwrap();
+        let out =
+            std::env::temp_dir().join(format!("multipose-import-{case}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let weights = dir().join(format!("{case}.weights.safetensors"));
+        multipose::train::import_mtenn(&weights, config.clone(), &keys, &out).unwrap();
+        let trained = multipose::train::TrainedModel::load(&out, &Device::Cpu).unwrap();
+        let compound = c.graphs(case);
+        let pred = trained
+            .model
+            .predict(&compound, &ChunkPolicy::Fixed(2))
+            .unwrap();
+        for (p, got) in pred.poses.iter().enumerate() {
+            let want = values(&c.data[&format!("pose{p}.pred")])[0];
+            let e = ((got - want) / want).abs();
+            assert!(
+                e < 1e-5,
+                "{case} pose {p}: imported {got} vs {want} ({e:e})"
+            );
+        }
+        let want = values(&c.data["combined"])[0];
+        assert!(
+            ((pred.combined - want) / want).abs() < 1e-5,
+            "{case} combined"
+        );
+        // A cutoff the weights contradict is refused, naming both values.
+        let mut wrong = config;
+        wrong.model.schnet.cutoff += 1.0;
+        let mut keys = keys;
+        keys.push("model.cutoff".into());
+        let e = multipose::train::import_mtenn(&weights, wrong, &keys, &out.join("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("model.cutoff") && e.contains("trained with"),
+            "{case}: {e}"
+        );
+        std::fs::remove_dir_all(&out).ok();
+    }
+}

@@ -3,6 +3,7 @@
 mod bench;
 mod benchmark;
 mod data_args;
+mod import;
 mod inspect;
 mod predict;
 mod train;
@@ -39,6 +40,10 @@ enum Command {
     /// Load a dataset and print, per compound, poses, atoms (protein / pocket / ligand),
     /// edges, label and warnings: the first thing to run on your own data.
     Inspect(inspect::InspectArgs),
+    /// Turn an mtenn model (safetensors weights, optionally asapdiscovery-ml's
+    /// model_config.json) into a run folder that `predict` and `evaluate` read.
+    /// Settings neither file gives can be set with `--section.key value`.
+    ImportMtenn(import::ImportArgs),
 }
 
 /// Splits `--section.key value` / `--section.key=value` (config overrides) from the
@@ -77,8 +82,14 @@ fn split_overrides(args: Vec<String>) -> anyhow::Result<(Vec<String>, Overrides)
 pub fn run() -> anyhow::Result<()> {
     let (args, overrides) = split_overrides(std::env::args().collect())?;
     let cli = Cli::parse_from(args);
-    if !overrides.is_empty() && !matches!(cli.command, Command::Train(_) | Command::Benchmark(_)) {
-        anyhow::bail!("--section.key overrides only apply to `multipose train` and `benchmark`");
+    let takes_overrides = matches!(
+        cli.command,
+        Command::Train(_) | Command::Benchmark(_) | Command::ImportMtenn(_)
+    );
+    if !overrides.is_empty() && !takes_overrides {
+        anyhow::bail!(
+            "--section.key overrides only apply to `multipose train`, `benchmark` and `import-mtenn`"
+        );
     }
     match cli.command {
         Command::Train(args) => train::run(args, overrides),
@@ -88,5 +99,6 @@ pub fn run() -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Benchmark(args) => benchmark::run(args, overrides),
         Command::Inspect(args) => inspect::run(args),
+        Command::ImportMtenn(args) => import::run(args, overrides),
     }
 }

@@ -1,0 +1,288 @@
+//! From an mtenn model to a run folder: `multipose import-mtenn`.
+//!
+//! mtenn saves weights with `safetensors.torch.save_model` under its state-dict names; the
+//! file fixes most hyper-parameters (widths, interaction count, Gaussian count, and the
+//! cutoff through the stored Gaussian centres). What it cannot say (delta or complex,
+//! the combination and its constants, the neighbour cap) comes from the caller, whose
+//! defaults are mtenn's. The result is a run folder `predict` and `evaluate` read.
+
+use super::checkpoint::{commit_checkpoint, write_text};
+use super::prepare::grouped_config;
+use super::run_dir::{LAST_WEIGHTS, RunDir};
+use super::{StoppingKind, TrainConfig};
+use crate::combine::GroupedModel;
+use crate::dataset::Assay;
+use crate::error::{Error, Result};
+use crate::model::{Params, SCHNET_OFFSETS, StrategyKind, weights_bytes};
+use candle_core::{DType, Device, Tensor};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+/// What an mtenn weights file says about the model that wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inferred {
+    /// Atom feature width H (`representation.embedding.weight` is `[100, H]`).
+    pub hidden_channels: usize,
+    /// Filter width F and Gaussian count G (`interactions.0.mlp.0.weight` is `[F, G]`).
+    pub num_filters: usize,
+    /// Gaussian count G.
+    pub num_gaussians: usize,
+    /// Interaction blocks.
+    pub num_interactions: usize,
+    /// The last Gaussian centre, which PyG places at the cutoff.
+    pub cutoff: Option<f64>,
+    /// `concat` or `ligand_only` when the heads show it; `None` for delta or complex
+    /// (the same tensors).
+    pub strategy: Option<StrategyKind>,
+    /// A LayerNorm before the strategy's linear layer.
+    pub layer_norm: bool,
+}
+
+/// Reads the hyper-parameters an mtenn weights file determines.
+pub fn infer(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<Inferred> {
+    let bad = |message: String| Error::Input {
+        path: path.to_path_buf(),
+        message,
+    };
+    let dims = |name: &str| tensors.get(name).map(|t| t.dims().to_vec());
+    let hidden = match dims("representation.embedding.weight").as_deref() {
+        Some([_, h]) => *h,
+        _ => {
+            return Err(bad(
+                "no `representation.embedding.weight` [100, H]: not an mtenn SchNet model".into(),
+            ));
+        }
+    };
+    let blocks: BTreeSet<usize> = tensors
+        .keys()
+        .filter_map(|k| k.strip_prefix("representation.interactions."))
+        .filter_map(|k| k.split('.').next()?.parse().ok())
+        .collect();
+    let filter = ["mlp", "conv.nn"]
+        .iter()
+        .find_map(|alias| dims(&format!("representation.interactions.0.{alias}.0.weight")));
+    let (num_filters, num_gaussians) = match filter.as_deref() {
+        Some([f, g]) => (*f, *g),
+        _ => {
+            return Err(bad(
+                "no filter network `representation.interactions.0.mlp.0.weight` [F, G]".into(),
+            ));
+        }
+    };
+    let cutoff = match tensors.get(SCHNET_OFFSETS) {
+        Some(t) => t.to_dtype(DType::F64)?.to_vec1::<f64>()?.last().copied(),
+        None => None,
+    };
+    let has = |prefix: &str| tensors.keys().any(|k| k.starts_with(prefix));
+    let strategy = if has("strategy.reduce_nn") {
+        Some(StrategyKind::Concat)
+    } else if has("representation.lin2.") {
+        Some(StrategyKind::LigandOnly)
+    } else {
+        None
+    };
+    Ok(Inferred {
+        hidden_channels: hidden,
+        num_filters,
+        num_gaussians,
+        num_interactions: blocks.len(),
+        cutoff,
+        strategy,
+        layer_norm: has("strategy.energy_func.0.") || has("strategy.reduce_nn.0."),
+    })
+}
+
+impl Inferred {
+    /// Writes what the file determines into `config` (the rest is left as given); a
+    /// key in `given` (set by the caller) that the file contradicts is an error naming both.
+    pub fn apply(&self, config: &mut TrainConfig, given: &[String]) -> Result<()> {
+        let s = &config.model.schnet;
+        let checks = [
+            (
+                "model.hidden_channels",
+                s.hidden_channels as f64,
+                self.hidden_channels as f64,
+            ),
+            (
+                "model.num_filters",
+                s.num_filters as f64,
+                self.num_filters as f64,
+            ),
+            (
+                "model.num_gaussians",
+                s.num_gaussians as f64,
+                self.num_gaussians as f64,
+            ),
+            (
+                "model.num_interactions",
+                s.num_interactions as f64,
+                self.num_interactions as f64,
+            ),
+            ("model.cutoff", s.cutoff, self.cutoff.unwrap_or(s.cutoff)),
+        ];
+        for (key, set, trained) in checks {
+            if given.iter().any(|g| g == key)
+                && (set - trained).abs() > 1e-4 * trained.abs().max(1.0)
+            {
+                return Err(Error::InvalidConfig(format!(
+                    "`{key}` is {set}, but the weights were trained with {trained}"
+                )));
+            }
+        }
+        if let Some(k) = self.strategy
+            && given.iter().any(|g| g == "model.strategy")
+            && config.model.strategy != k
+        {
+            return Err(Error::InvalidConfig(format!(
+                "`model.strategy` is {}, but the weights hold a {k} model",
+                config.model.strategy
+            )));
+        }
+        let m = &mut config.model;
+        m.schnet.hidden_channels = self.hidden_channels;
+        m.schnet.num_filters = self.num_filters;
+        m.schnet.num_gaussians = self.num_gaussians;
+        m.schnet.num_interactions = self.num_interactions;
+        m.schnet.cutoff = self.cutoff.unwrap_or(m.schnet.cutoff);
+        m.strategy = self.strategy.unwrap_or(m.strategy);
+        m.layer_norm = self.layer_norm;
+        Ok(())
+    }
+}
+
+/// Creates a run folder at `out` from mtenn weights: `config` completed from the file,
+/// the weights loaded into the model it describes (every tensor checked), saved as the
+/// run's weights. `given` lists the keys the caller set, which the file may not contradict.
+pub fn import_mtenn(
+    weights: &Path,
+    mut config: TrainConfig,
+    given: &[String],
+    out: &Path,
+) -> Result<TrainConfig> {
+    let dir = RunDir::new(out);
+    if dir.holds_run() || dir.config().exists() {
+        return Err(Error::InvalidConfig(format!(
+            "{} already holds a run; choose another --out",
+            out.display()
+        )));
+    }
+    let tensors =
+        candle_core::safetensors::load(weights, &Device::Cpu).map_err(|e| Error::Input {
+            path: weights.to_path_buf(),
+            message: format!("not a safetensors file ({e})"),
+        })?;
+    infer(&tensors, weights)?.apply(&mut config, given)?;
+    // Nothing to train: the imported weights are the run's reported weights.
+    config.early_stopping.kind = StoppingKind::None;
+    config.validate()?;
+    let assay = match config.readout.substrate > 0.0 {
+        true => Assay::Pic50,
+        false => Assay::Pki,
+    };
+    let grouped = grouped_config(&config, assay)?;
+    let mut params = Params::new(DType::F32, &Device::Cpu);
+    let mut model = GroupedModel::new(&grouped, &params)?;
+    model.load_weights(&mut params, weights)?;
+    std::fs::create_dir_all(out).map_err(|source| Error::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    write_text(&dir.config(), &config.to_toml()?)?;
+    let bytes = weights_bytes(&params, &grouped.model)?;
+    commit_checkpoint(out, &[(LAST_WEIGHTS, bytes)], &[])?;
+    let summary = serde_json::json!({
+        "weights": LAST_WEIGHTS,
+        "imported_from": weights.display().to_string(),
+    });
+    write_text(
+        &dir.summary(),
+        &serde_json::to_string_pretty(&summary).unwrap_or_default(),
+    )?;
+    Ok(config)
+}
+
+/// Settings from asapdiscovery-ml's `model_config.json` (mtenn's `SchNetModelConfig`) as
+/// `section.key` overrides: the SchNet widths and cutoff, strategy, combination with
+/// mtenn's `max_comb_neg` / `max_comb_scale`, and the readouts. Options multipose does
+/// not implement (dipole, atomref, mean/std scaling, mean pooling) are errors.
+pub fn mtenn_config_overrides(text: &str, path: &Path) -> Result<Vec<(String, String)>> {
+    let bad = |message: String| Error::Input {
+        path: path.to_path_buf(),
+        message,
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| bad(format!("not JSON ({e})")))?;
+    let obj = json
+        .as_object()
+        .ok_or_else(|| bad("expected a JSON object".into()))?;
+    if let Some(t) = obj.get("model_type").and_then(|v| v.as_str())
+        && t != "schnet"
+    {
+        return Err(bad(format!(
+            "model_type is `{t}`; multipose imports SchNet models"
+        )));
+    }
+    for (key, unsupported) in [
+        (
+            "dipole",
+            obj.get("dipole").and_then(|v| v.as_bool()) == Some(true),
+        ),
+        ("atomref", obj.get("atomref").is_some_and(|v| !v.is_null())),
+        ("mean", obj.get("mean").is_some_and(|v| !v.is_null())),
+        ("std", obj.get("std").is_some_and(|v| !v.is_null())),
+        (
+            "readout",
+            obj.get("readout")
+                .and_then(|v| v.as_str())
+                .is_some_and(|r| r != "add"),
+        ),
+    ] {
+        if unsupported {
+            return Err(bad(format!(
+                "`{key}` = {}: not supported by multipose's SchNet",
+                obj[key]
+            )));
+        }
+    }
+    let mut out = Vec::new();
+    let mut copy = |from: &str, to: &str| {
+        if let Some(v) = obj.get(from).filter(|v| !v.is_null()) {
+            out.push((to.to_string(), v.to_string()));
+        }
+    };
+    for key in [
+        "hidden_channels",
+        "num_filters",
+        "num_interactions",
+        "num_gaussians",
+        "cutoff",
+        "max_num_neighbors",
+    ] {
+        copy(key, &format!("model.{key}"));
+    }
+    copy("strategy", "model.strategy");
+    copy("strategy_layer_norm", "model.layer_norm");
+    copy("combination", "model.combination");
+    copy("max_comb_neg", "model.negate");
+    copy("max_comb_scale", "model.scale");
+    let readout = |k: &str| obj.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let (pred, comb) = (readout("pred_readout"), readout("comb_readout"));
+    if pred.is_some() && comb.is_some() {
+        return Err(bad(
+            "both pred_readout and comb_readout are set; multipose reads out once".into(),
+        ));
+    }
+    let prefix = if pred.is_some() { "pred" } else { "comb" };
+    if pred.is_some() {
+        out.push(("readout.per_pose".into(), "true".into()));
+    }
+    for (from, to) in [("substrate", "readout.substrate"), ("km", "readout.km")] {
+        if let Some(v) = obj
+            .get(&format!("{prefix}_{from}"))
+            .filter(|v| !v.is_null())
+        {
+            out.push((to.to_string(), v.to_string()));
+        }
+    }
+    Ok(out)
+}

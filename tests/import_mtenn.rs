@@ -1,0 +1,117 @@
+//! `multipose import-mtenn` from the command line: an mtenn weights file with
+//! asapdiscovery-ml's model_config.json becomes a run folder `predict` reads; settings
+//! that contradict the weights are refused with both values named.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn multipose(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_multipose"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn golden(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/golden")
+        .join(name)
+}
+
+/// mtenn 0.6.3's SchNetModelConfig as asapdiscovery-ml writes it, for the golden model
+/// `tyk2_delta_max_t1000` (with `cutoff` as given).
+fn model_config(dir: &Path, cutoff: &str) -> PathBuf {
+    let text = format!(
+        r#"{{"model_type": "schnet", "rand_seed": null, "model_weights": null, "grouped": true,
+        "strategy": "delta", "pred_readout": null, "combination": "max", "comb_readout": "pic50",
+        "max_comb_neg": true, "max_comb_scale": 1000, "pred_substrate": null, "pred_km": null,
+        "comb_substrate": null, "comb_km": null, "hidden_channels": 32, "num_filters": 32,
+        "num_interactions": 3, "num_gaussians": 25, "interaction_graph": null,
+        "cutoff": {cutoff}, "max_num_neighbors": 32, "readout": "add", "dipole": false,
+        "mean": null, "std": null, "atomref": null}}"#
+    );
+    let path = dir.join(format!("model_config_{cutoff}.json"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn import_then_predict_and_contradictions_are_refused() {
+    let base = std::env::temp_dir().join(format!("multipose-import-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let weights = golden("tyk2_delta_max_t1000.weights.safetensors");
+    let run = base.join("run");
+    let good = model_config(&base, "10");
+    let out = multipose(&[
+        "import-mtenn",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--config",
+        good.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    for line in [
+        "cutoff = 10.0",
+        "combination = \"max\"",
+        "scale = 1000.0",
+        "hidden_channels = 32",
+    ] {
+        assert!(config.contains(line), "{line} missing:\n{config}");
+    }
+
+    let data = base.join("data");
+    common::tyk2_slice(&data);
+    let csv = base.join("preds.csv");
+    let out = multipose(&[
+        "predict",
+        "--model",
+        run.to_str().unwrap(),
+        data.to_str().unwrap(),
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(rows.lines().count(), 6, "{rows}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("no summary.json"),
+        "an imported run names its weights"
+    );
+
+    // The 5 Å config of issue 13's silent mix-up, against weights trained at 10 Å.
+    let wrong = model_config(&base, "5");
+    let out = multipose(&[
+        "import-mtenn",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--config",
+        wrong.to_str().unwrap(),
+        "--out",
+        base.join("wrong").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("model.cutoff") && err.contains('5') && err.contains("10"),
+        "{err}"
+    );
+    assert!(
+        !base.join("wrong/config.toml").exists(),
+        "nothing written on failure"
+    );
+    std::fs::remove_dir_all(&base).ok();
+}
