@@ -1,7 +1,9 @@
 //! One epoch: optimiser steps over the shuffled training compounds, then validation.
 
+use super::plots::EpochLosses;
 use super::prepare::Prepared;
-use super::run_dir::RunDir;
+use super::report::metrics_of;
+use super::run_dir::{RunDir, append_line};
 use super::split::{self, Split};
 use super::{Optimizer, RunOptions, TrainConfig};
 use crate::combine::{ChunkPolicy, EngineConfig, GroupedModel, Objective, Prediction, train_batch};
@@ -128,6 +130,48 @@ pub(super) fn validate(
         n => out.loss / n as f64,
     };
     Ok(out)
+}
+
+/// Writes the epoch's line of `metrics.jsonl` and its per-pose lines, reports progress,
+/// and returns its point of the learning curve.
+pub(super) fn record(
+    cx: &EpochContext,
+    train: PartResult,
+    val: PartResult,
+    improved: bool,
+    seconds: f64,
+    options: &RunOptions,
+    bar: &indicatif::ProgressBar,
+) -> Result<EpochLosses> {
+    let (compounds, seed) = (&cx.prepared.compounds, cx.config.optim.seed);
+    let val_m = metrics_of(compounds, &val.preds, seed);
+    let line = serde_json::json!({
+        "epoch": cx.index + 1,
+        "train_loss": train.loss,
+        "val_loss": val.loss,
+        "improved": improved,
+        "train": metrics_of(compounds, &train.preds, seed),
+        "val": val_m,
+        "seconds": seconds,
+    });
+    append_line(&cx.dir.metrics(), &line.to_string())?;
+    let tracker = [train.tracker, val.tracker].concat();
+    append_line(&cx.dir.poses(), &tracker.join("\n"))?;
+    if options.json_log {
+        eprintln!("{line}");
+    }
+    bar.set_message(format!(
+        "epoch {} loss {:.3} val {:.3}{}",
+        cx.index + 1,
+        train.loss,
+        val.loss,
+        val_m.map_or(String::new(), |m| format!(" val RMSE {:.2}", m.rmse.value))
+    ));
+    Ok(EpochLosses {
+        epoch: cx.index + 1,
+        train: train.loss,
+        val: val.loss,
+    })
 }
 
 /// The objective's value at a prediction (no gradient).

@@ -2,13 +2,11 @@
 //! every epoch, and report with the weights the stopping rule keeps.
 
 use super::checkpoint::{commit_checkpoint, lock_run, verify_checkpoint, write_text};
-use super::epoch::{EpochContext, Trainee, train_epoch, validate};
+use super::epoch::{EpochContext, Trainee, record, train_epoch, validate};
 use super::plots::EpochLosses;
 use super::prepare::{Prepared, engine_config, make_split, prepare};
-use super::report::{Ending, Summary, metrics_of, report};
-use super::run_dir::{
-    BEST_WEIGHTS, LAST_OPTIM, LAST_WEIGHTS, RunDir, STATE_FILE, append_line, truncate_lines,
-};
+use super::report::{Ending, Summary, report};
+use super::run_dir::{BEST_WEIGHTS, LAST_OPTIM, LAST_WEIGHTS, RunDir, STATE_FILE, truncate_lines};
 use super::split::Split;
 use super::{EarlyStopping, Optimizer, StoppingKind, TrainConfig};
 use crate::combine::{GroupedConfig, GroupedModel};
@@ -238,35 +236,9 @@ fn run(
         let val = validate(&cx, &s.model, &engine.chunk, train.loss)?;
         let epoch = cx.index;
         let decision = s.state.stopping.update(epoch, train.loss, val.loss);
-        let seed = config.optim.seed;
-        let val_m = metrics_of(&s.prepared.compounds, &val.preds, seed);
-        let line = serde_json::json!({
-            "epoch": epoch + 1,
-            "train_loss": train.loss,
-            "val_loss": val.loss,
-            "improved": decision.improved,
-            "train": metrics_of(&s.prepared.compounds, &train.preds, seed),
-            "val": val_m,
-            "seconds": epoch_start.elapsed().as_secs_f64(),
-        });
-        append_line(&dir.metrics(), &line.to_string())?;
-        let tracker = [train.tracker, val.tracker].concat();
-        append_line(&dir.poses(), &tracker.join("\n"))?;
-        if options.json_log {
-            eprintln!("{line}");
-        }
-        bar.set_message(format!(
-            "epoch {} loss {:.3} val {:.3}{}",
-            epoch + 1,
-            train.loss,
-            val.loss,
-            val_m.map_or(String::new(), |m| format!(" val RMSE {:.2}", m.rmse.value))
-        ));
-        s.curve.push(EpochLosses {
-            epoch: epoch + 1,
-            train: train.loss,
-            val: val.loss,
-        });
+        let seconds = epoch_start.elapsed().as_secs_f64();
+        let losses = record(&cx, train, val, decision.improved, seconds, options, &bar)?;
+        s.curve.push(losses);
         s.state.epochs_done = epoch + 1;
         s.state.finished = decision.stop || s.state.epochs_done >= config.optim.epochs;
         s.state.stopped_early = decision.stop;
