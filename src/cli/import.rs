@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use multipose::train::{TrainConfig, import_mtenn, mtenn_config_overrides};
+use multipose::train::{import_mtenn, mtenn_settings};
 use std::path::PathBuf;
 
 /// Arguments of `multipose import-mtenn`. Settings neither file gives can be set with
@@ -24,39 +24,19 @@ pub struct ImportArgs {
     out: PathBuf,
 }
 
-/// mtenn's defaults where multipose's training defaults differ; any other key keeps
-/// `multipose train`'s default.
-const MTENN_DEFAULTS: [(&str, &str); 6] = [
-    ("model.max_num_neighbors", "32"),
-    ("model.strategy", "\"delta\""),
-    ("model.combination", "\"mean\""),
-    ("model.negate", "true"),
-    ("model.scale", "1000.0"),
-    // mtenn's models see the structures they are given: no pocket crop.
-    ("data.pocket_radius", "0.0"),
-];
-
 pub fn run(args: ImportArgs, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
-    let mut given = Vec::new();
-    if let Some(path) = &args.config {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        given.extend(mtenn_config_overrides(&text, path)?);
+    let text = match &args.config {
+        Some(path) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let model_config = text.as_deref().zip(args.config.as_deref());
+    let (config, keys, assumed) =
+        mtenn_settings(model_config, overrides).context("in the import settings")?;
+    for a in assumed {
+        eprintln!("assumed {a} (set it with --section.key or --config model_config.json)");
     }
-    given.extend(overrides);
-    let mut all: Vec<(String, String)> = MTENN_DEFAULTS
-        .iter()
-        .filter(|(k, _)| !given.iter().any(|(g, _)| g == k))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    for (k, v) in &all {
-        if k == "model.combination" || k == "model.strategy" {
-            eprintln!("assumed {k} = {v} (set it with --{k} or --config model_config.json)");
-        }
-    }
-    all.extend(given.iter().cloned());
-    let config = TrainConfig::from_toml("", &all).context("in the import settings")?;
-    let keys: Vec<String> = given.into_iter().map(|(k, _)| k).collect();
     let config = import_mtenn(&args.weights, config, &keys, &args.out)
         .with_context(|| format!("importing {}", args.weights.display()))?;
     let s = &config.model.schnet;

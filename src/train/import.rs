@@ -286,3 +286,43 @@ pub fn mtenn_config_overrides(text: &str, path: &Path) -> Result<Vec<(String, St
     }
     Ok(out)
 }
+
+/// mtenn's defaults where `multipose train`'s differ (any other key keeps train's).
+const MTENN_DEFAULTS: [(&str, &str); 6] = [
+    ("model.max_num_neighbors", "32"),
+    ("model.strategy", "\"delta\""),
+    // mtenn has no default combination; the mean is the one without constants.
+    ("model.combination", "\"mean\""),
+    ("model.negate", "true"),
+    ("model.scale", "1000.0"),
+    // mtenn's models see the structures they are given: no pocket crop.
+    ("data.pocket_radius", "0.0"),
+];
+
+/// The settings of an import: mtenn's defaults, then `model_config.json` (text and
+/// path), then `overrides`. Returns the configuration, the keys the caller set (which
+/// the weights may not contradict), and the assumptions a user should hear about
+/// (strategy and combination taken from defaults).
+pub fn mtenn_settings(
+    model_config: Option<(&str, &Path)>,
+    overrides: Vec<(String, String)>,
+) -> Result<(TrainConfig, Vec<String>, Vec<String>)> {
+    let mut given = match model_config {
+        Some((text, path)) => mtenn_config_overrides(text, path)?,
+        None => Vec::new(),
+    };
+    given.extend(overrides);
+    let defaults: Vec<(String, String)> = MTENN_DEFAULTS
+        .iter()
+        .filter(|(k, _)| !given.iter().any(|(g, _)| g == k))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let assumed = defaults
+        .iter()
+        .filter(|(k, _)| k == "model.combination" || k == "model.strategy")
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    let keys = given.iter().map(|(k, _)| k.clone()).collect();
+    let all: Vec<(String, String)> = defaults.into_iter().chain(given).collect();
+    Ok((TrainConfig::from_toml("", &all)?, keys, assumed))
+}

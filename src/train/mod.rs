@@ -26,7 +26,7 @@ pub use config::{
     DataConfig, EngineSection, LossConfig, ModelSection, OptimConfig, ReadoutConfig, SplitConfig,
     StoppingConfig, TrainConfig, default_toml_commented,
 };
-pub use import::{Inferred, import_mtenn, infer, mtenn_config_overrides};
+pub use import::{Inferred, import_mtenn, infer, mtenn_config_overrides, mtenn_settings};
 pub use optim::{Optimizer, OptimizerKind};
 pub use prepare::{Prepared, dataset_options, engine_config, grouped_config, make_split, prepare};
 pub use report::Summary;

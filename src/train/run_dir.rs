@@ -99,9 +99,9 @@ impl RunDir {
     /// The configuration in `config.toml`; errors name the file.
     pub fn read_config(&self) -> Result<TrainConfig> {
         let path = self.config();
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::Input {
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
             path: path.clone(),
-            message: format!("not a run folder ({e})"),
+            source: std::io::Error::new(e.kind(), format!("not a run folder ({e})")),
         })?;
         TrainConfig::from_toml(&text, &[]).map_err(|e| Error::Input {
             path,

@@ -1,0 +1,172 @@
+//! `multipose.Model` (a trained run, or an imported mtenn model) and its `Prediction`.
+
+use crate::convert::{overrides, to_python};
+use crate::errors::to_py;
+use multipose::dataset::DatasetSpec;
+use multipose::train::{TrainedModel, import_mtenn, mtenn_settings};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A trained model: the weights a run folder reports, on a device.
+#[pyclass(module = "multipose", unsendable)]
+pub struct Model {
+    trained: TrainedModel,
+    run_dir: PathBuf,
+}
+
+/// Per-compound and per-pose predictions, as lists of dicts.
+#[pyclass(module = "multipose", frozen)]
+pub struct Prediction {
+    /// One dict per compound: compound_id, target, prediction, combined, n_poses, top_pose.
+    #[pyo3(get)]
+    compounds: PyObject,
+    /// One dict per pose: compound_id, pose, source, prediction, weight.
+    #[pyo3(get)]
+    poses: PyObject,
+}
+
+#[pymethods]
+impl Prediction {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let n = self.compounds.bind(py).len()?;
+        let k = self.poses.bind(py).len()?;
+        Ok(format!("Prediction({n} compounds, {k} poses)"))
+    }
+}
+
+#[pymethods]
+impl Model {
+    /// The model of the run folder `run_dir` (what `multipose predict --model` uses).
+    #[staticmethod]
+    #[pyo3(signature = (run_dir, device = "cpu"))]
+    fn load(run_dir: PathBuf, device: &str) -> PyResult<Self> {
+        let device = multipose::device::parse(device).map_err(to_py)?;
+        let trained = TrainedModel::load(&run_dir, &device).map_err(to_py)?;
+        Ok(Self { trained, run_dir })
+    }
+
+    /// An mtenn model: its weights, optionally asapdiscovery-ml's model_config.json, and
+    /// `settings` such as `{"model.combination": "max"}` for what neither gives (as
+    /// `multipose import-mtenn`). The run folder goes to `out` (default: a new folder
+    /// under the system's temporary directory).
+    #[staticmethod]
+    #[pyo3(signature = (weights, config = None, out = None, settings = None, device = "cpu"))]
+    fn from_mtenn(
+        weights: PathBuf,
+        config: Option<PathBuf>,
+        out: Option<PathBuf>,
+        settings: Option<&Bound<'_, PyDict>>,
+        device: &str,
+    ) -> PyResult<Self> {
+        let text = match &config {
+            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
+                pyo3::exceptions::PyOSError::new_err(format!("{}: {e}", p.display()))
+            })?),
+            None => None,
+        };
+        let (train_config, keys, assumed) =
+            mtenn_settings(text.as_deref().zip(config.as_deref()), overrides(settings)?)
+                .map_err(to_py)?;
+        for a in assumed {
+            eprintln!("multipose: assumed {a} (pass settings={{...}} or config= to set it)");
+        }
+        let out = out.unwrap_or_else(|| fresh_dir("mtenn"));
+        import_mtenn(&weights, train_config, &keys, &out).map_err(to_py)?;
+        Self::load(out, device)
+    }
+
+    /// Predictions for `poses` in `receptor`: `poses` is an SDF/MOL2 path, a list of
+    /// them, or SDF text; compounds are grouped as `multipose predict` groups them.
+    fn predict(
+        &self,
+        py: Python<'_>,
+        receptor: PathBuf,
+        poses: &Bound<'_, PyAny>,
+    ) -> PyResult<Prediction> {
+        let (files, scratch) = pose_files(poses)?;
+        let trained = &self.trained.config.data;
+        let spec = DatasetSpec {
+            receptor: Some(receptor),
+            poses: files,
+            keep_hydrogens: trained.keep_hydrogens,
+            pocket_radius: Some(trained.pocket_radius).filter(|r| *r > 0.0),
+            selection: trained.poses,
+            keep_unlabelled: true,
+            ..DatasetSpec::default()
+        };
+        let data = multipose::dataset::load(&spec);
+        if let Some(dir) = scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        let data = data.map_err(to_py)?;
+        let preds = self.trained.predict(&data.compounds).map_err(to_py)?;
+        let mut compounds = Vec::new();
+        let mut rows = Vec::new();
+        for (c, p) in data.compounds.iter().zip(&preds) {
+            let top = p
+                .weights
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(k, _)| k);
+            compounds.push(serde_json::json!({
+                "compound_id": c.id, "target": c.target, "prediction": p.output,
+                "combined": p.combined, "n_poses": p.poses.len(), "top_pose": top,
+            }));
+            for (k, (y, w)) in p.poses.iter().zip(&p.weights).enumerate() {
+                rows.push(serde_json::json!({
+                    "compound_id": c.id, "pose": k, "source": c.sources.get(k),
+                    "prediction": y, "weight": w,
+                }));
+            }
+        }
+        Ok(Prediction {
+            compounds: to_python(py, &compounds)?,
+            poses: to_python(py, &rows)?,
+        })
+    }
+
+    /// The run folder the model was loaded from.
+    #[getter]
+    fn run_dir(&self) -> PathBuf {
+        self.run_dir.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        let m = &self.trained.config.model;
+        format!(
+            "Model({}, strategy={}, combination={})",
+            self.run_dir.display(),
+            m.strategy,
+            m.combination
+        )
+    }
+}
+
+/// Pose files from a path, a list of paths, or SDF text (written to a scratch folder,
+/// returned for removal).
+fn pose_files(poses: &Bound<'_, PyAny>) -> PyResult<(Vec<PathBuf>, Option<PathBuf>)> {
+    if let Ok(text) = poses.extract::<String>()
+        && text.contains('\n')
+    {
+        let dir = fresh_dir("poses");
+        let io = |e: std::io::Error| pyo3::exceptions::PyOSError::new_err(e.to_string());
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let file = dir.join("poses.sdf");
+        std::fs::write(&file, text).map_err(io)?;
+        return Ok((vec![file], Some(dir)));
+    }
+    if let Ok(path) = poses.extract::<PathBuf>() {
+        return Ok((vec![path], None));
+    }
+    Ok((poses.extract::<Vec<PathBuf>>()?, None))
+}
+
+/// A folder name under the temporary directory that this process has not used.
+fn fresh_dir(kind: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("multipose-{kind}-{}-{n}", std::process::id()))
+}

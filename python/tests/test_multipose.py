@@ -1,0 +1,140 @@
+"""The Python package on the repository's real data: train from a dict on a slice of
+TYK2, predict as the CLI does, import the golden mtenn weights, and errors as exceptions
+with the CLI's messages."""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import multipose
+
+ROOT = Path(__file__).resolve().parents[2]
+TYK2 = ROOT / "data" / "tyk2"
+GOLDEN = ROOT / "tests" / "fixtures" / "golden"
+IDS = ["lig_ejm_31", "lig_ejm_42", "lig_ejm_46", "lig_jmc_23", "lig_ejm_55"]
+
+
+def binary():
+    """The CLI built from this checkout (cargo builds it for the Rust tests first)."""
+    exe = os.environ.get("MULTIPOSE_BIN") or str(ROOT / "target" / "debug" / "multipose")
+    if not Path(exe).exists():
+        subprocess.run(["cargo", "build", "--quiet"], cwd=ROOT, check=True)
+    return exe
+
+
+@pytest.fixture(scope="module")
+def tyk2_slice(tmp_path_factory):
+    """Five TYK2 compounds with their first three poses each."""
+    d = tmp_path_factory.mktemp("tyk2")
+    (d / "poses").mkdir()
+    shutil.copy(TYK2 / "receptor.pdb", d / "receptor.pdb")
+    for cid in IDS:
+        records = (TYK2 / "poses" / f"{cid}.sdf").read_text().split("$$$$\n")[:3]
+        (d / "poses" / f"{cid}.sdf").write_text("$$$$\n".join(records) + "$$$$\n")
+    lines = (TYK2 / "labels.csv").read_text().splitlines()
+    kept = [lines[0]] + [l for l in lines[1:] if l.split(",")[0] in IDS]
+    (d / "labels.csv").write_text("\n".join(kept) + "\n")
+    return d
+
+
+def small_config(data):
+    return {
+        "data": {"path": str(data), "pocket_radius": 5.0},
+        "model": {"hidden_channels": 16, "num_filters": 16, "num_interactions": 2,
+                  "num_gaussians": 10, "cutoff": 5.0, "max_num_neighbors": 8,
+                  "combination": "mean"},
+        "optim": {"epochs": 2, "batch_size": 2},
+        "split": {"train": 0.6, "val": 0.2, "test": 0.2},
+        "early_stopping": {"kind": "none"},
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(tyk2_slice, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "run"
+    summary = multipose.train(small_config(tyk2_slice), out)
+    return out, summary
+
+
+def test_train_from_a_dict_returns_the_summary(trained):
+    out, summary = trained
+    assert summary["epochs"] == 2
+    assert summary["weights"] in ("last.safetensors", "best.safetensors")
+    assert (out / "predictions.csv").exists() and (out / "config.toml").exists()
+
+
+def test_predictions_equal_the_cli(trained, tyk2_slice, tmp_path):
+    out, _ = trained
+    poses = sorted((tyk2_slice / "poses").glob("*.sdf"))
+    model = multipose.Model.load(out)
+    result = model.predict(tyk2_slice / "receptor.pdb", [str(p) for p in poses])
+    assert len(result.compounds) == 5 and len(result.poses) == 15
+    assert {"compound_id", "pose", "prediction", "weight"} <= set(result.poses[0])
+
+    csv_path = tmp_path / "cli.csv"
+    args = [binary(), "predict", "--model", str(out), "--receptor",
+            str(tyk2_slice / "receptor.pdb"), "--poses", *map(str, poses), "--out", str(csv_path)]
+    subprocess.run(args, check=True, capture_output=True)
+    cli = {r["compound_id"]: float(r["prediction"]) for r in csv.DictReader(csv_path.open())}
+    for c in result.compounds:
+        # The CLI writes four decimals.
+        assert abs(c["prediction"] - cli[c["compound_id"]]) < 1e-4
+
+
+def test_sdf_text_works_as_poses(trained, tyk2_slice):
+    out, _ = trained
+    text = (tyk2_slice / "poses" / "lig_ejm_31.sdf").read_text()
+    result = multipose.Model.load(out).predict(tyk2_slice / "receptor.pdb", text)
+    assert [c["compound_id"] for c in result.compounds] == ["lig_ejm_31"]
+    weights = [p["weight"] for p in result.poses]
+    assert abs(sum(weights) - 1.0) < 1e-6  # the mean combination weighs poses equally
+
+
+def test_imported_mtenn_weights_predict_the_golden_values(tmp_path):
+    case = json.loads((GOLDEN / "tyk2_complex_max_t1.json").read_text())
+    comb = case["combination"]
+    settings = {
+        "model.strategy": case["strategy"],
+        "model.combination": comb["kind"],
+        "model.negate": comb["negate"],
+        "model.scale": comb["scale"],
+        "model.max_num_neighbors": case["max_num_neighbors"],
+    }
+    model = multipose.Model.from_mtenn(
+        GOLDEN / "tyk2_complex_max_t1.weights.safetensors", settings=settings,
+        out=tmp_path / "imported")
+    assert "cutoff = 8.0" in (tmp_path / "imported" / "config.toml").read_text()
+    assert "strategy=complex" in repr(model)
+
+
+def test_contradicting_cutoff_raises_with_the_message(tmp_path):
+    with pytest.raises(ValueError, match="trained with 8"):
+        multipose.Model.from_mtenn(
+            GOLDEN / "tyk2_complex_max_t1.weights.safetensors",
+            settings={"model.cutoff": 5.0}, out=tmp_path / "x")
+
+
+def test_bad_input_raises_value_and_os_errors(tmp_path, tyk2_slice):
+    with pytest.raises(ValueError, match="model.combination"):
+        multipose.train({"model": {"combination": "median"}}, tmp_path / "r")
+    with pytest.raises(ValueError, match="hiden_channels"):
+        multipose.train({"model": {"hiden_channels": 3}}, tmp_path / "r")
+    with pytest.raises(OSError):
+        multipose.Model.load(tmp_path / "no-such-run")
+    bad = tmp_path / "bad.sdf"
+    bad.write_text("x\n  multipose\n\n  1  0  0  0  0  0            999 V2000\n    0.0 nope\n")
+    model = multipose.Model.from_mtenn(
+        GOLDEN / "tiny_delta_mean.weights.safetensors", out=tmp_path / "m")
+    with pytest.raises(ValueError, match="bad.sdf"):
+        model.predict(tyk2_slice / "receptor.pdb", bad)
+
+
+def test_load_dataset_lists_compounds(tyk2_slice):
+    data = multipose.load_dataset(tyk2_slice)
+    assert sorted(c["compound_id"] for c in data["compounds"]) == sorted(IDS)
+    assert all(c["poses"] == 3 for c in data["compounds"])
