@@ -53,5 +53,13 @@ class Model:
     def predict(self, receptor: Path, poses: Path | Sequence[Path] | str) -> Prediction:
         """Predictions for pose files (SDF/MOL2; a path, a list, or SDF text)."""
 
+    def state_dict(self) -> dict[str, Any]:
+        """Every tensor under mtenn's state-dict names as NumPy float32 arrays (both
+        aliases of each filter network, and the Gaussian centres), as torch's state_dict."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Set the weights from arrays under mtenn's names; missing, unexpected or
+        mis-shaped tensors raise ValueError naming them."""
+
     @property
     def run_dir(self) -> Path: ...

@@ -128,6 +128,46 @@ impl Model {
         })
     }
 
+    /// Every tensor under mtenn's state-dict names as NumPy float32 arrays (both aliases
+    /// of each filter network, and SchNet's Gaussian centres), as torch's `state_dict`.
+    fn state_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let numpy = py.import("numpy")?;
+        let out = PyDict::new(py);
+        for (name, t) in self.trained.state_dict().map_err(to_py)? {
+            let dims = t.dims().to_vec();
+            let values = t
+                .flatten_all()
+                .and_then(|f| f.to_vec1::<f32>())
+                .map_err(|e| to_py(e.into()))?;
+            let array = numpy
+                .call_method1("asarray", (values, "float32"))?
+                .call_method1("reshape", (dims,))?;
+            out.set_item(name, array)?;
+        }
+        Ok(out)
+    }
+
+    /// Sets the weights from a dict of arrays under mtenn's names (e.g. from
+    /// `state_dict()`, or a torch state dict converted with `.numpy()`); missing,
+    /// unexpected or mis-shaped tensors raise ValueError naming them.
+    fn load_state_dict(&mut self, state: &Bound<'_, PyDict>) -> PyResult<()> {
+        let numpy = state.py().import("numpy")?;
+        let mut tensors = Vec::with_capacity(state.len());
+        for (k, v) in state.iter() {
+            let name: String = k.extract()?;
+            let array = numpy.call_method1("ascontiguousarray", (v, "float32"))?;
+            let dims: Vec<usize> = array.getattr("shape")?.extract()?;
+            let values: Vec<f32> = array
+                .call_method0("ravel")?
+                .call_method0("tolist")?
+                .extract()?;
+            let t = candle_core::Tensor::from_vec(values, dims, &candle_core::Device::Cpu)
+                .map_err(|e| to_py(e.into()))?;
+            tensors.push((name, t));
+        }
+        self.trained.load_state_dict(tensors).map_err(to_py)
+    }
+
     /// The run folder the model was loaded from.
     #[getter]
     fn run_dir(&self) -> PathBuf {

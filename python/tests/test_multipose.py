@@ -138,3 +138,29 @@ def test_load_dataset_lists_compounds(tyk2_slice):
     data = multipose.load_dataset(tyk2_slice)
     assert sorted(c["compound_id"] for c in data["compounds"]) == sorted(IDS)
     assert all(c["poses"] == 3 for c in data["compounds"])
+
+
+def test_state_dict_round_trip_under_mtenn_names(trained, tyk2_slice):
+    np = pytest.importorskip("numpy")
+    out, _ = trained
+    model = multipose.Model.load(out)
+    state = model.state_dict()
+    assert state["representation.embedding.weight"].shape[0] == 100
+    # torch's state_dict has both names of each filter network.
+    assert np.array_equal(state["representation.interactions.0.mlp.0.weight"],
+                          state["representation.interactions.0.conv.nn.0.weight"])
+    assert "representation.distance_expansion.offset" in state
+    poses = str(tyk2_slice / "poses" / "lig_ejm_31.sdf")
+    before = model.predict(tyk2_slice / "receptor.pdb", poses).compounds[0]["prediction"]
+    moved = dict(state)
+    moved["strategy.energy_func.bias"] = state["strategy.energy_func.bias"] + 1.0
+    model.load_state_dict(moved)
+    shifted = model.predict(tyk2_slice / "receptor.pdb", poses).compounds[0]["prediction"]
+    assert abs(shifted - before) > 1e-3
+    model.load_state_dict(state)
+    again = model.predict(tyk2_slice / "receptor.pdb", poses).compounds[0]["prediction"]
+    assert again == before
+    bad = dict(state)
+    bad["representation.lin1.weight"] = np.zeros((3, 3), dtype="float32")
+    with pytest.raises(ValueError, match="representation.lin1.weight"):
+        model.load_state_dict(bad)

@@ -7,7 +7,7 @@ use crate::combine::{GroupedModel, Prediction};
 use crate::dataset::{Assay, CompoundData};
 use crate::error::{Error, Result};
 use crate::model::{CompoundGraphs, Params};
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,8 @@ pub struct TrainedModel {
     pub config: TrainConfig,
     /// The model over the reported weights.
     pub model: GroupedModel,
+    /// Its parameters (shared with `model`: setting them changes its predictions).
+    pub params: Params,
     /// The weights file loaded.
     pub weights: PathBuf,
     /// Whether `summary.json` named that file (else the stopping rule chose it).
@@ -44,9 +46,55 @@ impl TrainedModel {
         Ok(Self {
             config,
             model,
+            params,
             weights,
             weights_recorded,
         })
+    }
+
+    /// Every tensor under mtenn's state-dict names (both aliases of each filter network,
+    /// as torch's `state_dict` has them) with the network's buffers, on the CPU in f32.
+    pub fn state_dict(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut out = Vec::new();
+        for (name, var) in self.params.named() {
+            let t = var
+                .as_detached_tensor()
+                .to_device(&Device::Cpu)?
+                .to_dtype(DType::F32)?;
+            if name.contains(".mlp.") {
+                out.push((name.replace(".mlp.", ".conv.nn."), t.clone()));
+            }
+            out.push((name, t));
+        }
+        let representation = &self.model.config().model.representation;
+        out.extend(representation.buffers(&self.params)?);
+        Ok(out)
+    }
+
+    /// Sets every tensor from `tensors` (names as [`Self::state_dict`] gives them, either
+    /// filter alias accepted), through the same checks as a weights file: missing,
+    /// unexpected or mis-shaped tensors and contradicting buffers are errors naming them.
+    pub fn load_state_dict(&mut self, tensors: Vec<(String, Tensor)>) -> Result<()> {
+        let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
+        let dir = std::env::temp_dir().join(format!(
+            "multipose-state-{}-{:p}",
+            std::process::id(),
+            &self.params
+        ));
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join("state.safetensors");
+        // Through a file so that one reader, with all its checks, handles every source.
+        let result = std::fs::write(&path, crate::model::safetensors_bytes(&map)?)
+            .map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })
+            .and_then(|_| self.model.load_weights(&mut self.params, &path));
+        let _ = std::fs::remove_dir_all(&dir);
+        result
     }
 
     /// Predictions of `compounds` (graphs built in parallel, small compounds batched).
