@@ -164,3 +164,82 @@ def test_state_dict_round_trip_under_mtenn_names(trained, tyk2_slice):
     bad["representation.lin1.weight"] = np.zeros((3, 3), dtype="float32")
     with pytest.raises(ValueError, match="representation.lin1.weight"):
         model.load_state_dict(bad)
+
+
+SYMBOLS = {1: "H", 6: "C", 7: "N", 8: "O", 9: "F", 15: "P", 16: "S", 17: "Cl", 35: "Br", 53: "I"}
+
+
+def read_safetensors(path):
+    """name -> NumPy array, read by hand (no safetensors package needed)."""
+    np = pytest.importorskip("numpy")
+    raw = Path(path).read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    kinds = {"F32": "<f4", "I64": "<i8", "U8": "u1"}
+    out = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = meta["data_offsets"]
+        buf = raw[8 + n + a:8 + n + b]
+        out[name] = np.frombuffer(buf, dtype=kinds[meta["dtype"]]).reshape(meta["shape"])
+    return out
+
+
+def test_from_mtenn_predicts_the_golden_values_from_files(tmp_path):
+    """The golden case's atoms written as a receptor PDB and a two-pose SDF (coordinates
+    rounded to the formats' 0.001 / 0.0001 Å), predicted through Model.from_mtenn."""
+    case = json.loads((GOLDEN / "tyk2_delta_max_t1000.json").read_text())
+    data = read_safetensors(GOLDEN / "tyk2_delta_max_t1000.data.safetensors")
+    z, lig = data["pose0.z"], data["pose0.lig"].astype(bool)
+    pdb = []
+    for i, (zi, p) in enumerate(zip(z[~lig], data["pose0.pos"][~lig])):
+        el = SYMBOLS[int(zi)]
+        pdb.append(f"ATOM  {i + 1:5d} {el:<3s}  ALA A   1    {p[0]:8.3f}{p[1]:8.3f}{p[2]:8.3f}"
+                   f"  1.00  0.00          {el:>2s}")
+    (tmp_path / "receptor.pdb").write_text("\n".join(pdb) + "\nEND\n")
+    sdf = []
+    for k in range(case["n_poses"]):
+        pos = data[f"pose{k}.pos"][data[f"pose{k}.lig"].astype(bool)]
+        zs = data[f"pose{k}.z"][data[f"pose{k}.lig"].astype(bool)]
+        sdf += ["golden", "  multipose", "", f"{len(zs):3d}  0  0  0  0  0  0  0  0  0999 V2000"]
+        sdf += [f"{p[0]:10.4f}{p[1]:10.4f}{p[2]:10.4f} {SYMBOLS[int(zi)]:<3s} 0  0  0  0  0  0"
+                for zi, p in zip(zs, pos)]
+        sdf += ["M  END", "$$$$"]
+    comb = case["combination"]
+    model = multipose.Model.from_mtenn(
+        GOLDEN / "tyk2_delta_max_t1000.weights.safetensors", out=tmp_path / "run",
+        settings={"model.strategy": case["strategy"], "model.combination": comb["kind"],
+                  "model.negate": comb["negate"], "model.scale": comb["scale"],
+                  "model.max_num_neighbors": case["max_num_neighbors"]})
+    result = model.predict(tmp_path / "receptor.pdb", "\n".join(sdf) + "\n")
+    assert len(result.poses) == case["n_poses"]
+    for row in result.poses:
+        want = float(data[f"pose{row['pose']}.pred"][0])
+        assert abs(row["prediction"] - want) <= 1e-3 * abs(want), (row, want)
+    want = float(data["combined"][0])
+    assert abs(result.compounds[0]["combined"] - want) <= 1e-3 * abs(want)
+
+
+def test_ctrl_c_stops_training_with_keyboard_interrupt(tyk2_slice, tmp_path):
+    import signal
+    import sys
+    import time
+
+    config = small_config(tyk2_slice)
+    config["optim"]["epochs"] = 100000
+    script = (
+        "import multipose, sys\n"
+        "try:\n"
+        f"    multipose.train({config!r}, {str(tmp_path / 'run')!r})\n"
+        "except KeyboardInterrupt as e:\n"
+        "    print('interrupted:', e)\n"
+        "    sys.exit(130)\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, (out, err)
+    assert "interrupted" in out
