@@ -229,16 +229,19 @@ def test_ctrl_c_stops_training_with_keyboard_interrupt(tyk2_slice, tmp_path):
     config = small_config(tyk2_slice)
     config["optim"]["epochs"] = 100000
     script = (
-        "import multipose, sys\n"
+        "import sys\n"
         "try:\n"
+        "    import multipose\n"
+        "    print('training', flush=True)\n"
         f"    multipose.train({config!r}, {str(tmp_path / 'run')!r})\n"
         "except KeyboardInterrupt as e:\n"
-        "    print('interrupted:', e)\n"
+        "    print('interrupted:', e, flush=True)\n"
         "    sys.exit(130)\n"
     )
     p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+    assert p.stdout.readline().strip() == "training"
+    time.sleep(2)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130, (out, err)
