@@ -14,6 +14,35 @@ fn multipose(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Fails the test with the command's stderr unless it succeeded.
+fn succeeded(out: &std::process::Output) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+}
+
+/// Settings the imported run folder must hold.
+const IMPORTED: [&str; 4] = [
+    "cutoff = 10.0",
+    "combination = \"max\"",
+    "scale = 1000.0",
+    "hidden_channels = 32",
+];
+
+/// `multipose import-mtenn` of `weights` with `config` into `out`.
+fn import(weights: &Path, config: &Path, out: &Path) -> std::process::Output {
+    let arg = |p: &Path| p.to_str().unwrap().to_string();
+    let args = [
+        "import-mtenn",
+        "--weights",
+        &arg(weights),
+        "--config",
+        &arg(config),
+        "--out",
+        &arg(out),
+    ];
+    multipose(&args)
+}
+
 fn golden(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/golden")
@@ -45,29 +74,10 @@ fn import_then_predict_and_contradictions_are_refused() {
     let weights = golden("tyk2_delta_max_t1000.weights.safetensors");
     let run = base.join("run");
     let good = model_config(&base, "10");
-    let out = multipose(&[
-        "import-mtenn",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--config",
-        good.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = import(&weights, &good, &run);
+    succeeded(&out);
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
-    for line in [
-        "cutoff = 10.0",
-        "combination = \"max\"",
-        "scale = 1000.0",
-        "hidden_channels = 32",
-    ] {
-        assert!(config.contains(line), "{line} missing:\n{config}");
-    }
+    assert!(IMPORTED.iter().all(|l| config.contains(l)), "{config}");
 
     let data = base.join("data");
     common::tyk2_slice(&data);
@@ -80,11 +90,7 @@ fn import_then_predict_and_contradictions_are_refused() {
         "--out",
         csv.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let rows = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(rows.lines().count(), 6, "{rows}");
     assert!(
@@ -94,15 +100,7 @@ fn import_then_predict_and_contradictions_are_refused() {
 
     // The 5 Å config of issue 13's silent mix-up, against weights trained at 10 Å.
     let wrong = model_config(&base, "5");
-    let out = multipose(&[
-        "import-mtenn",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--config",
-        wrong.to_str().unwrap(),
-        "--out",
-        base.join("wrong").to_str().unwrap(),
-    ]);
+    let out = import(&weights, &wrong, &base.join("wrong"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(

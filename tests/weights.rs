@@ -6,7 +6,7 @@ mod common;
 use candle_core::{DType, Device, Tensor};
 use common::{build, compound, grouped};
 use multipose::Error;
-use multipose::combine::{ChunkPolicy, CombinationKind, GroupedModel};
+use multipose::combine::{ChunkPolicy, CombinationKind, GroupedConfig, GroupedModel};
 use multipose::model::{
     Params, RepresentationConfig, SCHNET_OFFSETS, StrategyKind, load_weights, save_weights,
 };
@@ -23,12 +23,18 @@ fn golden(case: &str) -> PathBuf {
         .join(format!("tests/fixtures/golden/{case}.weights.safetensors"))
 }
 
+/// A fresh model of `config` and the file its weights were saved to.
+fn saved(config: &GroupedConfig, name: &str) -> (Params, PathBuf) {
+    let (params, _) = build(config);
+    let path = tmp(name);
+    save_weights(&params, &config.model, &path).unwrap();
+    (params, path)
+}
+
 #[test]
 fn save_then_load_gives_identical_parameters_under_torch_names() {
     let config = grouped(StrategyKind::Concat, true, CombinationKind::Mean);
-    let (params, _) = build(&config);
-    let path = tmp("roundtrip.safetensors");
-    save_weights(&params, &config.model, &path).unwrap();
+    let (params, path) = saved(&config, "roundtrip.safetensors");
     let saved = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
     assert!(saved.contains_key("representation.interactions.0.conv.nn.0.weight"));
     assert!(!saved.contains_key("representation.interactions.0.mlp.0.weight"));
@@ -163,9 +169,7 @@ fn a_built_model_takes_loaded_weights_and_buffers_without_rebuilding() {
     // quadratically, still from 0 to the cutoff): a model that ignored the loaded buffer
     // would predict something else.
     let config = grouped(StrategyKind::Delta, false, CombinationKind::Mean);
-    let (params, _) = build(&config);
-    let path = tmp("buffers.safetensors");
-    save_weights(&params, &config.model, &path).unwrap();
+    let (_, path) = saved(&config, "buffers.safetensors");
     let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
     let offsets = tensors.get_mut(SCHNET_OFFSETS).unwrap();
     *offsets = (offsets.sqr().unwrap() / common::small_schnet().cutoff).unwrap();
@@ -196,9 +200,7 @@ fn gaussian_centres_that_contradict_the_cutoff_are_an_error_naming_both() {
     // mtenn's model trained at 5 Å loaded into a 10 Å config predicted 2.023 instead of
     // -0.085 without a word; the stored centres show the trained cutoff.
     let config = grouped(StrategyKind::Delta, false, CombinationKind::Mean);
-    let (params, _) = build(&config);
-    let path = tmp("cutoff.safetensors");
-    save_weights(&params, &config.model, &path).unwrap();
+    let (_, path) = saved(&config, "cutoff.safetensors");
     let mut other = config.clone();
     let RepresentationConfig::SchNet(s) = &mut other.model.representation;
     s.cutoff = 6.0;
