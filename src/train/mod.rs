@@ -11,6 +11,7 @@ pub(crate) mod plots;
 mod prepare;
 mod report;
 mod run_dir;
+pub mod shard;
 pub mod split;
 mod stopping;
 mod target_metrics;

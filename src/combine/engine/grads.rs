@@ -24,6 +24,37 @@ impl Gradients {
     pub(crate) fn new(entries: Vec<(String, Tensor)>) -> Self {
         Self { entries }
     }
+
+    /// Σ wᵢ · gᵢ over gradients of the same parameters: what an all-reduce over workers
+    /// computes (with wᵢ = each worker's share of the batch, for mean gradients).
+    pub fn weighted_sum(parts: &[(f64, &Gradients)]) -> Result<Gradients> {
+        let Some((_, first)) = parts.first() else {
+            return Err(crate::Error::InvalidConfig("no gradients to reduce".into()));
+        };
+        let mut entries = Vec::with_capacity(first.entries.len());
+        for (k, (name, _)) in first.entries.iter().enumerate() {
+            let mut sum: Option<Tensor> = None;
+            for (w, g) in parts {
+                let (other, t) = g.entries.get(k).ok_or_else(|| mismatch(name))?;
+                if other != name {
+                    return Err(mismatch(name));
+                }
+                let term = (t * *w)?;
+                sum = Some(match sum {
+                    Some(s) => (s + term)?,
+                    None => term,
+                });
+            }
+            entries.extend(sum.map(|s| (name.clone(), s)));
+        }
+        Ok(Gradients { entries })
+    }
+}
+
+fn mismatch(name: &str) -> crate::Error {
+    crate::Error::InvalidConfig(format!(
+        "gradients to reduce differ in their parameters (at `{name}`)"
+    ))
 }
 
 /// Running Σ cₖ · (∂sₖ/∂key) over backward passes, one slot per key tensor.
