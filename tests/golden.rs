@@ -302,7 +302,7 @@ fn imported_mtenn_weights_predict_the_golden_values() {
         )
         .unwrap();
         let comb = &json["combination"];
-        let mut given = vec![
+        let given = [
             (
                 "model.strategy",
                 format!("{:?}", json["strategy"].as_str().unwrap()),
@@ -321,7 +321,7 @@ fn imported_mtenn_weights_predict_the_golden_values() {
             ("model.layer_norm", json["layer_norm"].to_string()),
         ];
         let overrides: Vec<(String, String)> =
-            given.drain(..).map(|(k, v)| (k.to_string(), v)).collect();
+            given.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         let keys: Vec<String> = overrides.iter().map(|(k, _)| k.clone()).collect();
         let config = multipose::train::TrainConfig::from_toml("", &overrides).unwrap();
         let out =

@@ -14,20 +14,25 @@ pub fn to_python(py: Python<'_>, value: &impl serde::Serialize) -> PyResult<PyOb
 
 /// A training configuration from a dict (sections of `multipose config --default`) or
 /// the path of a TOML file.
-pub fn train_config(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<TrainConfig> {
+pub fn train_config(config: &Bound<'_, PyAny>) -> PyResult<TrainConfig> {
     let text = if let Ok(path) = config.extract::<PathBuf>() {
         std::fs::read_to_string(&path)
             .map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("{}: {e}", path.display())))?
     } else {
-        let json: String = py
-            .import("json")?
-            .call_method1("dumps", (config,))?
-            .extract()?;
-        let value: serde_json::Value =
-            serde_json::from_str(&json).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let value = to_json(config)?;
         toml::to_string(&to_toml(&value)?).map_err(|e| PyValueError::new_err(e.to_string()))?
     };
     TrainConfig::from_toml(&text, &[]).map_err(crate::errors::to_py)
+}
+
+/// A Python value (dicts, lists, numbers, strings, booleans) as JSON, read by `json.dumps`.
+fn to_json(value: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+    let text: String = value
+        .py()
+        .import("json")?
+        .call_method1("dumps", (value,))?
+        .extract()?;
+    serde_json::from_str(&text).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// JSON to TOML (null has no TOML form: leave the key out for its default).
@@ -61,14 +66,7 @@ pub fn overrides(
     let mut out = Vec::new();
     for (k, v) in settings.into_iter().flat_map(|d| d.iter()) {
         let key: String = k.extract()?;
-        let json: String = v
-            .py()
-            .import("json")?
-            .call_method1("dumps", (v,))?
-            .extract()?;
-        let value: serde_json::Value =
-            serde_json::from_str(&json).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let text = match to_toml(&value)? {
+        let text = match to_toml(&to_json(&v)?)? {
             toml::Value::String(s) => format!("{s:?}"),
             other => other.to_string(),
         };

@@ -22,7 +22,7 @@ fn train(
     out: PathBuf,
     quiet: bool,
 ) -> PyResult<PyObject> {
-    let config = convert::train_config(py, config)?;
+    let config = convert::train_config(config)?;
     let summary = run::interruptible(py, move |interrupt| {
         let options = multipose::train::RunOptions {
             quiet,

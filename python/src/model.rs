@@ -105,12 +105,7 @@ impl Model {
         let mut compounds = Vec::new();
         let mut rows = Vec::new();
         for (c, p) in data.compounds.iter().zip(&preds) {
-            let top = p
-                .weights
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(k, _)| k);
+            let top = multipose::combine::top_pose(&p.weights);
             compounds.push(serde_json::json!({
                 "compound_id": c.id, "target": c.target, "prediction": p.output,
                 "combined": p.combined, "n_poses": p.poses.len(), "top_pose": top,

@@ -33,6 +33,15 @@ crate::choice! {
     }
 }
 
+/// The pose that counts most: the index of the largest combination weight (0 if none).
+pub fn top_pose(weights: &[f64]) -> usize {
+    weights
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(k, _)| k)
+}
+
 /// Which combination, with its fixed constants.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CombinationKind {

@@ -75,9 +75,27 @@ impl GroupedModel {
     /// takes the file's buffers: the built model then computes with the loaded weights.
     pub fn load_weights(&mut self, params: &mut Params, path: &std::path::Path) -> Result<()> {
         crate::model::load_weights(params, &self.config.model, path)?;
+        self.refresh_buffers(params);
+        Ok(())
+    }
+
+    /// As [`Self::load_weights`], for tensors already in memory (`source` names them in
+    /// errors).
+    pub fn load_tensors(
+        &mut self,
+        params: &mut Params,
+        tensors: &std::collections::HashMap<String, Tensor>,
+        source: &std::path::Path,
+    ) -> Result<()> {
+        crate::model::load_tensors(params, &self.config.model, tensors, source)?;
+        self.refresh_buffers(params);
+        Ok(())
+    }
+
+    /// Both views of the model take the buffers `params` holds now.
+    fn refresh_buffers(&mut self, params: &Params) {
         self.pose.refresh_buffers(params);
         self.frozen.refresh_buffers(params);
-        Ok(())
     }
 
     /// Recompute activations in backward instead of keeping them (see

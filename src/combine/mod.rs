@@ -3,7 +3,7 @@
 
 mod attention;
 mod combination;
-pub use combination::softmax_f64;
+pub use combination::{softmax_f64, top_pose};
 pub mod engine;
 mod grouped;
 mod loss;

@@ -24,4 +24,4 @@ pub use representation::{
     ActivationBytes, Draw, Representation, RepresentationConfig, SCHNET_OFFSETS,
 };
 pub use strategy::Strategy;
-pub use weights::{load_weights, safetensors_bytes, save_weights, weights_bytes};
+pub use weights::{load_tensors, load_weights, safetensors_bytes, save_weights, weights_bytes};

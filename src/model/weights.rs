@@ -47,7 +47,18 @@ pub fn safetensors_bytes(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>> {
 /// rebuild it after loading so the Gaussian centres take effect).
 pub fn load_weights(params: &mut Params, config: &ModelConfig, path: &Path) -> Result<()> {
     let raw = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| io_error(path, e))?;
-    for (name, tensor) in &raw {
+    load_tensors(params, config, &raw, path)
+}
+
+/// As [`load_weights`], for tensors already in memory; `path` names where they came
+/// from in errors (a file, or e.g. `state_dict`).
+pub fn load_tensors(
+    params: &mut Params,
+    config: &ModelConfig,
+    raw: &HashMap<String, Tensor>,
+    path: &Path,
+) -> Result<()> {
+    for (name, tensor) in raw {
         let values = tensor
             .to_dtype(DType::F64)?
             .flatten_all()?

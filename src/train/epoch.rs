@@ -27,6 +27,7 @@ pub(super) struct EpochContext<'a> {
 }
 
 /// One part's results: mean loss, `(compound, output)` pairs and `poses.jsonl` lines.
+#[derive(Default)]
 pub(super) struct PartResult {
     /// Mean loss over the part's compounds.
     pub loss: f64,
@@ -60,11 +61,7 @@ pub(super) fn train_epoch(
         train.len(),
         cx.config.optim.seed ^ (0x5EED_0000 + cx.index as u64),
     );
-    let mut out = PartResult {
-        loss: 0.0,
-        preds: Vec::new(),
-        tracker: Vec::new(),
-    };
+    let mut out = PartResult::default();
     for batch in order.chunks(cx.config.optim.batch_size) {
         if options.interrupted() {
             return Err(Error::Interrupted(format!(
@@ -113,11 +110,7 @@ pub(super) fn validate(
     let val = &cx.split.val;
     let graphs: Vec<_> = val.iter().map(|&i| &cx.prepared.graphs[i]).collect();
     let predictions = model.predict_batch(&graphs, chunk)?;
-    let mut out = PartResult {
-        loss: 0.0,
-        preds: Vec::new(),
-        tracker: Vec::new(),
-    };
+    let mut out = PartResult::default();
     for (&i, p) in val.iter().zip(&predictions) {
         out.loss += loss_at(&cx.prepared.objectives[i], p)?;
         out.preds.push((i, p.output));

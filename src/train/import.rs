@@ -7,11 +7,10 @@
 //! defaults are mtenn's. The result is a run folder `predict` and `evaluate` read.
 
 use super::checkpoint::{commit_checkpoint, write_text};
-use super::prepare::grouped_config;
+use super::prepare::{grouped_config, stored_assay};
 use super::run_dir::{LAST_WEIGHTS, RunDir};
 use super::{StoppingKind, TrainConfig};
 use crate::combine::GroupedModel;
-use crate::dataset::Assay;
 use crate::error::{Error, Result};
 use crate::model::{Params, SCHNET_OFFSETS, StrategyKind, weights_bytes};
 use candle_core::{DType, Device, Tensor};
@@ -175,14 +174,11 @@ pub fn import_mtenn(
     // Nothing to train: the imported weights are the run's reported weights.
     config.early_stopping.kind = StoppingKind::None;
     config.validate()?;
-    let assay = match config.readout.substrate > 0.0 {
-        true => Assay::Pic50,
-        false => Assay::Pki,
-    };
-    let grouped = grouped_config(&config, assay)?;
+    let grouped = grouped_config(&config, stored_assay(&config))?;
     let mut params = Params::new(DType::F32, &Device::Cpu);
     let mut model = GroupedModel::new(&grouped, &params)?;
-    model.load_weights(&mut params, weights)?;
+    // The file read once above, through the same checks as any weights file.
+    model.load_tensors(&mut params, &tensors, weights)?;
     std::fs::create_dir_all(out).map_err(|source| Error::Io {
         path: out.to_path_buf(),
         source,

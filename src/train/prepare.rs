@@ -72,6 +72,15 @@ pub fn grouped_config(config: &TrainConfig, assay: Assay) -> Result<GroupedConfi
     })
 }
 
+/// The assay a saved run reads out for, without its labels: pIC50 and pKi read out alike
+/// unless a Cheng–Prusoff term is set, which only a pIC50 run has.
+pub fn stored_assay(config: &TrainConfig) -> Assay {
+    match config.readout.substrate > 0.0 {
+        true => Assay::Pic50,
+        false => Assay::Pki,
+    }
+}
+
 /// The engine a training config describes, its chunks sized for `device`.
 pub fn engine_config(config: &TrainConfig, device: &Device) -> EngineConfig {
     let e = &config.engine;

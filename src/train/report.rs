@@ -8,7 +8,7 @@ use super::run_dir::RunDir;
 use super::split::Split;
 use super::target_metrics::{TargetMetrics, per_target};
 use super::{TrainConfig, engine_config};
-use crate::combine::GroupedModel;
+use crate::combine::{GroupedModel, top_pose};
 use crate::dataset::{CompoundData, Qualifier};
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -103,7 +103,7 @@ pub(super) fn report(
             }),
             prediction: format!("{:.4}", p.output),
             n_poses: p.poses.len(),
-            top_pose: top(&p.weights),
+            top_pose: top_pose(&p.weights),
             pose_predictions: joined(&p.poses),
             pose_weights: joined(&p.weights),
         })
@@ -178,15 +178,6 @@ fn scatter_points(
                 })
         })
         .collect()
-}
-
-/// Index of the largest weight (the pose that counts most).
-pub(crate) fn top(weights: &[f64]) -> usize {
-    weights
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(k, _)| k)
 }
 
 fn joined(v: &[f64]) -> String {

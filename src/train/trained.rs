@@ -1,10 +1,10 @@
 //! Trained runs loaded for prediction, alone or as an ensemble (mean ± std over models).
 
 use super::TrainConfig;
-use super::prepare::{engine_config, grouped_config};
+use super::prepare::{engine_config, grouped_config, stored_assay};
 use super::run_dir::RunDir;
-use crate::combine::{GroupedModel, Prediction};
-use crate::dataset::{Assay, CompoundData};
+use crate::combine::{GroupedModel, Prediction, top_pose};
+use crate::dataset::CompoundData;
 use crate::error::{Error, Result};
 use crate::model::{CompoundGraphs, Params};
 use candle_core::{DType, Device, Tensor};
@@ -30,13 +30,7 @@ impl TrainedModel {
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let run = RunDir::new(dir);
         let config = run.read_config()?;
-        // pIC50 and pKi read out alike unless a Cheng–Prusoff term is set, which only a
-        // pIC50 run has.
-        let assay = match config.readout.substrate > 0.0 {
-            true => Assay::Pic50,
-            false => Assay::Pki,
-        };
-        let grouped = grouped_config(&config, assay)?;
+        let grouped = grouped_config(&config, stored_assay(&config))?;
         let mut params = Params::new(DType::F32, device);
         let mut model = GroupedModel::new(&grouped, &params)?;
         let (weights, weights_recorded) = run.reported_weights(&config)?;
@@ -76,25 +70,8 @@ impl TrainedModel {
     /// unexpected or mis-shaped tensors and contradicting buffers are errors naming them.
     pub fn load_state_dict(&mut self, tensors: Vec<(String, Tensor)>) -> Result<()> {
         let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
-        let dir = std::env::temp_dir().join(format!(
-            "multipose-state-{}-{:p}",
-            std::process::id(),
-            &self.params
-        ));
-        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        let path = dir.join("state.safetensors");
-        // Through a file so that one reader, with all its checks, handles every source.
-        let result = std::fs::write(&path, crate::model::safetensors_bytes(&map)?)
-            .map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })
-            .and_then(|_| self.model.load_weights(&mut self.params, &path));
-        let _ = std::fs::remove_dir_all(&dir);
-        result
+        let source = Path::new("state_dict");
+        self.model.load_tensors(&mut self.params, &map, source)
     }
 
     /// Predictions of `compounds` (graphs built in parallel, small compounds batched).
@@ -154,7 +131,7 @@ impl EnsemblePrediction {
             std,
             models: preds.len(),
             poses: per_pose(|p| &p.poses),
-            top_pose: super::report::top(&weights),
+            top_pose: top_pose(&weights),
             weights,
         })
     }
