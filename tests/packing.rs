@@ -100,9 +100,18 @@ fn check(config: &GroupedConfig, kind: EngineKind, coupled: bool) {
             }
         }
         let scale = mean.iter().fold(0f64, |m, v| m.max(v.abs()));
+        // A learned temperature's gradient carries the poses' variance Var(E) / T², which
+        // autograd forms from terms of the size of E² (ill-conditioned when the poses
+        // agree): summation order (packed or not, the CPU's SIMD width) moves it by up to
+        // 2e-8 relative over 40 seeded models, where every other gradient stays < 3e-12.
+        let tolerance = if name == "combination.temperature" {
+            1e-7
+        } else {
+            1e-10
+        };
         for (a, b) in values(g).iter().zip(&mean) {
             assert!(
-                (a - b).abs() <= 1e-10 * scale.max(1e-300),
+                (a - b).abs() <= tolerance * scale.max(1e-300),
                 "{context}: {name}: {a} vs {b} (scale {scale:e})"
             );
         }
