@@ -96,6 +96,10 @@ pub enum Error {
     /// Training stopped on request (Ctrl-C, or a set number of epochs); it can resume.
     #[error("interrupted: {0}")]
     Interrupted(String),
+    /// Data-parallel workers that cannot start or go on together (rendezvous, a lost peer,
+    /// a bad environment).
+    #[error("distributed training: {0}")]
+    Distributed(String),
     /// A loss that is no longer finite.
     #[error("training diverged: {0}")]
     Diverged(String),

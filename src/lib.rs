@@ -2,7 +2,8 @@
 //! compound, trained with exact gradients in memory flat in the number of poses.
 //!
 //! Data flow: [`structure`] → [`dataset`] → [`graph`] → [`model`] → [`combine`] → [`train`]
-//! → [`benchmark`] / CLI; [`bench`] times training steps.
+//! → [`benchmark`] / CLI; [`bench`] times training steps; [`distributed`] spreads training
+//! over several processes.
 
 pub mod bench;
 pub mod benchmark;
@@ -10,6 +11,7 @@ pub mod choice;
 pub mod combine;
 pub mod dataset;
 pub mod device;
+pub mod distributed;
 pub mod error;
 pub mod graph;
 pub mod model;

@@ -4,7 +4,16 @@ mod cli;
 
 fn main() {
     if let Err(e) = cli::run() {
-        eprintln!("error: {}", report(&e));
+        // A data-parallel worker names itself: every rank may report. An interruption is
+        // reported once, by rank 0.
+        let rank = std::env::var("WORLD_SIZE")
+            .ok()
+            .and(std::env::var("RANK").ok());
+        let follower = rank.as_deref().is_some_and(|r| r != "0");
+        if !(follower && exit_code(&e) == 130) {
+            let name = rank.map_or(String::new(), |r| format!(" (rank {r})"));
+            eprintln!("error{name}: {}", report(&e));
+        }
         std::process::exit(exit_code(&e));
     }
 }

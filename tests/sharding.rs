@@ -7,7 +7,7 @@ mod common;
 use common::{build, compound, grouped, objective};
 use multipose::combine::{CombinationKind, EngineConfig, Gradients, train_batch};
 use multipose::model::StrategyKind;
-use multipose::train::shard::{compound_cost, shard};
+use multipose::distributed::shard::{compound_cost, shard};
 
 fn max_rel_diff(a: &Gradients, b: &Gradients) -> f64 {
     a.iter()

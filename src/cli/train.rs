@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::Args;
+use multipose::distributed::{Launch, WorkerEnv};
 use multipose::train::{RunOptions, TrainConfig, default_toml_commented, resume_with, train};
 use std::path::PathBuf;
 
@@ -37,72 +38,164 @@ pub struct ConfigArgs {
     default: bool,
 }
 
+/// What `multipose train` was asked to do.
+enum Plan {
+    /// A new run with this configuration.
+    New(Box<TrainConfig>),
+    /// Continue the run in the output folder, optionally to a new epoch count.
+    Resume(Option<usize>),
+}
+
 pub fn run(args: TrainArgs, overrides: Vec<(String, String)>) -> anyhow::Result<()> {
+    let worker = WorkerEnv::from_env()?;
+    let leader = worker.as_ref().is_none_or(|w| w.world.is_leader());
     let interrupt = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = interrupt.clone();
-    // Ctrl-C stops cleanly at the next batch; the saved epochs stay resumable.
+    // Ctrl-C stops cleanly at the next batch; the saved epochs stay resumable. Workers
+    // stop silently: the launcher (or rank 0's final message) speaks for them.
+    let speaks = worker.is_none();
     let _ = ctrlc::set_handler(move || {
-        eprintln!("\ninterrupt: stopping at the next batch (the last complete epoch is kept)");
-        flag.store(true, std::sync::atomic::Ordering::SeqCst);
-    });
-    let options = RunOptions {
-        quiet: args.quiet,
-        json_log: args.log_json,
-        stop_after_epochs: None,
-        interrupt: Some(interrupt),
-    };
-    let (summary, out) = if let Some(dir) = args.resume {
-        let epochs = resume_epochs(&overrides)?;
-        eprintln!("resuming {}", dir.display());
-        (
-            resume_with(&dir, epochs, &options)
-                .with_context(|| format!("resuming {}", dir.display()))?,
-            dir,
-        )
-    } else {
-        let text = match &args.config {
-            Some(p) => {
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
-            }
-            None => String::new(),
-        };
-        let config =
-            TrainConfig::from_toml(&text, &overrides).with_context(|| match &args.config {
-                Some(p) => format!("in {}", p.display()),
-                None => "in the command-line overrides".into(),
-            })?;
-        let out = args.out.unwrap_or_else(|| {
-            let secs = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            PathBuf::from(format!("runs/{secs}"))
-        });
-        if !args.quiet {
+        if speaks {
             eprintln!(
-                "training into {} (interrupt any time; continue with `multipose train --resume {}`)",
-                out.display(),
-                out.display()
+                "\ninterrupt: stopping at the next batch (the last complete epoch is kept)"
             );
         }
-        let summary = train(&config, &out, &options).map_err(|e| {
-            // Interruptions and divergence say themselves how to go on.
-            let says_how = matches!(
-                e,
-                multipose::Error::Interrupted(_)
-                    | multipose::Error::Diverged(_)
-                    | multipose::Error::RunInUse { .. }
-            );
-            if multipose::train::holds_run(&out) && !says_how {
-                anyhow::anyhow!(
-                    "{e}; the last complete epoch is saved: continue with `multipose train --resume {}`",
-                    out.display()
-                )
-            } else {
-                anyhow::Error::new(e)
-            }
-        })?;
-        (summary, out)
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let (plan, out) = plan(&args, &overrides)?;
+    if worker.is_none() {
+        let devices = match &plan {
+            Plan::New(config) => config.engine.workers(),
+            Plan::Resume(_) => saved_workers(&out),
+        };
+        if devices.len() > 1 {
+            return launch_workers(&args, &plan, &out, devices, &interrupt);
+        }
+    }
+    let options = RunOptions {
+        quiet: args.quiet || !leader,
+        json_log: args.log_json && leader,
+        stop_after_epochs: None,
+        interrupt: Some(interrupt),
+        worker,
     };
+    let summary = match plan {
+        Plan::Resume(epochs) => {
+            if leader {
+                eprintln!("resuming {}", out.display());
+            }
+            resume_with(&out, epochs, &options)
+                .with_context(|| format!("resuming {}", out.display()))?
+        }
+        Plan::New(config) => {
+            // Under a launcher, the launcher has said it.
+            if !options.quiet && options.worker.is_none() {
+                eprintln!(
+                    "training into {} (interrupt any time; continue with `multipose train --resume {}`)",
+                    out.display(),
+                    out.display()
+                );
+            }
+            train(&config, &out, &options).map_err(|e| with_resume_hint(e, &out))?
+        }
+    };
+    if leader {
+        print_summary(&summary, &out);
+    }
+    Ok(())
+}
+
+/// The configuration (or the run to resume) and the output folder.
+fn plan(args: &TrainArgs, overrides: &[(String, String)]) -> anyhow::Result<(Plan, PathBuf)> {
+    if let Some(dir) = &args.resume {
+        return Ok((Plan::Resume(resume_epochs(overrides)?), dir.clone()));
+    }
+    let text = match &args.config {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        None => String::new(),
+    };
+    let config = TrainConfig::from_toml(&text, overrides).with_context(|| match &args.config {
+        Some(p) => format!("in {}", p.display()),
+        None => "in the command-line overrides".into(),
+    })?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PathBuf::from(format!("runs/{secs}"))
+    });
+    Ok((Plan::New(Box::new(config)), out))
+}
+
+/// The data-parallel devices of a saved run (none when its config cannot be read: the
+/// resume itself then reports why).
+fn saved_workers(out: &std::path::Path) -> Vec<String> {
+    let path = multipose::train::RunDir::new(out).config();
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| TrainConfig::from_toml(&t, &[]).ok())
+        .map_or_else(Vec::new, |c| c.engine.workers())
+}
+
+/// Runs this command again once per device as the ranks of one run, and waits for them.
+fn launch_workers(
+    args: &TrainArgs,
+    plan: &Plan,
+    out: &std::path::Path,
+    devices: Vec<String>,
+    interrupt: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<()> {
+    let mut worker_args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if matches!(plan, Plan::New(_)) && args.out.is_none() {
+        // Every rank must write (or skip writing) the same folder.
+        worker_args.extend(["--out".into(), out.as_os_str().to_owned()]);
+    }
+    if !args.quiet {
+        eprintln!(
+            "training into {} on {} devices ({}), one process each; interrupt any time",
+            out.display(),
+            devices.len(),
+            devices.join(", ")
+        );
+    }
+    let launch = Launch {
+        devices,
+        program: std::env::current_exe().context("locating the multipose executable")?,
+        args: worker_args,
+        grace: std::time::Duration::from_secs(20),
+    };
+    multipose::distributed::launch(&launch, interrupt).map_err(|e| match e {
+        multipose::Error::Interrupted(m) if multipose::train::holds_run(out) => {
+            anyhow::Error::new(multipose::Error::Interrupted(format!(
+                "{m}; continue with `multipose train --resume {}`",
+                out.display()
+            )))
+        }
+        e if matches!(plan, Plan::New(_)) => with_resume_hint(e, out),
+        e => anyhow::Error::new(e),
+    })
+}
+
+/// Adds how to continue to an error after which the run folder holds saved epochs.
+fn with_resume_hint(e: multipose::Error, out: &std::path::Path) -> anyhow::Error {
+    // Interruptions and divergence say themselves how to go on.
+    let says_how = matches!(
+        e,
+        multipose::Error::Interrupted(_)
+            | multipose::Error::Diverged(_)
+            | multipose::Error::RunInUse { .. }
+    );
+    if multipose::train::holds_run(out) && !says_how {
+        anyhow::anyhow!(
+            "{e}; the last complete epoch is saved: continue with `multipose train --resume {}`",
+            out.display()
+        )
+    } else {
+        anyhow::Error::new(e)
+    }
+}
+
+fn print_summary(summary: &multipose::train::Summary, out: &std::path::Path) {
     println!(
         "{} epochs (best {}{}) in {:.0} s; outputs in {}",
         summary.epochs,
@@ -134,7 +227,6 @@ pub fn run(args: TrainArgs, overrides: Vec<(String, String)>) -> anyhow::Result<
             println!("  {id}: {why}");
         }
     }
-    Ok(())
 }
 
 pub fn config(args: ConfigArgs) -> anyhow::Result<()> {

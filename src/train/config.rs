@@ -126,6 +126,45 @@ pub struct EngineSection {
     /// Batches kept between steps, MiB (-1 = automatic: 2 GiB on a GPU, none on CPU; on a
     /// GPU they live in GPU memory, so 0 keeps a memory-bound run flat in N).
     pub batch_cache_mib: i64,
+    /// Data-parallel devices, comma-separated (`cuda:0,cuda:1`; `cpu,cpu` for CPU
+    /// processes): one worker process each, sharing every optimiser batch. Empty = one
+    /// process on `device`.
+    pub devices: String,
+    /// Shorthand for `devices = "cuda:0,...,cuda:{gpus-1}"` (0 = off).
+    pub gpus: usize,
+}
+
+impl EngineSection {
+    /// The devices of a data-parallel run, one worker each (empty for one process).
+    pub fn workers(&self) -> Vec<String> {
+        if self.gpus > 0 {
+            return (0..self.gpus).map(|i| format!("cuda:{i}")).collect();
+        }
+        self.devices
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
+    /// The device of the worker with `local_rank` on its host: its entry of `devices`,
+    /// else `device` (`cuda` meaning the local rank's GPU, as under torchrun).
+    pub fn device_for(&self, local_rank: usize) -> Result<String> {
+        let workers = self.workers();
+        if workers.is_empty() {
+            return Ok(match self.device.trim() {
+                "cuda" | "gpu" => format!("cuda:{local_rank}"),
+                d => d.to_string(),
+            });
+        }
+        workers.get(local_rank).cloned().ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "LOCAL_RANK {local_rank} has no device: engine.devices lists {}",
+                workers.len()
+            ))
+        })
+    }
 }
 
 impl Default for EngineSection {
@@ -138,6 +177,8 @@ impl Default for EngineSection {
             checkpoint: false,
             pack: true,
             batch_cache_mib: -1,
+            devices: String::new(),
+            gpus: 0,
         }
     }
 }
@@ -462,6 +503,22 @@ impl TrainConfig {
                 "it must be -1 (automatic) or a size in MiB",
             );
         }
+        if self.engine.gpus > 0 && !self.engine.devices.trim().is_empty() {
+            return bad(
+                "engine.gpus",
+                self.engine.gpus.to_string(),
+                "set it or engine.devices, not both",
+            );
+        }
+        for d in self.engine.workers() {
+            if d != "cpu" && d != "cuda" && !d.starts_with("cuda:") {
+                return bad(
+                    "engine.devices",
+                    format!("{:?}", self.engine.devices),
+                    "it lists devices such as cuda:0,cuda:1 or cpu,cpu",
+                );
+            }
+        }
         let r = self.data.pocket_radius;
         if !(r.is_finite() && r >= 0.0) {
             return bad(
@@ -585,6 +642,8 @@ device = "{device}"               # cpu | cuda | cuda:N (CUDA build: tools/cuda/
 checkpoint = {checkpoint}           # recompute activations in backward: less memory, ~1/3 more time
 pack = {pack}                  # several small compounds per chunk (same gradient, fewer launches)
 batch_cache_mib = {cache}          # batches kept between steps (-1 = 2 GiB on a GPU, in GPU memory; none on CPU)
+devices = "{devices}"                 # data-parallel: "cuda:0,cuda:1" (one process each; "" = one process on `device`)
+gpus = {gpus}                     # shorthand for devices = "cuda:0,...,cuda:N-1" (0 = off)
 
 [loss]                       # weights; 0 switches a term off
 mse = {mse:?}
@@ -661,6 +720,8 @@ per_pose = {per_pose}             # read out each pose before combining (mtenn's
         checkpoint = d.engine.checkpoint,
         pack = d.engine.pack,
         cache = d.engine.batch_cache_mib,
+        devices = d.engine.devices,
+        gpus = d.engine.gpus,
         mse = d.loss.mse,
         mse_step = d.loss.mse_step,
         nll = d.loss.gaussian_nll,

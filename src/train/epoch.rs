@@ -3,14 +3,15 @@
 use super::plots::EpochLosses;
 use super::prepare::Prepared;
 use super::report::metrics_of;
+use super::parallel::{Outcome, gather, my_share, summed_gradients};
 use super::run_dir::{RunDir, append_line};
 use super::split::{self, Split};
 use super::{Optimizer, RunOptions, TrainConfig};
-use crate::combine::{ChunkPolicy, EngineConfig, GroupedModel, Objective, Prediction, train_batch};
+use crate::combine::{ChunkPolicy, EngineConfig, GroupedModel, Objective, train_batch};
+use crate::distributed::Collective;
 use crate::error::{Error, Result};
 use crate::model::Params;
 use candle_core::{DType, Device, Tensor};
-use std::collections::HashMap;
 
 /// What every part of an epoch reads.
 pub(super) struct EpochContext<'a> {
@@ -24,6 +25,8 @@ pub(super) struct EpochContext<'a> {
     pub split: &'a Split,
     /// The run folder (named in messages).
     pub dir: &'a RunDir,
+    /// The other ranks of a data-parallel run (or none).
+    pub collective: &'a Collective,
 }
 
 /// One part's results: mean loss, `(compound, output)` pairs and `poses.jsonl` lines.
@@ -49,7 +52,8 @@ pub(super) struct Trainee<'a> {
     pub optimizer: &'a mut Optimizer,
 }
 
-/// Optimiser steps over the training compounds in this epoch's order.
+/// Optimiser steps over the training compounds in this epoch's order; with several ranks
+/// each computes its share of every batch and all step with the summed gradient.
 pub(super) fn train_epoch(
     cx: &EpochContext,
     t: Trainee,
@@ -61,23 +65,35 @@ pub(super) fn train_epoch(
         train.len(),
         cx.config.optim.seed ^ (0x5EED_0000 + cx.index as u64),
     );
+    let (graphs, single) = (&cx.prepared.graphs, cx.collective.world().size == 1);
     let mut out = PartResult::default();
     for batch in order.chunks(cx.config.optim.batch_size) {
-        if options.interrupted() {
-            return Err(Error::Interrupted(format!(
-                "during epoch {}; {} complete epochs are saved, continue with `multipose train --resume {}`",
-                cx.index + 1,
-                cx.index,
-                cx.dir.root().display()
-            )));
+        // One process stops at once; several agree first (below), so none waits alone.
+        let stop = options.interrupted();
+        if stop && single {
+            return Err(interrupted(cx));
         }
         let ids: Vec<usize> = batch.iter().map(|&k| train[k]).collect();
-        let items: Vec<_> = ids
+        let mine = my_share(cx.collective, graphs, &ids);
+        let items: Vec<_> = mine
             .iter()
-            .map(|&i| (&cx.prepared.graphs[i], &cx.prepared.objectives[i]))
+            .map(|&k| (&graphs[ids[k]], &cx.prepared.objectives[ids[k]]))
             .collect();
-        let step = train_batch(t.model, t.params, &items, t.engine)?;
-        for (&i, c) in ids.iter().zip(&step.compounds) {
+        let step = match items.is_empty() {
+            true => None,
+            false => Some(train_batch(t.model, t.params, &items, t.engine)?),
+        };
+        let results: Vec<(usize, Outcome)> = step.iter().flat_map(|s| {
+            mine.iter().zip(&s.compounds).map(|(&k, c)| {
+                let o = Outcome { loss: c.loss, output: c.output, poses: c.poses.clone() };
+                (k, o)
+            })
+        }).collect();
+        let (all, stop) = gather(cx.collective, graphs, &ids, &results, stop)?;
+        if stop {
+            return Err(interrupted(cx));
+        }
+        for (&i, c) in ids.iter().zip(&all) {
             let id = &cx.prepared.compounds[i].id;
             if !c.loss.is_finite() {
                 return Err(diverged(cx, id, c.loss));
@@ -87,20 +103,25 @@ pub(super) fn train_epoch(
             out.tracker
                 .push(pose_line(cx.index, id, "train", &c.poses, c.output));
         }
-        let sum: HashMap<String, Tensor> = step
-            .grads
-            .iter()
-            .map(|(n, g)| (n.to_string(), g.clone()))
-            .collect();
-        t.optimizer.step(&t.params.named(), &sum)?;
+        let grads = summed_gradients(cx.collective, t.params, step.as_ref(), mine.len(), ids.len())?;
+        t.optimizer.step(&t.params.named(), &grads)?;
         bar.inc(1);
     }
     out.loss /= train.len() as f64;
     Ok(out)
 }
 
-/// Predictions and loss on the validation compounds (the training loss stands in when
-/// there are none, so early stopping still has a number).
+fn interrupted(cx: &EpochContext) -> Error {
+    Error::Interrupted(format!(
+        "during epoch {}; {} complete epochs are saved, continue with `multipose train --resume {}`",
+        cx.index + 1,
+        cx.index,
+        cx.dir.root().display()
+    ))
+}
+
+/// Predictions and loss on the validation compounds, each rank predicting its share (the
+/// training loss stands in when there are none, so early stopping still has a number).
 pub(super) fn validate(
     cx: &EpochContext,
     model: &GroupedModel,
@@ -108,11 +129,22 @@ pub(super) fn validate(
     train_loss: f64,
 ) -> Result<PartResult> {
     let val = &cx.split.val;
-    let graphs: Vec<_> = val.iter().map(|&i| &cx.prepared.graphs[i]).collect();
-    let predictions = model.predict_batch(&graphs, chunk)?;
+    let graphs = &cx.prepared.graphs;
+    let mine = my_share(cx.collective, graphs, val);
+    let batch: Vec<_> = mine.iter().map(|&k| &graphs[val[k]]).collect();
+    let predictions = model.predict_batch(&batch, chunk)?;
+    let results: Vec<(usize, Outcome)> = mine
+        .iter()
+        .zip(predictions)
+        .map(|(&k, p)| {
+            let o = Outcome { loss: 0.0, output: p.output, poses: p.poses };
+            (k, o)
+        })
+        .collect();
+    let (all, _) = gather(cx.collective, graphs, val, &results, false)?;
     let mut out = PartResult::default();
-    for (&i, p) in val.iter().zip(&predictions) {
-        out.loss += loss_at(&cx.prepared.objectives[i], p)?;
+    for (&i, p) in val.iter().zip(&all) {
+        out.loss += loss_at(&cx.prepared.objectives[i], p.output, &p.poses)?;
         out.preds.push((i, p.output));
         let id = &cx.prepared.compounds[i].id;
         out.tracker
@@ -168,9 +200,9 @@ pub(super) fn record(
 }
 
 /// The objective's value at a prediction (no gradient).
-fn loss_at(objective: &Objective, p: &Prediction) -> Result<f64> {
-    let z = Tensor::new(&[p.output], &Device::Cpu)?;
-    let preds = Tensor::new(p.poses.as_slice(), &Device::Cpu)?;
+fn loss_at(objective: &Objective, output: f64, poses: &[f64]) -> Result<f64> {
+    let z = Tensor::new(&[output], &Device::Cpu)?;
+    let preds = Tensor::new(poses, &Device::Cpu)?;
     let total = objective.total(&z, &preds)?;
     Ok(total
         .flatten_all()?

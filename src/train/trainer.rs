@@ -10,6 +10,7 @@ use super::run_dir::{BEST_WEIGHTS, LAST_OPTIM, LAST_WEIGHTS, RunDir, STATE_FILE,
 use super::split::Split;
 use super::{EarlyStopping, Optimizer, StoppingKind, TrainConfig};
 use crate::combine::{GroupedConfig, GroupedModel};
+use crate::distributed::{Collective, World, WorkerEnv};
 use crate::error::{Error, Result};
 use crate::model::{Params, init_params, safetensors_bytes, weights_bytes};
 use candle_core::{DType, Device};
@@ -30,9 +31,16 @@ pub struct RunOptions {
     /// Set (e.g. by Ctrl-C) to stop at the next batch; the epoch in progress is dropped
     /// and the run stays resumable from the last complete one.
     pub interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// This process is one rank of a data-parallel run (see [`crate::distributed`]): rank
+    /// 0 writes the run folder, the others only compute.
+    pub worker: Option<WorkerEnv>,
 }
 
 impl RunOptions {
+    fn world(&self) -> World {
+        self.worker.as_ref().map_or(World::SOLO, |w| w.world)
+    }
+
     pub(super) fn interrupted(&self) -> bool {
         self.interrupt
             .as_ref()
@@ -59,6 +67,9 @@ struct State {
 
 /// Starts a new run in `out` (which must not hold one already).
 pub fn train(config: &TrainConfig, out: &Path, options: &RunOptions) -> Result<Summary> {
+    if !options.world().is_leader() {
+        return run(config, out, None, options);
+    }
     std::fs::create_dir_all(out).map_err(io(out))?;
     let _lock = lock_run(out)?;
     if holds_run(out) {
@@ -88,7 +99,8 @@ pub fn resume_with(out: &Path, epochs: Option<usize>, options: &RunOptions) -> R
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such run folder"),
         });
     }
-    let _lock = lock_run(out)?;
+    let leader = options.world().is_leader();
+    let _lock = if leader { Some(lock_run(out)?) } else { None };
     let dir = RunDir::new(out);
     let config_path = dir.config();
     let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
@@ -147,7 +159,9 @@ pub fn resume_with(out: &Path, epochs: Option<usize>, options: &RunOptions) -> R
         config.optim.epochs = n;
         state.finished = state.epochs_done >= n;
         state.config = config.to_toml()?;
-        write_text(&config_path, &state.config)?;
+        if leader {
+            write_text(&config_path, &state.config)?;
+        }
     }
     run(&config, out, Some((state, checkpoint)), options)
 }
@@ -169,7 +183,12 @@ fn changed_keys(a: &str, b: &str) -> Result<Vec<String>> {
             })
             .collect()
     };
-    let (fa, fb) = (flat(&a), flat(&b));
+    let (mut fa, mut fb) = (flat(&a), flat(&b));
+    // The one key a resume may change (`resume_with`); a run interrupted between the
+    // change and its next checkpoint has the new count in config.toml only.
+    for f in [&mut fa, &mut fb] {
+        f.remove("optim.epochs");
+    }
     let keys: std::collections::BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
     Ok(keys
         .into_iter()
@@ -204,9 +223,16 @@ fn run(
 ) -> Result<Summary> {
     let started = Instant::now();
     let dir = RunDir::new(out);
-    let mut s = open(config, &dir, resumed)?;
+    let local_rank = options.worker.as_ref().map_or(0, |w| w.local_rank);
+    let device = crate::device::parse(&config.engine.device_for(local_rank)?)?;
+    let mut s = open(config, &dir, resumed, &device, options.world().is_leader())?;
+    let collective = Collective::join(options.worker.as_ref(), &device, &config.to_toml()?)?;
+    let leader = collective.world().is_leader();
     let engine = engine_config(config, s.params.device());
-    let bar = progress_bar(config, &s.state, options);
+    let bar = match leader {
+        true => progress_bar(config, &s.state, options),
+        false => indicatif::ProgressBar::hidden(),
+    };
     let first_epoch = s.state.epochs_done;
     while !s.state.finished && s.state.epochs_done < config.optim.epochs {
         let done = s.state.epochs_done - first_epoch;
@@ -224,6 +250,7 @@ fn run(
             prepared: &s.prepared,
             split: &s.state.split,
             dir: &dir,
+            collective: &collective,
         };
         let trainee = Trainee {
             model: &s.model,
@@ -237,14 +264,23 @@ fn run(
         let epoch = cx.index;
         let decision = s.state.stopping.update(epoch, train.loss, val.loss);
         let seconds = epoch_start.elapsed().as_secs_f64();
-        let losses = record(&cx, train, val, decision.improved, seconds, options, &bar)?;
-        s.curve.push(losses);
         s.state.epochs_done = epoch + 1;
         s.state.finished = decision.stop || s.state.epochs_done >= config.optim.epochs;
         s.state.stopped_early = decision.stop;
-        save_checkpoint(&s, decision.improved, out)?;
+        if leader {
+            let losses = record(&cx, train, val, decision.improved, seconds, options, &bar)?;
+            s.curve.push(losses);
+            save_checkpoint(&s, decision.improved, out)?;
+        }
     }
     bar.finish_and_clear();
+    if !leader {
+        // Rank 0 reports; the other ranks' part ends with the last step.
+        return Ok(Summary {
+            epochs: s.state.epochs_done,
+            ..Summary::default()
+        });
+    }
     finish(config, &dir, s, started)
 }
 
@@ -282,9 +318,11 @@ fn open(
     config: &TrainConfig,
     dir: &RunDir,
     resumed: Option<(State, std::path::PathBuf)>,
+    device: &Device,
+    leader: bool,
 ) -> Result<Session> {
     let prepared = prepare(config)?;
-    let (mut params, mut model) = build_model(config, &prepared.grouped)?;
+    let (mut params, mut model) = build_model(config, &prepared.grouped, device)?;
     let o = &config.optim;
     let mut optimizer = Optimizer::new(o.optimizer, o.lr, o.weight_decay, o.momentum);
     let es = &config.early_stopping;
@@ -299,6 +337,17 @@ fn open(
                         source: std::io::Error::other(e.to_string()),
                     })?;
                 optimizer.load_state(optim_state, params.device())?;
+                if !leader {
+                    // The other ranks read the checkpoint; only rank 0 edits the folder.
+                    return Ok(Session {
+                        prepared,
+                        params,
+                        model,
+                        optimizer,
+                        state,
+                        curve: Vec::new(),
+                    });
+                }
                 let kept = truncate_lines(&dir.metrics(), |_, k| k < state.epochs_done)?;
                 truncate_lines(&dir.poses(), |line, _| {
                     serde_json::from_str::<serde_json::Value>(line)
@@ -376,9 +425,12 @@ fn progress_bar(
 }
 
 /// A model over fresh parameters (weights from `init_weights` or the seed).
-fn build_model(config: &TrainConfig, grouped: &GroupedConfig) -> Result<(Params, GroupedModel)> {
-    let device = crate::device::parse(&config.engine.device)?;
-    let mut params = Params::new(DType::F32, &device);
+fn build_model(
+    config: &TrainConfig,
+    grouped: &GroupedConfig,
+    device: &Device,
+) -> Result<(Params, GroupedModel)> {
+    let mut params = Params::new(DType::F32, device);
     let mut model = new_model(config, grouped, &params)?;
     init_params(&params, &grouped.model, config.optim.seed)?;
     if !config.model.init_weights.as_os_str().is_empty() {

@@ -8,8 +8,10 @@
 # job is to satisfy the linker; the real driver replaces it at run time.
 #
 # Output: target/cuda/release/multipose (about 50 MB). Run it on the GPU machine with
-#   LD_LIBRARY_PATH=<site-packages>/nvidia/cu13/lib ./multipose bench --device cuda ...
-# (the libraries PyTorch's wheels install), or any CUDA 13 install.
+#   LD_LIBRARY_PATH=<site-packages>/nvidia/cu13/lib:<site-packages>/nvidia/nccl/lib \
+#     ./multipose bench --device cuda ...
+# (the libraries PyTorch's wheels install; `source bench/gpu_env.sh` sets this), or any
+# CUDA 13 install with NCCL.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -22,7 +24,7 @@ fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check \
   nvidia-cuda-nvcc==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88 \
   nvidia-cuda-cccl==13.0.85 nvidia-cuda-runtime==13.0.96 nvidia-cublas==13.1.0.3 \
-  nvidia-curand==10.4.0.35 nvidia-cuda-nvrtc==13.0.88
+  nvidia-curand==10.4.0.35 nvidia-cuda-nvrtc==13.0.88 nvidia-nccl-cu13==2.28.9
 
 cu="$("$venv/bin/python" -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13"))')"
 links="$here/.links"
@@ -32,6 +34,10 @@ for lib in cublas cublasLt curand nvrtc cudart; do
   real="$(ls "$cu/lib/lib$lib.so."* | grep -v alt | head -n1)"
   ln -sf "$real" "$links/lib$lib.so"
 done
+# NCCL (multi-GPU training) comes in a wheel of its own; at run time any libnccl.so.2 of
+# 2.28 or later serves (PyTorch's wheels install one; bench/gpu_env.sh finds it).
+nccl="$("$venv/bin/python" -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))')"
+ln -sf "$nccl/libnccl.so.2" "$links/libnccl.so"
 
 # Stub driver library: every driver-API symbol cudarc declares, as an empty function.
 registry_src="$(dirname "$(cargo metadata --format-version 1 --features cuda --manifest-path "$root/Cargo.toml" \

@@ -1,0 +1,103 @@
+//! What the ranks of a data-parallel run exchange during an epoch: which compounds of a
+//! batch each one computes, the batch's per-compound results gathered on every rank (so
+//! losses, metrics and stopping decisions agree), and the summed gradient. With one
+//! process the exchanges are no-ops and the numbers those of the plain loop.
+
+use crate::combine::BatchStep;
+use crate::distributed::Collective;
+use crate::distributed::shard::{compound_cost, shard};
+use crate::error::{Error, Result};
+use crate::model::{CompoundGraphs, Params};
+use candle_core::Tensor;
+use std::collections::HashMap;
+
+/// One compound's result, as every rank sees it after [`gather`].
+#[derive(Debug, Clone, Default)]
+pub(super) struct Outcome {
+    /// Loss (0 where only predictions were made).
+    pub loss: f64,
+    /// Read-out value.
+    pub output: f64,
+    /// Per-pose predictions.
+    pub poses: Vec<f64>,
+}
+
+/// Positions in `ids` this rank computes: all of them in a single process, else its
+/// share of a split balanced by graph size.
+pub(super) fn my_share(c: &Collective, graphs: &[CompoundGraphs], ids: &[usize]) -> Vec<usize> {
+    let world = c.world();
+    if world.size == 1 {
+        return (0..ids.len()).collect();
+    }
+    let costs: Vec<u64> = ids.iter().map(|&i| compound_cost(&graphs[i])).collect();
+    shard(&costs, world.size).swap_remove(world.rank)
+}
+
+/// Every rank's results for the compounds `ids` (each rank passes those of its `mine`
+/// positions) and whether any rank asked to stop.
+pub(super) fn gather(
+    c: &Collective,
+    graphs: &[CompoundGraphs],
+    ids: &[usize],
+    mine: &[(usize, Outcome)],
+    stop: bool,
+) -> Result<(Vec<Outcome>, bool)> {
+    // Layout: [stop, then per compound: loss, output, its poses].
+    let mut offsets = Vec::with_capacity(ids.len());
+    let mut len = 1;
+    for &i in ids {
+        offsets.push(len);
+        len += 2 + graphs[i].poses.len();
+    }
+    let mut data = vec![0.0; len];
+    data[0] = f64::from(u8::from(stop));
+    for (k, o) in mine {
+        let n = graphs[ids[*k]].poses.len();
+        if o.poses.len() != n {
+            return Err(Error::Distributed(format!(
+                "compound `{}` gave {} pose predictions for {n} poses",
+                graphs[ids[*k]].name,
+                o.poses.len()
+            )));
+        }
+        let at = offsets[*k];
+        data[at] = o.loss;
+        data[at + 1] = o.output;
+        data[at + 2..at + 2 + n].copy_from_slice(&o.poses);
+    }
+    c.all_reduce(&mut data)?;
+    let all = ids
+        .iter()
+        .zip(&offsets)
+        .map(|(&i, &at)| Outcome {
+            loss: data[at],
+            output: data[at + 1],
+            poses: data[at + 2..at + 2 + graphs[i].poses.len()].to_vec(),
+        })
+        .collect();
+    Ok((all, data[0] > 0.0))
+}
+
+/// The batch's mean gradient by parameter name: this rank's mean over its `share` of
+/// the `total` compounds, weighted by share / total and summed over the ranks.
+pub(super) fn summed_gradients(
+    c: &Collective,
+    params: &Params,
+    step: Option<&BatchStep>,
+    share: usize,
+    total: usize,
+) -> Result<HashMap<String, Tensor>> {
+    let named = params.named();
+    let weight = share as f64 / total.max(1) as f64;
+    let mut mine = Vec::with_capacity(named.len());
+    for (name, var) in &named {
+        let g = match step.and_then(|s| s.grads.get(name)) {
+            Some(g) if c.world().size == 1 => g.clone(),
+            Some(g) => g.affine(weight, 0.0)?,
+            None => var.zeros_like()?,
+        };
+        mine.push(g);
+    }
+    let summed = c.all_reduce_tensors(&mine)?;
+    Ok(named.into_iter().map(|(n, _)| n).zip(summed).collect())
+}
