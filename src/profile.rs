@@ -19,21 +19,32 @@ pub enum Phase {
     Forward,
     /// Backward passes.
     Backward,
+    /// Sums across the ranks of a data-parallel run, with waiting for slower ranks.
+    Exchange,
+    /// The optimiser's update.
+    Optimizer,
 }
 
-const PHASES: [(Phase, &str); 4] = [
+const PHASES: [(Phase, &str); 6] = [
     (Phase::Batch, "batch (host)"),
     (Phase::Groupings, "groupings (host)"),
     (Phase::Forward, "forward (incl. host)"),
     (Phase::Backward, "backward"),
+    (Phase::Exchange, "exchange"),
+    (Phase::Optimizer, "optimizer"),
 ];
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
-static NANOS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+static NANOS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
 
 /// Turns phase timing on or off for this process.
 pub fn enable(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// Whether phase timing is on.
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
 }
 
 /// Zeroes the accumulated times.

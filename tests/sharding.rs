@@ -6,8 +6,8 @@ mod common;
 
 use common::{build, compound, grouped, objective};
 use multipose::combine::{CombinationKind, EngineConfig, Gradients, train_batch};
-use multipose::model::StrategyKind;
 use multipose::distributed::shard::{compound_cost, shard};
+use multipose::model::StrategyKind;
 
 fn max_rel_diff(a: &Gradients, b: &Gradients) -> f64 {
     a.iter()

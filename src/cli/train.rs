@@ -56,9 +56,7 @@ pub fn run(args: TrainArgs, overrides: Vec<(String, String)>) -> anyhow::Result<
     let speaks = worker.is_none();
     let _ = ctrlc::set_handler(move || {
         if speaks {
-            eprintln!(
-                "\ninterrupt: stopping at the next batch (the last complete epoch is kept)"
-            );
+            eprintln!("\ninterrupt: stopping at the next batch (the last complete epoch is kept)");
         }
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
     });
@@ -111,7 +109,9 @@ fn plan(args: &TrainArgs, overrides: &[(String, String)]) -> anyhow::Result<(Pla
         return Ok((Plan::Resume(resume_epochs(overrides)?), dir.clone()));
     }
     let text = match &args.config {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
         None => String::new(),
     };
     let config = TrainConfig::from_toml(&text, overrides).with_context(|| match &args.config {

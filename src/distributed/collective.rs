@@ -2,7 +2,7 @@
 //! host vectors (losses, predictions, flags). Every rank receives the same bits, so
 //! identical optimisers stay identical.
 
-use super::env::{World, WorkerEnv};
+use super::env::{WorkerEnv, World};
 use super::rendezvous::Links;
 use super::tcp::TcpGroup;
 use crate::error::Result;

@@ -51,14 +51,19 @@ impl WorkerEnv {
             return Ok(None);
         };
         let number = |key: &str, value: &str| -> Result<usize> {
-            value.trim().parse().map_err(|_| {
-                Error::Distributed(format!("{key}={value:?} is not a whole number"))
-            })
+            value
+                .trim()
+                .parse()
+                .map_err(|_| Error::Distributed(format!("{key}={value:?} is not a whole number")))
         };
         let size = number("WORLD_SIZE", &size)?;
         let rank = match get("RANK") {
             Some(r) => number("RANK", &r)?,
-            None => return Err(Error::Distributed("WORLD_SIZE is set but RANK is not".into())),
+            None => {
+                return Err(Error::Distributed(
+                    "WORLD_SIZE is set but RANK is not".into(),
+                ));
+            }
         };
         if size == 0 || rank >= size {
             return Err(Error::Distributed(format!(
@@ -70,9 +75,8 @@ impl WorkerEnv {
             None => rank,
         };
         let master_addr = get("MASTER_ADDR").unwrap_or_else(|| "127.0.0.1".into());
-        let port = get("MASTER_PORT").ok_or_else(|| {
-            Error::Distributed("WORLD_SIZE is set but MASTER_PORT is not".into())
-        })?;
+        let port = get("MASTER_PORT")
+            .ok_or_else(|| Error::Distributed("WORLD_SIZE is set but MASTER_PORT is not".into()))?;
         let master_port = port.trim().parse().map_err(|_| {
             Error::Distributed(format!("MASTER_PORT={port:?} is not a port number"))
         })?;

@@ -17,5 +17,5 @@ pub mod shard;
 mod tcp;
 
 pub use collective::Collective;
-pub use env::{World, WorkerEnv};
+pub use env::{WorkerEnv, World};
 pub use launcher::{Launch, launch};

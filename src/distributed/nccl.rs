@@ -4,8 +4,9 @@
 use super::rendezvous::Links;
 use crate::error::{Error, Result};
 use candle_core::backend::BackendStorage;
-use candle_core::cuda_backend::cudarc::nccl::{Comm, Id, ReduceOp};
 use candle_core::cuda_backend::CudaDType;
+use candle_core::cuda_backend::cudarc::driver::{DeviceRepr, ValidAsZeroBits};
+use candle_core::cuda_backend::cudarc::nccl::{Comm, Id, NcclType, ReduceOp};
 use candle_core::{CpuStorage, CudaStorage, CustomOp1, Device, Layout, Shape, Tensor};
 
 /// A NCCL communicator over this process's GPU.
@@ -75,7 +76,7 @@ impl NcclGroup {
 struct AllReduce<'a>(&'a Comm);
 
 impl AllReduce<'_> {
-    fn run<T: CudaDType + candle_core::cuda_backend::cudarc::nccl::NcclType>(
+    fn run<T: CudaDType + NcclType + DeviceRepr + ValidAsZeroBits>(
         &self,
         s: &CudaStorage,
         l: &Layout,
@@ -101,9 +102,7 @@ impl CustomOp1 for AllReduce<'_> {
     }
 
     fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        Err(candle_core::Error::Msg(
-            "NCCL sums GPU tensors only".into(),
-        ))
+        Err(candle_core::Error::Msg("NCCL sums GPU tensors only".into()))
     }
 
     fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> candle_core::Result<(CudaStorage, Shape)> {

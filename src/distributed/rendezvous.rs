@@ -7,7 +7,7 @@
 //! Hand-written on `std::net` because the exchange is a few hundred bytes once per run;
 //! torch's `TCPStore` plays the same part for torchrun.
 
-use super::env::{World, WorkerEnv};
+use super::env::{WorkerEnv, World};
 use crate::error::{Error, Result};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};

@@ -1,9 +1,9 @@
 //! One epoch: optimiser steps over the shuffled training compounds, then validation.
 
+use super::parallel::{Outcome, ParallelTimes, gather, my_share, summed_gradients};
 use super::plots::EpochLosses;
 use super::prepare::Prepared;
 use super::report::metrics_of;
-use super::parallel::{Outcome, gather, my_share, summed_gradients};
 use super::run_dir::{RunDir, append_line};
 use super::split::{self, Split};
 use super::{Optimizer, RunOptions, TrainConfig};
@@ -11,7 +11,9 @@ use crate::combine::{ChunkPolicy, EngineConfig, GroupedModel, Objective, train_b
 use crate::distributed::Collective;
 use crate::error::{Error, Result};
 use crate::model::Params;
+use crate::profile::{Phase, span};
 use candle_core::{DType, Device, Tensor};
+use std::time::Instant;
 
 /// What every part of an epoch reads.
 pub(super) struct EpochContext<'a> {
@@ -38,6 +40,8 @@ pub(super) struct PartResult {
     pub preds: Vec<(usize, f64)>,
     /// Per-pose lines for `poses.jsonl`.
     pub tracker: Vec<String>,
+    /// Where a data-parallel epoch's time went (training part only).
+    pub parallel: Option<ParallelTimes>,
 }
 
 /// The model and what changes it during training.
@@ -79,21 +83,35 @@ pub(super) fn train_epoch(
             .iter()
             .map(|&k| (&graphs[ids[k]], &cx.prepared.objectives[ids[k]]))
             .collect();
+        let started = Instant::now();
         let step = match items.is_empty() {
             true => None,
             false => Some(train_batch(t.model, t.params, &items, t.engine)?),
         };
-        let results: Vec<(usize, Outcome)> = step.iter().flat_map(|s| {
-            mine.iter().zip(&s.compounds).map(|(&k, c)| {
-                let o = Outcome { loss: c.loss, output: c.output, poses: c.poses.clone() };
-                (k, o)
+        if !single {
+            // Own compute apart from waiting for the others (the exchange syncs anyway).
+            t.params.device().synchronize()?;
+        }
+        let computed = started.elapsed().as_secs_f64();
+        let results: Vec<(usize, Outcome)> = step
+            .iter()
+            .flat_map(|s| {
+                mine.iter().zip(&s.compounds).map(|(&k, c)| {
+                    let o = Outcome {
+                        loss: c.loss,
+                        output: c.output,
+                        poses: c.poses.clone(),
+                    };
+                    (k, o)
+                })
             })
-        }).collect();
-        let (all, stop) = gather(cx.collective, graphs, &ids, &results, stop)?;
-        if stop {
+            .collect();
+        let exchange = span(Phase::Exchange, t.params.device());
+        let shared = gather(cx.collective, graphs, &ids, &results, stop, computed)?;
+        if shared.stop {
             return Err(interrupted(cx));
         }
-        for (&i, c) in ids.iter().zip(&all) {
+        for (&i, c) in ids.iter().zip(&shared.outcomes) {
             let id = &cx.prepared.compounds[i].id;
             if !c.loss.is_finite() {
                 return Err(diverged(cx, id, c.loss));
@@ -103,8 +121,23 @@ pub(super) fn train_epoch(
             out.tracker
                 .push(pose_line(cx.index, id, "train", &c.poses, c.output));
         }
-        let grads = summed_gradients(cx.collective, t.params, step.as_ref(), mine.len(), ids.len())?;
+        let grads = summed_gradients(
+            cx.collective,
+            t.params,
+            step.as_ref(),
+            mine.len(),
+            ids.len(),
+        )?;
+        drop(exchange);
+        if !single {
+            let exchange = started.elapsed().as_secs_f64() - computed;
+            out.parallel
+                .get_or_insert_default()
+                .add(computed, &shared.seconds, exchange);
+        }
+        let update = span(Phase::Optimizer, t.params.device());
         t.optimizer.step(&t.params.named(), &grads)?;
+        drop(update);
         bar.inc(1);
     }
     out.loss /= train.len() as f64;
@@ -137,13 +170,17 @@ pub(super) fn validate(
         .iter()
         .zip(predictions)
         .map(|(&k, p)| {
-            let o = Outcome { loss: 0.0, output: p.output, poses: p.poses };
+            let o = Outcome {
+                loss: 0.0,
+                output: p.output,
+                poses: p.poses,
+            };
             (k, o)
         })
         .collect();
-    let (all, _) = gather(cx.collective, graphs, val, &results, false)?;
+    let shared = gather(cx.collective, graphs, val, &results, false, 0.0)?;
     let mut out = PartResult::default();
-    for (&i, p) in val.iter().zip(&all) {
+    for (&i, p) in val.iter().zip(&shared.outcomes) {
         out.loss += loss_at(&cx.prepared.objectives[i], p.output, &p.poses)?;
         out.preds.push((i, p.output));
         let id = &cx.prepared.compounds[i].id;
@@ -170,7 +207,7 @@ pub(super) fn record(
 ) -> Result<EpochLosses> {
     let (compounds, seed) = (&cx.prepared.compounds, cx.config.optim.seed);
     let val_m = metrics_of(compounds, &val.preds, seed);
-    let line = serde_json::json!({
+    let mut line = serde_json::json!({
         "epoch": cx.index + 1,
         "train_loss": train.loss,
         "val_loss": val.loss,
@@ -179,6 +216,16 @@ pub(super) fn record(
         "val": val_m,
         "seconds": seconds,
     });
+    if let Some(p) = train.parallel {
+        line["parallel"] = serde_json::to_value(p).unwrap_or_default();
+    }
+    if crate::profile::enabled() {
+        let phases: serde_json::Map<String, serde_json::Value> = crate::profile::totals()
+            .into_iter()
+            .map(|(name, ms)| (name.to_string(), (ms / 1e3).into()))
+            .collect();
+        line["profile_s"] = phases.into();
+    }
     append_line(&cx.dir.metrics(), &line.to_string())?;
     let tracker = [train.tracker, val.tracker].concat();
     append_line(&cx.dir.poses(), &tracker.join("\n"))?;

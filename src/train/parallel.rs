@@ -33,24 +33,63 @@ pub(super) fn my_share(c: &Collective, graphs: &[CompoundGraphs], ids: &[usize])
     shard(&costs, world.size).swap_remove(world.rank)
 }
 
+/// What every rank learns from a [`gather`].
+pub(super) struct Gathered {
+    /// Results of all the compounds, in the order asked.
+    pub outcomes: Vec<Outcome>,
+    /// Whether any rank asked to stop.
+    pub stop: bool,
+    /// Each rank's compute time for this exchange, s.
+    pub seconds: Vec<f64>,
+}
+
+/// Time spent by this rank over an epoch of a data-parallel run, s.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub(super) struct ParallelTimes {
+    /// Number of ranks.
+    pub ranks: usize,
+    /// This rank's forward and backward.
+    pub compute_s: f64,
+    /// Σ over steps of the slowest rank's compute.
+    pub slowest_compute_s: f64,
+    /// Σ over steps of the ranks' mean compute.
+    pub mean_compute_s: f64,
+    /// This rank's time in exchanges (sums, and waiting for slower ranks).
+    pub exchange_s: f64,
+}
+
+impl ParallelTimes {
+    /// Adds one step: this rank's compute, every rank's, and the exchange.
+    pub(super) fn add(&mut self, mine: f64, all: &[f64], exchange: f64) {
+        self.ranks = all.len();
+        self.compute_s += mine;
+        self.slowest_compute_s += all.iter().copied().fold(0.0, f64::max);
+        self.mean_compute_s += all.iter().sum::<f64>() / all.len().max(1) as f64;
+        self.exchange_s += exchange;
+    }
+}
+
 /// Every rank's results for the compounds `ids` (each rank passes those of its `mine`
-/// positions) and whether any rank asked to stop.
+/// positions and its compute `seconds`), and whether any rank asked to stop.
 pub(super) fn gather(
     c: &Collective,
     graphs: &[CompoundGraphs],
     ids: &[usize],
     mine: &[(usize, Outcome)],
     stop: bool,
-) -> Result<(Vec<Outcome>, bool)> {
-    // Layout: [stop, then per compound: loss, output, its poses].
+    seconds: f64,
+) -> Result<Gathered> {
+    // Layout: [stop, each rank's seconds, then per compound: loss, output, its poses].
+    let world = c.world();
     let mut offsets = Vec::with_capacity(ids.len());
-    let mut len = 1;
+    let mut len = 1 + world.size;
     for &i in ids {
         offsets.push(len);
         len += 2 + graphs[i].poses.len();
     }
     let mut data = vec![0.0; len];
     data[0] = f64::from(u8::from(stop));
+    data[1 + world.rank] = seconds;
     for (k, o) in mine {
         let n = graphs[ids[*k]].poses.len();
         if o.poses.len() != n {
@@ -66,7 +105,7 @@ pub(super) fn gather(
         data[at + 2..at + 2 + n].copy_from_slice(&o.poses);
     }
     c.all_reduce(&mut data)?;
-    let all = ids
+    let outcomes = ids
         .iter()
         .zip(&offsets)
         .map(|(&i, &at)| Outcome {
@@ -75,7 +114,11 @@ pub(super) fn gather(
             poses: data[at + 2..at + 2 + graphs[i].poses.len()].to_vec(),
         })
         .collect();
-    Ok((all, data[0] > 0.0))
+    Ok(Gathered {
+        outcomes,
+        stop: data[0] > 0.0,
+        seconds: data[1..1 + world.size].to_vec(),
+    })
 }
 
 /// The batch's mean gradient by parameter name: this rank's mean over its `share` of

@@ -10,7 +10,7 @@ use super::run_dir::{BEST_WEIGHTS, LAST_OPTIM, LAST_WEIGHTS, RunDir, STATE_FILE,
 use super::split::Split;
 use super::{EarlyStopping, Optimizer, StoppingKind, TrainConfig};
 use crate::combine::{GroupedConfig, GroupedModel};
-use crate::distributed::{Collective, World, WorkerEnv};
+use crate::distributed::{Collective, WorkerEnv, World};
 use crate::error::{Error, Result};
 use crate::model::{Params, init_params, safetensors_bytes, weights_bytes};
 use candle_core::{DType, Device};
@@ -234,6 +234,9 @@ fn run(
         false => indicatif::ProgressBar::hidden(),
     };
     let first_epoch = s.state.epochs_done;
+    // MULTIPOSE_PROFILE=1: each epoch's line in metrics.jsonl splits its time into phases
+    // (every phase then waits for the device, which costs a little).
+    crate::profile::enable(std::env::var_os("MULTIPOSE_PROFILE").is_some());
     while !s.state.finished && s.state.epochs_done < config.optim.epochs {
         let done = s.state.epochs_done - first_epoch;
         if options.stop_after_epochs.is_some_and(|n| done >= n) {
@@ -244,6 +247,7 @@ fn run(
             )));
         }
         let epoch_start = Instant::now();
+        crate::profile::reset();
         let cx = EpochContext {
             index: s.state.epochs_done,
             config,
