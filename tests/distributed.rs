@@ -161,7 +161,8 @@ fn launcher_passes_an_interrupt_to_every_rank() {
     );
 }
 
-fn train(dir: &Path, data: &Path, extra: &[&str]) -> std::process::Output {
+/// `multipose train` of a small model on `data` into `dir`.
+fn command(dir: &Path, data: &Path, extra: &[&str]) -> Command {
     let path = format!("{}", data.display());
     let mut args = vec![
         "train",
@@ -198,10 +199,13 @@ fn train(dir: &Path, data: &Path, extra: &[&str]) -> std::process::Output {
         "none",
     ];
     args.extend_from_slice(extra);
-    Command::new(env!("CARGO_BIN_EXE_multipose"))
-        .args(&args)
-        .output()
-        .unwrap()
+    let mut command = Command::new(env!("CARGO_BIN_EXE_multipose"));
+    command.args(&args);
+    command
+}
+
+fn train(dir: &Path, data: &Path, extra: &[&str]) -> std::process::Output {
+    command(dir, data, extra).output().unwrap()
 }
 
 fn metrics(dir: &Path) -> Vec<serde_json::Value> {
@@ -257,52 +261,18 @@ fn two_cpu_ranks_train_as_one_process_and_resume() {
         assert!(x.get("parallel").is_none());
     }
     // Resume relaunches the same two ranks from the saved config.
-    let more = Command::new(env!("CARGO_BIN_EXE_multipose"))
-        .args([
-            "train",
-            "--quiet",
-            "--resume",
-            two_dir.to_str().unwrap(),
-            "--optim.epochs",
-            "4",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        more.status.success(),
-        "{}",
-        String::from_utf8_lossy(&more.stderr)
-    );
-    let b = metrics(&two_dir);
-    assert_eq!(b.len(), 4);
-    assert_eq!(b[3]["parallel"]["ranks"], 2);
+    resume_one_more(&two_dir);
+    assert_eq!(metrics(&two_dir)[3]["parallel"]["ranks"], 2);
     let _ = std::fs::remove_dir_all(&base);
 }
 
-#[test]
-fn ctrl_c_stops_every_rank_and_the_run_resumes() {
-    let base = scratch("sigint");
+/// A two-rank CPU run that would go on for ever, once its first epoch is saved.
+fn long_run(base: &Path) -> (std::process::Child, PathBuf) {
     let data = base.join("data");
     common::tyk2_slice(&data);
     let dir = base.join("run");
-    let path = data.display().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_multipose"))
-        .args([
-            "train",
-            "--quiet",
-            "--out",
-            dir.to_str().unwrap(),
-            "--data.path",
-            &path,
-        ])
-        .args(["--data.pocket_radius", "5", "--model.hidden_channels", "8"])
-        .args(["--model.num_interactions", "1", "--optim.epochs", "100000"])
-        .args([
-            "--early_stopping.kind",
-            "none",
-            "--engine.devices",
-            "cpu,cpu",
-        ])
+    let forever = ["--optim.epochs", "100000", "--engine.devices", "cpu,cpu"];
+    let child = command(&dir, &data, &forever)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -310,19 +280,12 @@ fn ctrl_c_stops_every_rank_and_the_run_resumes() {
     while !dir.join("metrics.jsonl").is_file() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    // SAFETY: kill(2) on our own child.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("multipose train --resume"), "{stderr}");
-    assert!(
-        !stderr.contains("(rank 1)"),
-        "rank 1 stops silently: {stderr}"
-    );
-    let done = metrics(&dir).len();
+    (child, dir)
+}
+
+/// Resumes the stopped run for one more epoch; its epochs are whole and in order.
+fn resume_one_more(dir: &Path) {
+    let done = metrics(dir).len();
     let next = (done + 1).to_string();
     let more = Command::new(env!("CARGO_BIN_EXE_multipose"))
         .args([
@@ -340,7 +303,30 @@ fn ctrl_c_stops_every_rank_and_the_run_resumes() {
         "{}",
         String::from_utf8_lossy(&more.stderr)
     );
-    assert_eq!(metrics(&dir).len(), done + 1);
+    let lines = metrics(dir);
+    assert_eq!(lines.len(), done + 1, "whole epochs only, then one more");
+    for (k, l) in lines.iter().enumerate() {
+        assert_eq!(l["epoch"], k + 1);
+    }
+}
+
+#[test]
+fn ctrl_c_stops_every_rank_and_the_run_resumes() {
+    let base = scratch("sigint");
+    let (child, dir) = long_run(&base);
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("multipose train --resume"), "{stderr}");
+    assert!(
+        !stderr.contains("(rank 1)"),
+        "rank 1 stops silently: {stderr}"
+    );
+    resume_one_more(&dir);
     let _ = std::fs::remove_dir_all(&base);
 }
 
@@ -370,4 +356,35 @@ fn conflicting_device_settings_are_refused() {
         !out.status.success() && stderr.contains("engine.devices"),
         "{stderr}"
     );
+}
+
+/// Child processes of `pid` (Linux).
+fn children(pid: u32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_killed_rank_stops_the_run_which_then_resumes() {
+    let base = scratch("kill");
+    let (child, dir) = long_run(&base);
+    let ranks = children(child.id());
+    assert_eq!(ranks.len(), 2, "two workers: {ranks:?}");
+    // SAFETY: kill(2) on a worker our child started.
+    unsafe {
+        libc::kill(ranks[1], libc::SIGKILL);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("rank 1 (cpu) was killed by signal 9"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("multipose train --resume"), "{stderr}");
+    resume_one_more(&dir);
+    let _ = std::fs::remove_dir_all(&base);
 }

@@ -124,6 +124,9 @@ def test_bad_input_raises_value_and_os_errors(tmp_path, tyk2_slice):
         multipose.train({"model": {"combination": "median"}}, tmp_path / "r")
     with pytest.raises(ValueError, match="hiden_channels"):
         multipose.train({"model": {"hiden_channels": 3}}, tmp_path / "r")
+    with pytest.raises(ValueError, match="one process per device"):
+        multipose.train({"engine": {"devices": "cpu,cpu"}}, tmp_path / "r")
+    assert not (tmp_path / "r").exists()
     with pytest.raises(OSError):
         multipose.Model.load(tmp_path / "no-such-run")
     bad = tmp_path / "bad.sdf"

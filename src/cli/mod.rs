@@ -20,7 +20,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Train a multi-pose model (default: a small SchNet on the bundled TYK2 data).
+    /// Train a multi-pose model (default: a small SchNet on the bundled TYK2 data;
+    /// `--engine.gpus N` spreads it over N GPUs, one process each).
     /// Every config key can be overridden with `--section.key value`.
     Train(train::TrainArgs),
     /// Print the default training configuration (`--default`), with comments.

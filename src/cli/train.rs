@@ -7,7 +7,9 @@ use multipose::train::{RunOptions, TrainConfig, default_toml_commented, resume_w
 use std::path::PathBuf;
 
 /// Arguments of `multipose train`. Any config key can be overridden with
-/// `--section.key value` (e.g. `--optim.lr 0.0005 --model.combination mean`).
+/// `--section.key value` (e.g. `--optim.lr 0.0005 --model.combination mean`);
+/// `--engine.gpus N` (or `--engine.devices cuda:0,cuda:1`) trains on several GPUs, one
+/// process each (docs/distributed.md).
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Configuration file (TOML; `multipose config --default` prints one). Without it the

@@ -54,16 +54,23 @@ pub fn launch(launch: &Launch, interrupt: &Arc<AtomicBool>) -> Result<()> {
     let mut first_failure: Option<usize> = None;
     let (mut forwarded, mut stopping_since) = (false, None::<Instant>);
     while workers.iter().any(|w| w.status.is_none()) {
+        let mut failed = Vec::new();
         for (rank, w) in workers.iter_mut().enumerate() {
             if w.status.is_none()
                 && let Ok(Some(s)) = w.child.try_wait()
             {
                 w.status = Some(s);
-                if !s.success() && first_failure.is_none() {
-                    first_failure = Some(rank);
-                    stopping_since.get_or_insert_with(Instant::now);
+                if !s.success() {
+                    failed.push((rank, s));
                 }
             }
+        }
+        if first_failure.is_none() && !failed.is_empty() {
+            // Ranks that lose a peer exit with an error right after it: among failures
+            // seen at once, one killed by a signal is the cause.
+            let killed = failed.iter().find(|(_, s)| s.code().is_none());
+            first_failure = killed.or(failed.first()).map(|(r, _)| *r);
+            stopping_since.get_or_insert_with(Instant::now);
         }
         if interrupt.load(Ordering::SeqCst) && !forwarded {
             forwarded = true;

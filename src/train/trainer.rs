@@ -67,6 +67,7 @@ struct State {
 
 /// Starts a new run in `out` (which must not hold one already).
 pub fn train(config: &TrainConfig, out: &Path, options: &RunOptions) -> Result<Summary> {
+    check_workers(config, options)?;
     if !options.world().is_leader() {
         return run(config, out, None, options);
     }
@@ -81,6 +82,19 @@ pub fn train(config: &TrainConfig, out: &Path, options: &RunOptions) -> Result<S
     }
     write_text(&RunDir::new(out).config(), &config.to_toml()?)?;
     run(config, out, None, options)
+}
+
+/// Refuses several devices in a process that is not one of their workers: the workers
+/// are separate processes (`multipose train` starts them).
+fn check_workers(config: &TrainConfig, options: &RunOptions) -> Result<()> {
+    let devices = config.engine.workers();
+    if devices.len() > 1 && options.worker.is_none() {
+        return Err(Error::InvalidConfig(format!(
+            "engine.devices lists {} devices: `multipose train` starts one process per device; a library caller starts the workers itself (see docs/distributed.md) or sets one engine.device",
+            devices.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Continues the run in `out` from its last completed epoch.
@@ -108,6 +122,7 @@ pub fn resume_with(out: &Path, epochs: Option<usize>, options: &RunOptions) -> R
         path: config_path.clone(),
         message: e.to_string(),
     })?;
+    check_workers(&config, options)?;
     let checkpoint = dir.checkpoint().ok_or_else(|| {
         Error::InvalidConfig(format!(
             "{} has no complete checkpoint (no epoch finished); start it again with `multipose train --out`",
