@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 source bench/gpu_env.sh
 bin=${MULTIPOSE:-target/cuda/release/multipose}
 out=${OUT:-$(mktemp -d)}
+mkdir -p "$out"
 have=$(nvidia-smi -L | wc -l)
 model=(--data.path "${DATA:-data/plb}" --data.pocket_radius 10 --model.hidden_channels 128
   --model.num_filters 128 --model.num_interactions 6 --model.num_gaussians 50
@@ -24,7 +25,7 @@ for b in ${BATCHES:-32 64}; do
     devices=(--engine.gpus "$n")
     [ "$n" = 1 ] && devices=(--engine.device cuda)
     "$bin" train "${model[@]}" --optim.batch_size "$b" --out "$out/g${n}b$b" "${devices[@]}" \
-      > "$out/g${n}b$b.log" 2>&1 || { echo "g${n}b$b failed:"; tail -5 "$out/g${n}b$b.log"; }
+      > "$out/g${n}b$b.log" 2>&1 || { echo "g${n}b$b failed:"; tail -n 5 "$out/g${n}b$b.log" || true; }
   done
 done
 "${PYTHON:-python3}" - "$out" ${BATCHES:-32 64} <<'PY'
