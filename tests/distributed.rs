@@ -266,6 +266,42 @@ fn two_cpu_ranks_train_as_one_process_and_resume() {
     let _ = std::fs::remove_dir_all(&base);
 }
 
+#[test]
+fn a_rank_with_no_compound_in_a_batch_still_steps_with_the_others() {
+    let base = scratch("empty-share");
+    let data = base.join("data");
+    common::tyk2_slice(&data);
+    // One compound per batch: every step, one of the two ranks computes nothing.
+    let single = ["--optim.epochs", "2", "--optim.batch_size", "1"];
+    let one = train(&base.join("one"), &data, &single);
+    assert!(
+        one.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+    let two = train(
+        &base.join("two"),
+        &data,
+        &[&single[..], &["--engine.devices", "cpu,cpu"]].concat(),
+    );
+    assert!(
+        two.status.success(),
+        "{}",
+        String::from_utf8_lossy(&two.stderr)
+    );
+    for (x, y) in metrics(&base.join("one"))
+        .iter()
+        .zip(&metrics(&base.join("two")))
+    {
+        let (x, y) = (
+            x["train_loss"].as_f64().unwrap(),
+            y["train_loss"].as_f64().unwrap(),
+        );
+        assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{x} vs {y}");
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
+
 /// A two-rank CPU run that would go on for ever, once its first epoch is saved.
 fn long_run(base: &Path) -> (std::process::Child, PathBuf) {
     let data = base.join("data");
