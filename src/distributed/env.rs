@@ -31,7 +31,8 @@ pub struct WorkerEnv {
     pub local_rank: usize,
     /// Host of rank 0 (MASTER_ADDR).
     pub master_addr: String,
-    /// Port rank 0 listens on for the rendezvous (MASTER_PORT).
+    /// Port rank 0 listens on for the rendezvous: MULTIPOSE_PORT, else MASTER_PORT (+ 1
+    /// under torchrun, whose own store holds MASTER_PORT).
     pub master_port: u16,
     /// How long ranks wait for each other at the start (MULTIPOSE_RENDEZVOUS_TIMEOUT,
     /// seconds; 300 by default: a rank may still be loading its data).
@@ -77,9 +78,17 @@ impl WorkerEnv {
         let master_addr = get("MASTER_ADDR").unwrap_or_else(|| "127.0.0.1".into());
         let port = get("MASTER_PORT")
             .ok_or_else(|| Error::Distributed("WORLD_SIZE is set but MASTER_PORT is not".into()))?;
-        let master_port = port.trim().parse().map_err(|_| {
+        let master_port: u16 = port.trim().parse().map_err(|_| {
             Error::Distributed(format!("MASTER_PORT={port:?} is not a port number"))
         })?;
+        // Under torchrun its own store already listens on MASTER_PORT.
+        let master_port = match get("MULTIPOSE_PORT") {
+            Some(p) => p.trim().parse().map_err(|_| {
+                Error::Distributed(format!("MULTIPOSE_PORT={p:?} is not a port number"))
+            })?,
+            None if get("TORCHELASTIC_RUN_ID").is_some() => master_port.wrapping_add(1),
+            None => master_port,
+        };
         let timeout = match get("MULTIPOSE_RENDEZVOUS_TIMEOUT") {
             Some(t) => number("MULTIPOSE_RENDEZVOUS_TIMEOUT", &t)? as u64,
             None => 300,
@@ -120,6 +129,12 @@ mod tests {
         .unwrap();
         assert_eq!(env.world, World { rank: 3, size: 4 });
         assert_eq!((env.local_rank, env.master_addr.as_str()), (1, "node7"));
+        assert_eq!(env.master_port, 29500);
+        let base = [("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_PORT", "29500")];
+        let torchrun = read(&[&base[..], &[("TORCHELASTIC_RUN_ID", "x")]].concat());
+        assert_eq!(torchrun.unwrap().unwrap().master_port, 29501);
+        let chosen = read(&[&base[..], &[("MULTIPOSE_PORT", "4000")]].concat());
+        assert_eq!(chosen.unwrap().unwrap().master_port, 4000);
         for (vars, says) in [
             (vec![("WORLD_SIZE", "2")], "RANK is not"),
             (vec![("WORLD_SIZE", "2"), ("RANK", "2")], "below"),

@@ -75,7 +75,7 @@ fn no_link() -> Error {
 fn accept_all(env: &WorkerEnv, fingerprint: [u8; 8], deadline: Instant) -> Result<Links> {
     let addr = format!("0.0.0.0:{}", env.master_port);
     let listener = TcpListener::bind(&addr).map_err(lost(format!(
-        "rank 0 cannot listen on {addr} (MASTER_PORT taken?)"
+        "rank 0 cannot listen on {addr} (port taken? set MULTIPOSE_PORT to a free one)"
     )))?;
     listener.set_nonblocking(true).map_err(lost("listener"))?;
     let size = env.world.size;
