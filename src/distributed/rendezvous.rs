@@ -104,20 +104,10 @@ fn accept_all(env: &WorkerEnv, fingerprint: [u8; 8], deadline: Instant) -> Resul
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .map_err(lost("connection"))?;
-        let (rank, their_size, their_print) = read_hello(&mut stream)?;
-        let problem = if their_size != size {
-            Some(format!(
-                "rank {rank} was started with WORLD_SIZE={their_size}, rank 0 with {size}"
-            ))
-        } else if rank == 0 || rank >= size || streams[rank].is_some() {
-            Some(format!("two processes claim rank {rank}"))
-        } else if their_print != fingerprint {
-            Some(format!(
-                "rank {rank} runs a different configuration (or multipose version) than rank 0"
-            ))
-        } else {
-            None
-        };
+        let hello = read_hello(&mut stream)?;
+        let rank = hello.0;
+        let taken = rank == 0 || streams.get(rank).is_none_or(Option::is_some);
+        let problem = refusal(hello, size, fingerprint, taken);
         let answer = problem.clone().unwrap_or_default();
         write_frame(&mut stream, answer.as_bytes()).map_err(lost("answering a rank"))?;
         if let Some(p) = problem {
@@ -132,6 +122,28 @@ fn accept_all(env: &WorkerEnv, fingerprint: [u8; 8], deadline: Instant) -> Resul
         world: env.world,
         streams,
     })
+}
+
+/// Why rank 0 refuses a greeting `(rank, world size, fingerprint)`, if it does.
+fn refusal(
+    (rank, their_size, their_print): (usize, usize, [u8; 8]),
+    size: usize,
+    fingerprint: [u8; 8],
+    taken: bool,
+) -> Option<String> {
+    if their_size != size {
+        Some(format!(
+            "rank {rank} was started with WORLD_SIZE={their_size}, rank 0 with {size}"
+        ))
+    } else if taken {
+        Some(format!("two processes claim rank {rank}"))
+    } else if their_print != fingerprint {
+        Some(format!(
+            "rank {rank} runs a different configuration (or multipose version) than rank 0"
+        ))
+    } else {
+        None
+    }
 }
 
 fn connect(env: &WorkerEnv, fingerprint: [u8; 8], deadline: Instant) -> Result<Links> {

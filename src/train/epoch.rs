@@ -1,6 +1,6 @@
 //! One epoch: optimiser steps over the shuffled training compounds, then validation.
 
-use super::parallel::{Outcome, ParallelTimes, gather, my_share, summed_gradients};
+use super::parallel::{Gathered, Outcome, ParallelTimes, gather, my_share, summed_gradients};
 use super::plots::EpochLosses;
 use super::prepare::Prepared;
 use super::report::metrics_of;
@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::model::Params;
 use crate::profile::{Phase, span};
 use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// What every part of an epoch reads.
@@ -69,49 +70,20 @@ pub(super) fn train_epoch(
         train.len(),
         cx.config.optim.seed ^ (0x5EED_0000 + cx.index as u64),
     );
-    let (graphs, single) = (&cx.prepared.graphs, cx.collective.world().size == 1);
+    let single = cx.collective.world().size == 1;
     let mut out = PartResult::default();
     for batch in order.chunks(cx.config.optim.batch_size) {
-        // One process stops at once; several agree first (below), so none waits alone.
+        // One process stops at once; several agree first (in the step), so none waits alone.
         let stop = options.interrupted();
         if stop && single {
             return Err(interrupted(cx));
         }
         let ids: Vec<usize> = batch.iter().map(|&k| train[k]).collect();
-        let mine = my_share(cx.collective, graphs, &ids);
-        let items: Vec<_> = mine
-            .iter()
-            .map(|&k| (&graphs[ids[k]], &cx.prepared.objectives[ids[k]]))
-            .collect();
-        let started = Instant::now();
-        let step = match items.is_empty() {
-            true => None,
-            false => Some(train_batch(t.model, t.params, &items, t.engine)?),
-        };
-        if !single {
-            // Own compute apart from waiting for the others (the exchange syncs anyway).
-            t.params.device().synchronize()?;
-        }
-        let computed = started.elapsed().as_secs_f64();
-        let results: Vec<(usize, Outcome)> = step
-            .iter()
-            .flat_map(|s| {
-                mine.iter().zip(&s.compounds).map(|(&k, c)| {
-                    let o = Outcome {
-                        loss: c.loss,
-                        output: c.output,
-                        poses: c.poses.clone(),
-                    };
-                    (k, o)
-                })
-            })
-            .collect();
-        let exchange = span(Phase::Exchange, t.params.device());
-        let shared = gather(cx.collective, graphs, &ids, &results, stop, computed)?;
-        if shared.stop {
+        let step = shared_step(cx, &t, &ids, stop)?;
+        if step.shared.stop {
             return Err(interrupted(cx));
         }
-        for (&i, c) in ids.iter().zip(&shared.outcomes) {
+        for (&i, c) in ids.iter().zip(&step.shared.outcomes) {
             let id = &cx.prepared.compounds[i].id;
             if !c.loss.is_finite() {
                 return Err(diverged(cx, id, c.loss));
@@ -121,27 +93,74 @@ pub(super) fn train_epoch(
             out.tracker
                 .push(pose_line(cx.index, id, "train", &c.poses, c.output));
         }
-        let grads = summed_gradients(
-            cx.collective,
-            t.params,
-            step.as_ref(),
-            mine.len(),
-            ids.len(),
-        )?;
-        drop(exchange);
         if !single {
-            let exchange = started.elapsed().as_secs_f64() - computed;
-            out.parallel
-                .get_or_insert_default()
-                .add(computed, &shared.seconds, exchange);
+            let times = out.parallel.get_or_insert_default();
+            times.add(step.computed, &step.shared.seconds, step.exchanged);
         }
-        let update = span(Phase::Optimizer, t.params.device());
-        t.optimizer.step(&t.params.named(), &grads)?;
-        drop(update);
+        let _update = span(Phase::Optimizer, t.params.device());
+        t.optimizer.step(&t.params.named(), &step.grads)?;
         bar.inc(1);
     }
     out.loss /= train.len() as f64;
     Ok(out)
+}
+
+/// One optimiser batch across the ranks.
+struct SharedStep {
+    /// Every compound's results, and whether a rank asked to stop.
+    shared: Gathered,
+    /// The batch's mean gradient.
+    grads: HashMap<String, Tensor>,
+    /// This rank's forward and backward, s.
+    computed: f64,
+    /// This rank's exchanges, s.
+    exchanged: f64,
+}
+
+/// This rank's share of the compounds `ids` forward and backward, then every rank's
+/// results and the summed gradient.
+fn shared_step(cx: &EpochContext, t: &Trainee, ids: &[usize], stop: bool) -> Result<SharedStep> {
+    let graphs = &cx.prepared.graphs;
+    let mine = my_share(cx.collective, graphs, ids);
+    let items: Vec<_> = mine
+        .iter()
+        .map(|&k| (&graphs[ids[k]], &cx.prepared.objectives[ids[k]]))
+        .collect();
+    let started = Instant::now();
+    let step = match items.is_empty() {
+        true => None,
+        false => Some(train_batch(t.model, t.params, &items, t.engine)?),
+    };
+    if cx.collective.world().size > 1 {
+        // Own compute apart from waiting for the others (the exchange syncs anyway).
+        t.params.device().synchronize()?;
+    }
+    let computed = started.elapsed().as_secs_f64();
+    let results: Vec<(usize, Outcome)> = step
+        .iter()
+        .flat_map(|s| mine.iter().zip(&s.compounds))
+        .map(|(&k, c)| {
+            let (loss, output, poses) = (c.loss, c.output, c.poses.clone());
+            (
+                k,
+                Outcome {
+                    loss,
+                    output,
+                    poses,
+                },
+            )
+        })
+        .collect();
+    let _exchange = span(Phase::Exchange, t.params.device());
+    let shared = gather(cx.collective, graphs, ids, &results, stop, computed)?;
+    let (c, p) = (cx.collective, t.params);
+    let grads = summed_gradients(c, p, step.as_ref(), mine.len(), ids.len())?;
+    Ok(SharedStep {
+        shared,
+        grads,
+        computed,
+        exchanged: started.elapsed().as_secs_f64() - computed,
+    })
 }
 
 fn interrupted(cx: &EpochContext) -> Error {
