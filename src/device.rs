@@ -3,19 +3,40 @@
 use crate::error::{Error, Result};
 use candle_core::Device;
 
+/// What a device value names, before any device is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spec {
+    /// The CPU.
+    Cpu,
+    /// A GPU by ordinal; `None` for a bare `cuda` (GPU 0 alone, a worker's own GPU in a
+    /// data-parallel run).
+    Gpu(Option<usize>),
+}
+
+/// Reads `cpu`, `cuda` (or `gpu`) or `cuda:N`.
+pub fn spec(value: &str) -> Result<Spec> {
+    match value.trim() {
+        "cpu" => Ok(Spec::Cpu),
+        "cuda" | "gpu" => Ok(Spec::Gpu(None)),
+        s => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => Ok(Spec::Gpu(Some(n))),
+            _ => Err(Error::Device {
+                spec: value.to_string(),
+                reason: "expected cpu, cuda or cuda:N".into(),
+            }),
+        },
+    }
+}
+
 /// `cpu`, `cuda` or `cuda:N` → a device; CUDA needs a build with the `cuda` feature.
-pub fn parse(spec: &str) -> Result<Device> {
+pub fn parse(value: &str) -> Result<Device> {
     let err = |reason: String| Error::Device {
-        spec: spec.to_string(),
+        spec: value.to_string(),
         reason,
     };
-    let ordinal = match spec.trim() {
-        "cpu" => return Ok(Device::Cpu),
-        "cuda" | "gpu" => 0,
-        s => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(n)) => n,
-            _ => return Err(err("expected cpu, cuda or cuda:N".into())),
-        },
+    let ordinal = match spec(value)? {
+        Spec::Cpu => return Ok(Device::Cpu),
+        Spec::Gpu(n) => n.unwrap_or(0),
     };
     if !cfg!(feature = "cuda") {
         return Err(err(

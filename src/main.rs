@@ -6,12 +6,13 @@ fn main() {
     if let Err(e) = cli::run() {
         // A data-parallel worker names itself: every rank may report. An interruption is
         // reported once, by rank 0.
-        let rank = std::env::var("WORLD_SIZE")
+        let world = multipose::distributed::WorkerEnv::from_env()
             .ok()
-            .and(std::env::var("RANK").ok());
-        let follower = rank.as_deref().is_some_and(|r| r != "0");
+            .flatten()
+            .map(|w| w.world);
+        let follower = world.is_some_and(|w| !w.is_leader());
         if !(follower && exit_code(&e) == 130) {
-            let name = rank.map_or(String::new(), |r| format!(" (rank {r})"));
+            let name = world.map_or(String::new(), |w| format!(" (rank {})", w.rank));
             eprintln!("error{name}: {}", report(&e));
         }
         std::process::exit(exit_code(&e));

@@ -153,9 +153,9 @@ impl EngineSection {
     pub fn device_for(&self, local_rank: usize) -> Result<String> {
         let workers = self.workers();
         if workers.is_empty() {
-            return Ok(match self.device.trim() {
-                "cuda" | "gpu" => format!("cuda:{local_rank}"),
-                d => d.to_string(),
+            return Ok(match crate::device::spec(&self.device)? {
+                crate::device::Spec::Gpu(None) => format!("cuda:{local_rank}"),
+                _ => self.device.clone(),
             });
         }
         workers.get(local_rank).cloned().ok_or_else(|| {
@@ -511,7 +511,7 @@ impl TrainConfig {
             );
         }
         for d in self.engine.workers() {
-            if d != "cpu" && d != "cuda" && !d.starts_with("cuda:") {
+            if crate::device::spec(&d).is_err() {
                 return bad(
                     "engine.devices",
                     format!("{:?}", self.engine.devices),

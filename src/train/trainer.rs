@@ -138,7 +138,14 @@ pub fn resume_with(out: &Path, epochs: Option<usize>, options: &RunOptions) -> R
         message: e.to_string(),
     })?;
     if !state.config.is_empty() {
-        let changed = changed_keys(&state.config, &config.to_toml()?)?;
+        // `--optim.epochs` may change the count: config.toml may hold the new one already
+        // (another rank wrote it, or a resume that set it was cut before its checkpoint).
+        let skip: &[&str] = if epochs.is_some() {
+            &["optim.epochs"]
+        } else {
+            &[]
+        };
+        let changed = changed_keys(&state.config, &config.to_toml()?, skip)?;
         if !changed.is_empty() {
             return Err(Error::Input {
                 path: config_path,
@@ -181,8 +188,9 @@ pub fn resume_with(out: &Path, epochs: Option<usize>, options: &RunOptions) -> R
     run(&config, out, Some((state, checkpoint)), options)
 }
 
-/// `section.key` entries whose values differ between two configurations (TOML text).
-fn changed_keys(a: &str, b: &str) -> Result<Vec<String>> {
+/// `section.key` entries whose values differ between two configurations (TOML text),
+/// apart from `skip`.
+fn changed_keys(a: &str, b: &str, skip: &[&str]) -> Result<Vec<String>> {
     let parse = |t: &str| -> Result<toml::Table> {
         toml::from_str(t).map_err(|e| Error::InvalidConfig(e.to_string()))
     };
@@ -199,10 +207,9 @@ fn changed_keys(a: &str, b: &str) -> Result<Vec<String>> {
             .collect()
     };
     let (mut fa, mut fb) = (flat(&a), flat(&b));
-    // The one key a resume may change (`resume_with`); a run interrupted between the
-    // change and its next checkpoint has the new count in config.toml only.
-    for f in [&mut fa, &mut fb] {
-        f.remove("optim.epochs");
+    for key in skip {
+        fa.remove(*key);
+        fb.remove(*key);
     }
     let keys: std::collections::BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
     Ok(keys
