@@ -1,14 +1,21 @@
-//! The arms of the multi-pose benchmark: the docking score a user already has, two
-//! single-pose baselines, and the multi-pose combinations.
+//! The arms of the multi-pose benchmark: the docking score a user already has, the
+//! ligand-only baselines, two single-pose models, and the multi-pose combinations.
 
+use crate::baseline::LigandModelKind;
 use serde::{Deserialize, Serialize};
 
 /// One arm: a way to turn a compound's poses into a predicted affinity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arm {
+    /// The mean training label of the target (no structure, no ligand).
+    TrainMean,
+    /// Linear fit on molecular weight (the Polaris challenge's baseline).
+    MwLinear,
     /// The best docking score of the docked poses (no training).
     Vina,
+    /// Kernel ridge on the ligand's Morgan count fingerprint (ligand-only).
+    Fingerprint,
     /// Single-pose model on the reference pose (pose 0) only.
     SingleRef,
     /// Single-pose model on the top-scored docked pose only.
@@ -27,8 +34,11 @@ pub enum Arm {
 
 impl Arm {
     /// Every arm, in report order.
-    pub const ALL: [Arm; 8] = [
+    pub const ALL: [Arm; 11] = [
+        Arm::TrainMean,
+        Arm::MwLinear,
         Arm::Vina,
+        Arm::Fingerprint,
         Arm::SingleRef,
         Arm::SingleTop,
         Arm::Mean,
@@ -41,7 +51,10 @@ impl Arm {
     /// Name as used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
+            Arm::TrainMean => "train_mean",
+            Arm::MwLinear => "mw_linear",
             Arm::Vina => "vina",
+            Arm::Fingerprint => "fingerprint",
             Arm::SingleRef => "single_ref",
             Arm::SingleTop => "single_top",
             Arm::Mean => "mean",
@@ -52,21 +65,31 @@ impl Arm {
         }
     }
 
-    /// Whether the arm trains a model.
+    /// Whether the arm trains a structure-based model (a `multipose train` run per fold).
     pub fn trains(self) -> bool {
-        self != Arm::Vina
+        self != Arm::Vina && self.ligand_model().is_none()
+    }
+
+    /// The ligand-only model of a baseline arm, fitted in process on each fold.
+    pub fn ligand_model(self) -> Option<LigandModelKind> {
+        match self {
+            Arm::TrainMean => Some(LigandModelKind::TrainMean),
+            Arm::MwLinear => Some(LigandModelKind::MwLinear),
+            Arm::Fingerprint => Some(LigandModelKind::Fingerprint),
+            _ => None,
+        }
     }
 
     /// Whether the arm combines several poses.
     pub fn multi_pose(self) -> bool {
-        !matches!(self, Arm::Vina | Arm::SingleRef | Arm::SingleTop)
+        self.trains() && !matches!(self, Arm::SingleRef | Arm::SingleTop)
     }
 
     /// Config overrides (`section.key`, value) that turn the base configuration into
     /// this arm.
     pub fn overrides(self) -> Vec<(&'static str, &'static str)> {
         let mut o = match self {
-            Arm::Vina => vec![],
+            Arm::Vina | Arm::TrainMean | Arm::MwLinear | Arm::Fingerprint => vec![],
             Arm::SingleRef => vec![
                 ("data.poses", "\"reference\""),
                 ("model.combination", "\"mean\""),

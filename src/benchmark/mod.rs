@@ -4,16 +4,18 @@
 //! target), with bootstrap intervals and paired differences against the baselines.
 
 mod arm;
+mod ligand;
 mod plot;
 mod report;
 mod runner;
 
 pub use arm::Arm;
+pub use ligand::{all_features, ligand_predictions};
 pub use report::{
     ArmReport, ArmScores, KCAL_PER_P, Report, Scored, build, markdown, read_test_predictions,
     vina_predictions,
 };
-pub use runner::{Outcome, RunSpec, plan_runs, run_all, run_config};
+pub use runner::{Outcome, RunSpec, fold_splits, plan_runs, run_all, run_config};
 
 use crate::error::{Error, Result};
 use crate::train::{TrainConfig, dataset_options, write_text};
@@ -75,11 +77,12 @@ pub fn run(
         source,
     })?;
     write_text(&plan.out.join("base_config.toml"), &plan.base.to_toml()?)?;
+    let splits = fold_splits(&plan.base, &data.compounds, plan.folds)?;
     let runs = plan_runs(
         &plan.base,
         &data.compounds,
         &plan.arms,
-        (plan.folds, plan.seeds),
+        (&splits, plan.seeds),
         &plan.out,
     )?;
     progress(&format!(
@@ -97,7 +100,7 @@ pub fn run(
         plan.jobs
     ));
     let outcomes = run_all(&runs, &plan.exe, plan.jobs, interrupt, progress);
-    let (scores, problems) = collect(plan, &data.compounds, &runs, &outcomes);
+    let (scores, problems) = collect(plan, (&data.compounds, &splits), &runs, &outcomes);
     let report = build(
         &scores,
         plan.base.data.min_target_size,
@@ -116,21 +119,31 @@ pub fn run(
 /// Pools every arm's test predictions; lists the runs without a result.
 fn collect(
     plan: &Plan,
-    compounds: &[crate::dataset::CompoundData],
+    (compounds, splits): (&[crate::dataset::CompoundData], &[crate::train::Split]),
     runs: &[RunSpec],
     outcomes: &[Outcome],
 ) -> (Vec<ArmScores>, Vec<String>) {
     let mut problems = Vec::new();
+    let feats = if plan.arms.iter().any(|a| a.ligand_model().is_some()) {
+        all_features(compounds)
+    } else {
+        Vec::new()
+    };
     let scores = plan
         .arms
         .iter()
         .map(|&arm| {
             if !arm.trains() {
+                let started = Instant::now();
+                let scored = match arm.ligand_model() {
+                    Some(kind) => ligand_predictions(kind, compounds, &feats, splits),
+                    None => vina_predictions(compounds),
+                };
                 return ArmScores {
                     arm,
-                    scored: vina_predictions(compounds),
+                    scored,
                     runs: (0, 0),
-                    seconds: 0.0,
+                    seconds: started.elapsed().as_secs_f64(),
                 };
             }
             let mut s = ArmScores {

@@ -74,7 +74,8 @@ pub fn read_test_predictions(run_dir: &Path) -> Result<Vec<Scored>> {
     Ok(out)
 }
 
-/// The docking baseline: the best (lowest) score of the docked poses (1..) as pK.
+/// The docking baseline: the best (lowest) score of the docked poses (all but a
+/// reference pose 0) as pK.
 pub fn vina_predictions(compounds: &[CompoundData]) -> Vec<Scored> {
     compounds
         .iter()
@@ -86,7 +87,7 @@ pub fn vina_predictions(compounds: &[CompoundData]) -> Vec<Scored> {
             let best = c
                 .scores
                 .iter()
-                .skip(1)
+                .skip(usize::from(c.reference))
                 .flatten()
                 .copied()
                 .fold(f64::INFINITY, f64::min);
@@ -210,37 +211,47 @@ fn ci(i: Option<Interval>) -> String {
 /// The report as Markdown: the headline table and per-target ρ.
 pub fn markdown(report: &Report) -> String {
     let mut s = String::from(
-        "| arm | compounds | runs | per-target mean ρ | mean τ | mean RMSE | Δρ vs vina | Δρ vs single_top |\n\
-         |---|---:|---:|---|---|---|---|---|\n",
+        "| arm | compounds | runs | per-target mean ρ | mean τ | mean MAE | mean RMSE | Δρ vs vina | Δρ vs single_top |\n\
+         |---|---:|---:|---|---|---|---|---|---|\n",
     );
     for a in &report.arms {
         let m = &a.metrics;
         s.push_str(&format!(
-            "| {} | {} | {}/{} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} |\n",
             a.arm,
             a.compounds,
             a.runs.0,
             a.runs.1,
             ci(m.mean_spearman),
             ci(m.mean_kendall),
+            ci(m.mean_mae),
             ci(m.mean_rmse),
             ci(a.rho_minus_vina),
             ci(a.rho_minus_single_top)
         ));
     }
     let targets: Vec<&String> = report.targets.keys().collect();
-    s.push_str("\nPer-target Spearman ρ (n = compounds scored):\n\n| arm |");
-    for t in &targets {
-        s.push_str(&format!(" {t} ({}) |", report.targets[*t]));
-    }
-    s.push_str(&format!("\n|---|{}\n", "---:|".repeat(targets.len())));
-    for a in &report.arms {
-        s.push_str(&format!("| {} |", a.arm));
+    type Pick = fn(&crate::train::metrics::Metrics) -> f64;
+    let tables: [(&str, Pick); 2] = [
+        ("Spearman ρ", |m| m.spearman.value),
+        ("MAE (p units)", |m| m.mae.value),
+    ];
+    for (title, pick) in tables {
+        s.push_str(&format!(
+            "\nPer-target {title} (n = compounds scored):\n\n| arm |"
+        ));
         for t in &targets {
-            let v = a.metrics.per_target.get(*t).map(|m| m.spearman.value);
-            s.push_str(&v.map_or(" – |".into(), |v| format!(" {v:.2} |")));
+            s.push_str(&format!(" {t} ({}) |", report.targets[*t]));
         }
-        s.push('\n');
+        s.push_str(&format!("\n|---|{}\n", "---:|".repeat(targets.len())));
+        for a in &report.arms {
+            s.push_str(&format!("| {} |", a.arm));
+            for t in &targets {
+                let v = a.metrics.per_target.get(*t).map(pick);
+                s.push_str(&v.map_or(" – |".into(), |v| format!(" {v:.2} |")));
+            }
+            s.push('\n');
+        }
     }
     let small: BTreeSet<String> = report
         .arms

@@ -5,7 +5,7 @@
 use super::Arm;
 use crate::dataset::CompoundData;
 use crate::error::{Error, Result};
-use crate::train::{TrainConfig, make_split};
+use crate::train::{Split, TrainConfig, make_split};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -56,6 +56,24 @@ pub fn run_config(base: &TrainConfig, arm: Arm, split_file: &Path) -> Result<Tra
     TrainConfig::from_toml(&base.to_toml()?, &overrides)
 }
 
+/// The test folds of the benchmark: fold k of every target as test, validation a share
+/// of the rest (the same folds for every arm, grouped as `base.split.group` says).
+pub fn fold_splits(
+    base: &TrainConfig,
+    compounds: &[CompoundData],
+    folds: usize,
+) -> Result<Vec<Split>> {
+    (0..folds)
+        .map(|fold| {
+            let mut fold_config = base.clone();
+            fold_config.split.kind = crate::train::SplitKind::PerTarget;
+            fold_config.split.folds = folds;
+            fold_config.split.fold = fold;
+            make_split(&fold_config, compounds)
+        })
+        .collect()
+}
+
 /// Writes the split files of every fold and arm (ids of the compounds the arm can use)
 /// and returns the runs: `members` per arm and fold, which differ only in their training
 /// seed. `compounds` is the dataset with all poses; compounds without a docked pose are
@@ -64,18 +82,13 @@ pub fn plan_runs(
     base: &TrainConfig,
     compounds: &[CompoundData],
     arms: &[Arm],
-    (folds, members): (usize, usize),
+    (splits, members): (&[Split], usize),
     out: &Path,
 ) -> Result<Vec<RunSpec>> {
     let mut runs = Vec::new();
-    for fold in 0..folds {
-        let mut fold_config = base.clone();
-        fold_config.split.kind = crate::train::SplitKind::PerTarget;
-        fold_config.split.folds = folds;
-        fold_config.split.fold = fold;
-        let split = make_split(&fold_config, compounds)?;
+    for (fold, split) in splits.iter().enumerate() {
         for &arm in arms.iter().filter(|a| a.trains()) {
-            let usable = |i: &usize| !needs_docked(arm) || compounds[*i].poses.len() > 1;
+            let usable = |i: &usize| !needs_docked(arm) || has_docked(&compounds[*i]);
             let ids = |part: &[usize]| -> Vec<String> {
                 part.iter()
                     .filter(|i| usable(i))
@@ -117,6 +130,11 @@ fn run_name(fold: usize, member: usize) -> String {
 /// Whether the arm's pose selection needs poses beyond the reference pose.
 pub fn needs_docked(arm: Arm) -> bool {
     matches!(arm, Arm::SingleTop | Arm::Vina)
+}
+
+/// Whether a compound has a docked pose (beyond a reference pose 0).
+fn has_docked(c: &CompoundData) -> bool {
+    c.poses.len() > usize::from(c.reference)
 }
 
 fn create_dir(dir: &Path) -> Result<()> {

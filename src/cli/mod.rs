@@ -3,6 +3,7 @@
 mod bench;
 mod benchmark;
 mod data_args;
+mod dock;
 mod import;
 mod inspect;
 mod predict;
@@ -38,6 +39,9 @@ enum Command {
     /// within-target folds and report per-target rank correlations with 95% intervals.
     /// Config keys can be overridden with `--section.key value` for every arm.
     Benchmark(benchmark::BenchmarkArgs),
+    /// Dock compounds from SMILES into one or more receptors (RDKit, meeko and AutoDock
+    /// Vina in Python): a multi-pose dataset with Vina scores, resumable, failures listed.
+    Dock(dock::DockArgs),
     /// Load a dataset and print, per compound, poses, atoms (protein / pocket / ligand),
     /// edges, label and warnings: the first thing to run on your own data.
     Inspect(inspect::InspectArgs),
@@ -99,6 +103,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Evaluate(args) => predict::evaluate_cmd(args),
         Command::Bench(args) => bench::run(args),
         Command::Benchmark(args) => benchmark::run(args, overrides),
+        Command::Dock(args) => dock::run_cmd(args),
         Command::Inspect(args) => inspect::run(args),
         Command::ImportMtenn(args) => import::run(args, overrides),
     }

@@ -2,6 +2,7 @@
 
 use super::PoseSelection;
 use crate::error::{Error, Result};
+use crate::structure::LigandFormat;
 use std::path::{Path, PathBuf};
 
 /// How the records of ligand files are grouped into compounds.
@@ -85,6 +86,20 @@ impl Default for DatasetSpec {
     }
 }
 
+/// The ligand files of `dir` (any [`LigandFormat`], compressed or not), sorted.
+fn ligand_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && LigandFormat::of(p).is_some())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 fn sorted_files(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
         path: dir.to_path_buf(),
@@ -131,7 +146,7 @@ impl DatasetSpec {
         };
         let poses = dir.join("poses");
         if poses.is_dir() {
-            spec.poses = sorted_files(&poses, &["sdf", "mol2", "mol"])?;
+            spec.poses = ligand_files(&poses)?;
         }
         let complexes = dir.join("complexes");
         if complexes.is_dir() {

@@ -11,7 +11,7 @@ mod targets;
 pub use cache::{GraphCache, Lookup, cache_key};
 pub use labels::{Assay, Label, Qualifier, read_labels};
 pub use layout::{DatasetSpec, GroupBy};
-pub use selection::{PoseSelection, SCORE_FIELDS, docking_score};
+pub use selection::{PoseSelection, SCORE_FIELDS, docking_score, has_reference};
 pub use targets::{TargetSummary, open, summarise_targets};
 
 use crate::error::{Error, Result};
@@ -36,6 +36,9 @@ pub struct CompoundData {
     pub rmsd: Vec<Option<f64>>,
     /// Docking score of each pose (lower is better), when the file records one.
     pub scores: Vec<Option<f64>>,
+    /// Whether pose 0 is a reference pose rather than docking output (see
+    /// [`has_reference`]).
+    pub reference: bool,
     /// Heavy-atom ligand bonds of pose 0 (atom indices within the ligand).
     pub ligand_bonds: Vec<(usize, usize, u8)>,
     /// The measurement, if any.
@@ -317,6 +320,7 @@ fn build_compound(
         sources,
         rmsd,
         scores,
+        reference: has_reference(&molecules),
         label,
         warnings,
     })

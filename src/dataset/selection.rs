@@ -22,9 +22,24 @@ pub fn docking_score(m: &Molecule) -> Option<f64> {
         .filter(|v| v.is_finite())
 }
 
+/// `pose_source` values that mark a record as docking output (`multipose dock` writes
+/// `vina` on every record; `tools/dock` writes it on all but the reference pose).
+const DOCKED_SOURCES: [&str; 2] = ["vina", "docked"];
+
+/// Whether pose 0 is a reference pose (modelled or crystal) rather than docking output:
+/// yes unless its `pose_source` field names a docking program.
+pub fn has_reference(poses: &[Molecule]) -> bool {
+    !poses
+        .first()
+        .and_then(|m| m.property("pose_source"))
+        .is_some_and(|s| DOCKED_SOURCES.contains(&s.trim()))
+}
+
 crate::choice! {
     /// Which poses of every compound are kept. Pose 0 is the reference pose in datasets
     /// made by `tools/dock` (the modelled or crystal pose); the others are docking output.
+    /// In datasets of `multipose dock` every pose is docked, and `docked` / `top_docked`
+    /// consider pose 0 too.
     #[derive(Default)]
     pub enum PoseSelection {
         /// Every pose.
@@ -44,7 +59,7 @@ impl PoseSelection {
     /// Indices of the kept poses among `poses` (empty when nothing qualifies, e.g. a
     /// compound with only its reference pose asked for its docked ones).
     pub fn pick(self, poses: &[Molecule]) -> Vec<usize> {
-        let docked = 1..poses.len();
+        let docked = usize::from(has_reference(poses)).min(poses.len())..poses.len();
         match self {
             Self::All => (0..poses.len()).collect(),
             Self::Reference => (0..poses.len().min(1)).collect(),
@@ -98,5 +113,13 @@ mod tests {
         );
         let unscored = vec![pose(None), pose(None), pose(None)];
         assert_eq!(PoseSelection::TopDocked.pick(&unscored), vec![1]);
+        // Every pose docked (`multipose dock`): pose 0 competes too.
+        let mut docked = poses.clone();
+        for m in &mut docked {
+            m.properties.push(("pose_source".into(), "vina".into()));
+        }
+        assert!(!has_reference(&docked) && has_reference(&poses));
+        assert_eq!(PoseSelection::TopDocked.pick(&docked), vec![0]);
+        assert_eq!(PoseSelection::Docked.pick(&docked), vec![0, 1, 2, 3]);
     }
 }

@@ -20,20 +20,59 @@ pub use sdf::{parse_sdf, read_sdf};
 use crate::error::{Error, Result};
 use std::path::Path;
 
-/// Reads ligand records from an `.sdf`/`.mol`/`.sdf` or `.mol2` file (by extension).
+/// Ligand file formats, by extension; `.gz` on top of any of them is read decompressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LigandFormat {
+    /// SDF / MOL (V2000 or V3000).
+    Sdf,
+    /// Tripos MOL2.
+    Mol2,
+}
+
+impl LigandFormat {
+    /// The format of `path` (`x.sdf`, `x.mol2`, `x.sdf.gz`, ...), if it is a ligand file.
+    pub fn of(path: &Path) -> Option<(LigandFormat, bool)> {
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        let (stem, gz) = match name.strip_suffix(".gz") {
+            Some(stem) => (stem.to_string(), true),
+            None => (name, false),
+        };
+        let format = match stem.rsplit_once('.')?.1 {
+            "mol2" => LigandFormat::Mol2,
+            "sdf" | "mol" | "sd" => LigandFormat::Sdf,
+            _ => return None,
+        };
+        Some((format, gz))
+    }
+}
+
+/// Reads ligand records from an `.sdf`/`.mol`/`.sd` or `.mol2` file (by extension), each
+/// optionally gzip-compressed (`.sdf.gz`).
 pub fn read_ligands(path: &Path) -> Result<Vec<Molecule>> {
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("mol2") => read_mol2(path),
-        Some("sdf" | "mol" | "sd") => read_sdf(path),
-        _ => Err(Error::Input {
+    let Some((format, gz)) = LigandFormat::of(path) else {
+        return Err(Error::Input {
             path: path.to_path_buf(),
-            message: "unknown ligand format (expected .sdf, .mol or .mol2)".into(),
-        }),
+            message: "unknown ligand format (expected .sdf, .mol or .mol2, optionally .gz)".into(),
+        });
+    };
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let text = if gz {
+        use std::io::Read;
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(file)
+            .read_to_string(&mut text)
+            .map_err(io)?;
+        text
+    } else {
+        std::fs::read_to_string(path).map_err(io)?
+    };
+    match format {
+        LigandFormat::Mol2 => parse_mol2(&text, path),
+        LigandFormat::Sdf => parse_sdf(&text, path),
     }
 }
 use std::hash::{Hash, Hasher};

@@ -2,7 +2,7 @@
 //! (`--section.key value`). Unknown keys and wrong types are errors that name the key.
 
 use super::OptimizerKind;
-use super::split::SplitKind;
+use super::split::{SplitGroup, SplitKind};
 use super::stopping::StoppingKind;
 use super::targets::PoseLabel;
 use crate::combine::{CombinationChoice, EngineKind};
@@ -282,6 +282,8 @@ pub struct SplitConfig {
     pub folds: usize,
     /// target / per_target with folds: the test fold (0-based).
     pub fold: usize,
+    /// per_target: what stays together within a target (whole groups per part).
+    pub group: SplitGroup,
     /// Fraction of compounds for training.
     pub train: f64,
     /// Fraction for validation.
@@ -298,6 +300,7 @@ impl Default for SplitConfig {
             kind: SplitKind::Random,
             folds: 0,
             fold: 0,
+            group: SplitGroup::None,
             train: 0.7,
             val: 0.15,
             test: 0.15,
@@ -675,6 +678,8 @@ kind = "{split}"              # random | temporal (by label date) | manual | sca
                              # | per_target (each target split alone) | target (whole targets held out)
 folds = {folds}                    # per_target / target: k folds (0 = the fractions below)
 fold = {fold}                     # the test fold; validation is a val/(train+val) share of the rest
+group = "{group}"                # per_target: none | scaffold (Bemis-Murcko) | cluster (Butina, Morgan
+                             # counts, MinMax similarity >= 0.65): near-duplicates share a part
 train = {train:?}
 val = {val:?}
 test = {test:?}
@@ -746,6 +751,7 @@ per_pose = {per_pose}             # read out each pose before combining (mtenn's
         split = d.split.kind,
         folds = d.split.folds,
         fold = d.split.fold,
+        group = d.split.group,
         train = d.split.train,
         val = d.split.val,
         test = d.split.test,

@@ -32,7 +32,7 @@ pub use optim::{Optimizer, OptimizerKind};
 pub use prepare::{Prepared, dataset_options, engine_config, grouped_config, make_split, prepare};
 pub use report::Summary;
 pub use run_dir::{BEST_WEIGHTS, LAST_WEIGHTS, Plot, RunDir};
-pub use split::SplitKind;
+pub use split::{Split, SplitGroup, SplitKind};
 pub use stopping::{Decision, EarlyStopping, StoppingKind};
 pub use target_metrics::{MIN_TARGET_SIZE, TargetMetrics, paired_spearman_difference, per_target};
 pub use target_split::Parts;

@@ -1,8 +1,8 @@
 //! What a training configuration describes, derived once per run: the data with graphs
 //! and objectives, the grouped model's configuration, the engine and the split.
 
-use super::split::{self, Split, SplitKind, scaffold_key};
-use super::target_split::{Parts, per_target, whole_targets};
+use super::split::{self, Split, SplitGroup, SplitKind, scaffold_key};
+use super::target_split::{Parts, per_target, per_target_grouped, whole_targets};
 use super::{TrainConfig, targets};
 use crate::combine::{
     ChunkPolicy, CombinationChoice, CombinationConfig, CombinationKind, EngineConfig,
@@ -183,6 +183,25 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
     })
 }
 
+fn scaffold_keys(compounds: &[CompoundData]) -> Vec<String> {
+    compounds
+        .iter()
+        .map(|c| {
+            let z: Vec<u32> = c.poses[0].z()[c.poses[0].len() - c.ligand_atoms..].to_vec();
+            scaffold_key(&z, &c.ligand_bonds)
+        })
+        .collect()
+}
+
+/// The group of every compound for a grouped per-target split (`None`: ungrouped).
+fn group_keys(group: SplitGroup, compounds: &[CompoundData]) -> Option<Vec<String>> {
+    match group {
+        SplitGroup::None => None,
+        SplitGroup::Scaffold => Some(scaffold_keys(compounds)),
+        SplitGroup::Cluster => Some(crate::baseline::cluster_keys(compounds)),
+    }
+}
+
 /// The split a config asks for.
 pub fn make_split(config: &TrainConfig, compounds: &[CompoundData]) -> Result<Split> {
     let s = &config.split;
@@ -209,21 +228,14 @@ pub fn make_split(config: &TrainConfig, compounds: &[CompoundData]) -> Result<Sp
                     val_share: s.val / (s.train + s.val).max(f64::MIN_POSITIVE),
                 },
             };
-            if s.kind == SplitKind::Target {
-                whole_targets(&targets, parts, config.optim.seed)
-            } else {
-                per_target(&targets, parts, config.optim.seed)
+            match (s.kind, group_keys(s.group, compounds)) {
+                (SplitKind::Target, _) => whole_targets(&targets, parts, config.optim.seed),
+                (_, Some(keys)) => per_target_grouped(&targets, &keys, parts, config.optim.seed),
+                (_, None) => per_target(&targets, parts, config.optim.seed),
             }
         }
         SplitKind::Scaffold => {
-            let keys: Vec<String> = compounds
-                .iter()
-                .map(|c| {
-                    let z: Vec<u32> = c.poses[0].z()[c.poses[0].len() - c.ligand_atoms..].to_vec();
-                    scaffold_key(&z, &c.ligand_bonds)
-                })
-                .collect();
-            split::scaffold(&keys, s.train, s.val, config.optim.seed)
+            split::scaffold(&scaffold_keys(compounds), s.train, s.val, config.optim.seed)
         }
         SplitKind::Random => split::random(compounds.len(), s.train, s.val, config.optim.seed),
     })

@@ -24,6 +24,20 @@ crate::choice! {
     }
 }
 
+crate::choice! {
+    /// What stays together when each target is split alone (`per_target`).
+    #[derive(Default)]
+    pub enum SplitGroup {
+        /// Nothing: compounds are dealt one by one.
+        #[default]
+        None = "none",
+        /// Compounds of one Bemis–Murcko scaffold.
+        Scaffold = "scaffold",
+        /// Butina clusters of Morgan count fingerprints (MinMax similarity ≥ 0.65).
+        Cluster = "cluster",
+    }
+}
+
 /// Compound indices of each part.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Split {

@@ -1,7 +1,7 @@
 //! Metrics of a multi-target evaluation: per target (a congeneric series is ranked
 //! within its target), and their mean over targets with a bootstrap interval.
 
-use super::metrics::{Interval, Metrics, evaluate, kendall, pearson, rmse, spearman};
+use super::metrics::{Interval, Metrics, evaluate, kendall, mae, pearson, rmse, spearman};
 use crate::rng::SplitMix;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -22,6 +22,8 @@ pub struct TargetMetrics {
     pub mean_pearson: Option<Interval>,
     /// Mean over targets of the RMSE.
     pub mean_rmse: Option<Interval>,
+    /// Mean over targets of the MAE (the Polaris challenge's score).
+    pub mean_mae: Option<Interval>,
 }
 
 /// Exact labels a target needs for per-target metrics unless configured otherwise: below
@@ -29,7 +31,7 @@ pub struct TargetMetrics {
 pub const MIN_TARGET_SIZE: usize = 5;
 
 type F = fn(&[f64], &[f64]) -> f64;
-const MEANS: [F; 4] = [spearman, kendall, pearson, rmse];
+const MEANS: [F; 5] = [spearman, kendall, pearson, rmse, mae];
 
 /// Metrics of `(target, prediction, truth)` triples (exact labels only); targets with
 /// fewer than `min_size` of them are listed in `too_small` and left out of the means.
@@ -68,6 +70,7 @@ pub fn per_target(
         mean_kendall: means[1],
         mean_pearson: means[2],
         mean_rmse: means[3],
+        mean_mae: means[4],
     }
 }
 
@@ -100,8 +103,12 @@ fn finite_mean(values: impl Iterator<Item = f64>) -> Option<f64> {
 /// The means of `MEANS` over groups, with percentile intervals from resampling the
 /// compounds of every group independently (targets fixed: the question is how well the
 /// model ranks within these targets).
-fn mean_intervals(groups: &[(&[f64], &[f64])], samples: usize, seed: u64) -> [Option<Interval>; 4] {
-    let mut boots: [Vec<f64>; 4] = Default::default();
+fn mean_intervals(
+    groups: &[(&[f64], &[f64])],
+    samples: usize,
+    seed: u64,
+) -> [Option<Interval>; MEANS.len()] {
+    let mut boots: [Vec<f64>; MEANS.len()] = Default::default();
     let mut rng = SplitMix(seed);
     let mut resampled: Vec<(Vec<f64>, Vec<f64>)> = groups
         .iter()

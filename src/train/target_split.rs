@@ -103,6 +103,83 @@ pub fn per_target(groups: &[String], parts: Parts, seed: u64) -> Split {
     sorted(split)
 }
 
+/// Each target split alone, keeping the compounds of one group (`keys[i]`: compound i's
+/// scaffold or cluster) in one part: folds get whole groups, largest first, each to the
+/// fold with the fewest compounds so far (ties: the lower fold), after a seeded shuffle
+/// that orders groups of one size; validation takes whole groups of the rest.
+pub fn per_target_grouped(targets: &[String], keys: &[String], parts: Parts, seed: u64) -> Split {
+    let mut split = Split::default();
+    for (name, items) in by_group(targets) {
+        let s = cut_groups(&items, keys, parts, group_seed(seed, name));
+        split.train.extend(s.train);
+        split.val.extend(s.val);
+        split.test.extend(s.test);
+    }
+    sorted(split)
+}
+
+fn cut_groups(items: &[usize], keys: &[String], parts: Parts, seed: u64) -> Split {
+    let mut by: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for &i in items {
+        by.entry(keys[i].as_str()).or_default().push(i);
+    }
+    let groups: Vec<Vec<usize>> = by.into_values().collect();
+    let mut order: Vec<Vec<usize>> = shuffled(groups.len(), seed)
+        .into_iter()
+        .map(|k| groups[k].clone())
+        .collect();
+    order.sort_by_key(|g| std::cmp::Reverse(g.len()));
+    let n = items.len();
+    let fill = |groups: Vec<Vec<usize>>, first: usize| -> (Vec<usize>, Vec<usize>) {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for g in groups {
+            if a.len() < first {
+                a.extend(g)
+            } else {
+                b.extend(g)
+            }
+        }
+        (a, b)
+    };
+    match parts {
+        Parts::Fractions { train, val } => {
+            let t = (train * n as f64).round() as usize;
+            let v = (val * n as f64).round() as usize;
+            let (train, rest) = fill(order, t);
+            let (mut val, mut test) = (Vec::new(), Vec::new());
+            for i in rest {
+                if val.len() < v {
+                    val.push(i)
+                } else {
+                    test.push(i)
+                }
+            }
+            Split { train, val, test }
+        }
+        Parts::Fold {
+            folds,
+            fold,
+            val_share,
+        } => {
+            let mut load = vec![0usize; folds.max(1)];
+            let (mut test, mut rest) = (Vec::new(), Vec::new());
+            for g in order {
+                let f = (0..load.len()).min_by_key(|&f| (load[f], f)).unwrap_or(0);
+                load[f] += g.len();
+                if f == fold {
+                    test.extend(g)
+                } else {
+                    rest.push(g)
+                }
+            }
+            let size: usize = rest.iter().map(Vec::len).sum();
+            let v = (val_share * size as f64).round() as usize;
+            let (val, train) = fill(rest, v);
+            Split { train, val, test }
+        }
+    }
+}
+
 /// Whole targets held out: the targets are split, and every compound follows its target.
 pub fn whole_targets(groups: &[String], parts: Parts, seed: u64) -> Split {
     let by = by_group(groups);
@@ -209,6 +286,37 @@ mod tests {
             assert!(!s.val.is_empty() && !s.train.is_empty());
         }
         assert_eq!(tested, vec![1; 20]);
+    }
+
+    #[test]
+    fn grouped_folds_keep_groups_whole_and_test_every_compound_once() {
+        let targets = groups();
+        // Groups of 1 to 4 compounds within each target.
+        let keys: Vec<String> = (0..targets.len())
+            .map(|i| format!("g{}", (i * 7) % 9 / 3))
+            .collect();
+        let mut tested = vec![0; targets.len()];
+        for fold in 0..3 {
+            let parts = Parts::Fold {
+                folds: 3,
+                fold,
+                val_share: 0.2,
+            };
+            let s = per_target_grouped(&targets, &keys, parts, 5);
+            disjoint_and_complete(&s, targets.len());
+            for &i in &s.test {
+                tested[i] += 1;
+            }
+            let part = |i: usize| s.part_of(i);
+            for i in 0..targets.len() {
+                for j in 0..targets.len() {
+                    if targets[i] == targets[j] && keys[i] == keys[j] {
+                        assert_eq!(part(i), part(j), "{i} and {j} share a group");
+                    }
+                }
+            }
+        }
+        assert!(tested.iter().all(|&t| t == 1), "{tested:?}");
     }
 
     #[test]

@@ -1,0 +1,229 @@
+//! Results of single dockings, and what the output folder keeps of them: labels per
+//! target and `docking.csv`, the record of every compound and target.
+
+use super::{DockJob, Failure, InputRow, LabelCell, Task};
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// The result of docking one compound into one target, as `dock.py` writes it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct TaskResult {
+    /// Whether poses were written.
+    pub ok: bool,
+    /// The stage that failed: smiles, embedding, meeko, vina, error, worker.
+    #[serde(default)]
+    pub stage: Option<String>,
+    /// Why it failed.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Poses written.
+    #[serde(default)]
+    pub poses: Option<usize>,
+    /// Stereoisomers docked.
+    #[serde(default)]
+    pub isomers: Option<usize>,
+    /// Stereoisomers the SMILES allows (before the cap).
+    #[serde(default)]
+    pub isomers_total: Option<usize>,
+    /// Best Vina score, kcal/mol.
+    #[serde(default)]
+    pub best: Option<f64>,
+    /// Target.
+    pub target: String,
+    /// Compound id.
+    pub id: String,
+    /// Input line.
+    pub row: usize,
+    /// The SMILES it was docked from.
+    #[serde(default)]
+    pub smiles: Option<String>,
+    /// Seconds of one core.
+    #[serde(default)]
+    pub seconds: f64,
+    /// The worker process died: nothing was written.
+    #[serde(default)]
+    pub crashed: bool,
+}
+
+impl TaskResult {
+    /// The finished result of `task` from an earlier run: its result file names the same
+    /// compound and SMILES, and its poses file exists. Failures count as finished unless
+    /// `retry_failed`.
+    pub fn finished(task: &Task, retry_failed: bool) -> Option<TaskResult> {
+        let text = std::fs::read_to_string(&task.result).ok()?;
+        let r: TaskResult = serde_json::from_str(&text).ok()?;
+        r.usable_for(task, retry_failed)
+    }
+
+    /// `self` if it is the result of `task` (same compound and SMILES, poses file there;
+    /// a failure only unless `retry_failed`).
+    pub fn usable_for(self, task: &Task, retry_failed: bool) -> Option<TaskResult> {
+        let r = self;
+        let same = r.target == task.target
+            && r.id == task.id
+            && r.smiles.as_ref().is_none_or(|s| *s == task.smiles);
+        let usable = if r.ok {
+            task.sdf.is_file()
+        } else {
+            !retry_failed
+        };
+        (same && usable).then_some(r)
+    }
+}
+
+fn finish(path: &std::path::Path, w: csv::Writer<Vec<u8>>) -> Result<()> {
+    let bytes = w.into_inner().map_err(|e| Error::Input {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    crate::train::write_text(path, &String::from_utf8_lossy(&bytes))
+}
+
+fn bad(path: &std::path::Path) -> impl Fn(csv::Error) -> Error + '_ {
+    move |e| Error::Input {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Columns of `docking.csv`.
+const RECORD_COLUMNS: [&str; 11] = [
+    "target",
+    "compound_id",
+    "line",
+    "status",
+    "poses",
+    "isomers",
+    "isomers_total",
+    "best_vina",
+    "seconds",
+    "reason",
+    "smiles",
+];
+
+/// The results an earlier run recorded in `docking.csv` (docked or failed), so that a
+/// fresh copy of a dataset folder without its scratch files resumes too. A missing or
+/// unreadable record is no record.
+pub fn read_record(path: &std::path::Path) -> HashMap<(String, String), TaskResult> {
+    let mut out = HashMap::new();
+    let Ok(mut reader) = csv::Reader::from_path(path) else {
+        return out;
+    };
+    for row in reader.records().map_while(std::result::Result::ok) {
+        let get = |k: usize| row.get(k).unwrap_or("").to_string();
+        let num = |k: usize| row.get(k).and_then(|v| v.parse::<usize>().ok());
+        let real = |k: usize| row.get(k).and_then(|v| v.parse::<f64>().ok());
+        let status = get(3);
+        if status != "docked" && status != "failed" || get(10).is_empty() {
+            continue;
+        }
+        let r = TaskResult {
+            ok: status == "docked",
+            stage: None,
+            reason: Some(get(9)).filter(|s| !s.is_empty()),
+            poses: num(4),
+            isomers: num(5),
+            isomers_total: num(6),
+            best: real(7),
+            target: get(0),
+            id: get(1),
+            row: num(2).unwrap_or(0),
+            smiles: Some(get(10)),
+            seconds: real(8).unwrap_or(0.0),
+            crashed: false,
+        };
+        out.insert((r.target.clone(), r.id.clone()), r);
+    }
+    out
+}
+
+/// Writes `<target>/labels.csv` for every target with a label column (compounds with
+/// poses) and `docking.csv`; returns every failure.
+pub fn write_outputs(
+    job: &DockJob,
+    rows: &[InputRow],
+    tasks: &[Task],
+    results: &HashMap<(String, String), TaskResult>,
+    label_failures: &[Failure],
+) -> Result<Vec<Failure>> {
+    let mut column = 0;
+    for t in &job.targets {
+        if t.label.is_none() {
+            continue;
+        }
+        column += 1;
+        let path = job.out.join(&t.name).join("labels.csv");
+        std::fs::create_dir_all(job.out.join(&t.name)).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["compound_id", "value", "unit", "type"])
+            .map_err(bad(&path))?;
+        for r in rows {
+            let docked = results
+                .get(&(t.name.clone(), r.id.clone()))
+                .is_some_and(|x| x.ok);
+            if let (true, LabelCell::Value(v)) = (docked, &r.labels[column - 1]) {
+                w.write_record([r.id.as_str(), v, &job.label_type.1, &job.label_type.0])
+                    .map_err(bad(&path))?;
+            }
+        }
+        finish(&path, w)?;
+    }
+    let mut failed: Vec<Failure> = label_failures.to_vec();
+    let path = job.out.join("docking.csv");
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(RECORD_COLUMNS).map_err(bad(&path))?;
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    for t in tasks {
+        let r = results.get(&(t.target.clone(), t.id.clone()));
+        let status = match r {
+            Some(r) if r.ok => "docked",
+            Some(_) => "failed",
+            None => "to_do",
+        };
+        if let Some(r) = r.filter(|r| !r.ok) {
+            failed.push(Failure {
+                target: t.target.clone(),
+                id: t.id.clone(),
+                line: t.row,
+                reason: opt(r.reason.clone()),
+            });
+        }
+        w.write_record([
+            t.target.clone(),
+            t.id.clone(),
+            t.row.to_string(),
+            status.to_string(),
+            opt(r.and_then(|r| r.poses).map(|v| v.to_string())),
+            opt(r.and_then(|r| r.isomers).map(|v| v.to_string())),
+            opt(r.and_then(|r| r.isomers_total).map(|v| v.to_string())),
+            opt(r.and_then(|r| r.best).map(|v| format!("{v:.3}"))),
+            opt(r.map(|r| format!("{:.1}", r.seconds))),
+            opt(r.and_then(|r| r.reason.clone())),
+            t.smiles.clone(),
+        ])
+        .map_err(bad(&path))?;
+    }
+    for f in label_failures {
+        w.write_record([
+            f.target.as_str(),
+            &f.id,
+            &f.line.to_string(),
+            "failed",
+            "",
+            "",
+            "",
+            "",
+            "",
+            &f.reason,
+            "",
+        ])
+        .map_err(bad(&path))?;
+    }
+    finish(&path, w)?;
+    failed.sort_by(|a, b| (&a.target, a.line).cmp(&(&b.target, b.line)));
+    Ok(failed)
+}
