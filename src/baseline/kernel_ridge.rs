@@ -1,5 +1,7 @@
-//! Kernel ridge regression with the MinMax kernel on count fingerprints, its ridge
-//! strength chosen by exact leave-one-out error on the training set.
+//! Kernel ridge regression with the MinMax kernel on count fingerprints, over one or
+//! several related targets (a multi-task kernel: k((x,s),(x',t)) = k(x,x') · (1 if s = t,
+//! else ρ)), its ridge strength λ and task correlation ρ chosen by exact leave-one-out
+//! error on the training set.
 
 use crate::chem::Fingerprint;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
@@ -8,21 +10,28 @@ use serde::{Deserialize, Serialize};
 /// Ridge strengths tried, relative to the kernel's unit diagonal.
 pub const LAMBDAS: [f64; 9] = [0.003, 0.01, 0.03, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2];
 
-/// A fitted model: f(x) = mean + Σ αᵢ k(x, xᵢ).
+/// Task correlations tried when there are several targets (0: each target alone).
+pub const RHOS: [f64; 5] = [0.0, 0.3, 0.5, 0.7, 0.9];
+
+/// A fitted model: f(x, t) = mean_t + Σ αᵢ k((x,t), (xᵢ,tᵢ)).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KernelRidge {
     /// Training fingerprints.
     pub train: Vec<Vec<(u64, u32)>>,
+    /// Target of every training compound (index into `means`).
+    pub tasks: Vec<usize>,
     /// Dual coefficients, one per training compound.
     pub alpha: Vec<f64>,
-    /// Training label mean (the intercept).
-    pub mean: f64,
+    /// Training label mean per target (the intercepts).
+    pub means: Vec<f64>,
+    /// Per target, the range predictions are clipped to (see `task_stats`).
+    pub ranges: Vec<(f64, f64)>,
     /// The ridge strength chosen.
     pub lambda: f64,
-    /// Its leave-one-out MAE on the training set.
+    /// The task correlation chosen.
+    pub rho: f64,
+    /// Leave-one-out MAE on the training set at the chosen λ, ρ.
     pub loo_mae: f64,
-    /// Range of the training labels; predictions are clipped to it.
-    pub range: (f64, f64),
 }
 
 /// Gram matrix of the MinMax kernel.
@@ -30,60 +39,114 @@ fn gram(a: &[Fingerprint], b: &[Fingerprint]) -> DMatrix<f64> {
     DMatrix::from_fn(a.len(), b.len(), |i, j| a[i].minmax(&b[j]))
 }
 
+fn task_factor(s: usize, t: usize, rho: f64) -> f64 {
+    if s == t { 1.0 } else { rho }
+}
+
+/// Per task: the label mean, and the range predictions are clipped to: the widest
+/// spread of any task's labels around its mean, placed around this task's mean (a
+/// target measured on a narrow series still gets the other targets' dynamic range).
+fn task_stats(tasks: &[usize], y: &[f64], n_tasks: usize) -> (Vec<f64>, Vec<(f64, f64)>) {
+    let mut sum = vec![(0.0, 0usize); n_tasks];
+    for (&t, &v) in tasks.iter().zip(y) {
+        sum[t].0 += v;
+        sum[t].1 += 1;
+    }
+    let means: Vec<f64> = sum
+        .iter()
+        .map(|&(s, n)| if n > 0 { s / n as f64 } else { 0.0 })
+        .collect();
+    let (lo, hi) = tasks
+        .iter()
+        .zip(y)
+        .fold((0.0f64, 0.0f64), |(lo, hi), (&t, &v)| {
+            (lo.min(v - means[t]), hi.max(v - means[t]))
+        });
+    let ranges = means.iter().map(|m| (m + lo, m + hi)).collect();
+    (means, ranges)
+}
+
 impl KernelRidge {
-    /// Fits on `x`, `y` (at least 2 compounds); λ from [`LAMBDAS`] by leave-one-out MAE,
-    /// computed exactly from one eigendecomposition of the Gram matrix.
+    /// Fits on `x`, `y` of one target (at least 2 compounds).
     pub fn fit(x: &[Fingerprint], y: &[f64]) -> Option<KernelRidge> {
+        Self::fit_tasks(x, &vec![0; x.len()], y)
+    }
+
+    /// Fits on compounds of several targets (`tasks[i]`: 0-based target of compound i);
+    /// λ from [`LAMBDAS`] and ρ from [`RHOS`] by leave-one-out MAE, computed exactly from
+    /// one eigendecomposition of the Gram matrix per ρ.
+    pub fn fit_tasks(x: &[Fingerprint], tasks: &[usize], y: &[f64]) -> Option<KernelRidge> {
         let n = x.len();
-        if n < 2 || y.len() != n {
+        if n < 2 || y.len() != n || tasks.len() != n {
             return None;
         }
-        let mean = y.iter().sum::<f64>() / n as f64;
-        let yc = DVector::from_iterator(n, y.iter().map(|v| v - mean));
-        let eig = SymmetricEigen::new(gram(x, x));
-        let (u, s) = (&eig.eigenvectors, &eig.eigenvalues);
-        let uty = u.transpose() * &yc;
-        let u2 = u.map(|v| v * v);
-        let mut best: Option<(f64, f64)> = None;
-        for &lambda in &LAMBDAS {
-            let shrink = s.map(|sk| sk.max(0.0) / (sk.max(0.0) + lambda));
-            let fitted = u * uty.component_mul(&shrink);
-            let hat = &u2 * &shrink;
-            let loo = (0..n)
-                .map(|i| ((yc[i] - fitted[i]) / (1.0 - hat[i]).max(1e-9)).abs())
-                .sum::<f64>()
-                / n as f64;
-            if best.is_none_or(|(_, b)| loo < b) {
-                best = Some((lambda, loo));
+        let n_tasks = tasks.iter().max().map_or(1, |m| m + 1);
+        let (means, ranges) = task_stats(tasks, y, n_tasks);
+        let yc = DVector::from_iterator(n, (0..n).map(|i| y[i] - means[tasks[i]]));
+        let base = gram(x, x);
+        let rhos: &[f64] = if n_tasks > 1 { &RHOS } else { &RHOS[..1] };
+        let mut best: Option<(f64, f64, f64, DVector<f64>)> = None;
+        for &rho in rhos {
+            let k = DMatrix::from_fn(n, n, |i, j| {
+                base[(i, j)] * task_factor(tasks[i], tasks[j], rho)
+            });
+            let eig = SymmetricEigen::new(k);
+            let (u, s) = (&eig.eigenvectors, &eig.eigenvalues);
+            let uty = u.transpose() * &yc;
+            let u2 = u.map(|v| v * v);
+            for &lambda in &LAMBDAS {
+                let shrink = s.map(|sk| sk.max(0.0) / (sk.max(0.0) + lambda));
+                let fitted = u * uty.component_mul(&shrink);
+                let hat = &u2 * &shrink;
+                let loo = (0..n)
+                    .map(|i| ((yc[i] - fitted[i]) / (1.0 - hat[i]).max(1e-9)).abs())
+                    .sum::<f64>()
+                    / n as f64;
+                if best.as_ref().is_none_or(|b| loo < b.2) {
+                    let inv = s.map(|sk| 1.0 / (sk.max(0.0) + lambda));
+                    best = Some((lambda, rho, loo, u * uty.component_mul(&inv)));
+                }
             }
         }
-        let (lambda, loo_mae) = best?;
-        let inv = s.map(|sk| 1.0 / (sk.max(0.0) + lambda));
-        let alpha = u * uty.component_mul(&inv);
-        let lo = y.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let (lambda, rho, loo_mae, alpha) = best?;
         Some(KernelRidge {
             train: x.iter().map(|f| f.counts.clone()).collect(),
+            tasks: tasks.to_vec(),
             alpha: alpha.iter().copied().collect(),
-            mean,
+            means,
+            ranges,
             lambda,
+            rho,
             loo_mae,
-            range: (lo, hi),
         })
     }
 
-    /// Predictions for `x`, clipped to the training labels' range.
+    /// Predictions for `x` on target 0.
     pub fn predict(&self, x: &[Fingerprint]) -> Vec<f64> {
-        let train: Vec<Fingerprint> = self
-            .train
-            .iter()
-            .map(|c| Fingerprint { counts: c.clone() })
-            .collect();
-        let k = gram(x, &train);
-        let alpha = DVector::from_column_slice(&self.alpha);
-        (k * alpha)
-            .iter()
-            .map(|v| (self.mean + v).clamp(self.range.0, self.range.1))
+        self.predict_tasks(x, &vec![0; x.len()])
+    }
+
+    /// Predictions for `x` on targets `tasks`, clipped to each target's range;
+    /// a target the model has no index for gets `NaN`.
+    pub fn predict_tasks(&self, x: &[Fingerprint], tasks: &[usize]) -> Vec<f64> {
+        x.iter()
+            .zip(tasks)
+            .map(|(f, &t)| {
+                let (Some(&mean), Some(&(lo, hi))) = (self.means.get(t), self.ranges.get(t)) else {
+                    return f64::NAN;
+                };
+                let v: f64 = self
+                    .train
+                    .iter()
+                    .zip(&self.tasks)
+                    .zip(&self.alpha)
+                    .map(|((c, &s), a)| {
+                        let k = f.minmax(&Fingerprint { counts: c.clone() });
+                        a * k * task_factor(s, t, self.rho)
+                    })
+                    .sum();
+                (mean + v).clamp(lo, hi)
+            })
             .collect()
     }
 }
@@ -109,9 +172,9 @@ mod tests {
         let p = m.predict(&[fp(&[(1, 3), (7, 3), (101, 1)])]);
         assert!((p[0] - 7.0).abs() < 0.6, "{p:?}");
         assert!(m.loo_mae < 0.8, "{}", m.loo_mae);
-        // The training-set mean is the intercept, and predictions stay in the label range.
+        // Far from every training compound: the training mean.
         let far = m.predict(&[fp(&[(999, 50)])]);
-        assert!((far[0] - m.mean).abs() < 1e-9, "{far:?}");
+        assert!((far[0] - m.means[0]).abs() < 1e-9, "{far:?}");
     }
 
     #[test]
@@ -121,26 +184,48 @@ mod tests {
             .collect();
         let y: Vec<f64> = (0..12).map(|i| (i as f64 * 0.7).sin() + 5.0).collect();
         let m = KernelRidge::fit(&x, &y).unwrap();
-        // Refit by hand without compound 0 at the chosen λ (the mean stays the full
-        // set's, as in the closed form) and compare its error on compound 0.
-        let rest = &x[1..];
-        let yc: Vec<f64> = y[1..].iter().map(|v| v - m.mean).collect();
-        let k = gram(rest, rest) + DMatrix::identity(11, 11) * m.lambda;
-        let a = k.cholesky().unwrap().solve(&DVector::from_vec(yc));
-        let f0 = m.mean + (gram(&x[..1], rest) * a)[0];
+        // Refit by hand without compound i at the chosen λ (the mean stays the full
+        // set's, as in the closed form) and compare the errors.
         let loo = (0..12)
             .map(|i| {
                 let keep: Vec<usize> = (0..12).filter(|&j| j != i).collect();
                 let xs: Vec<Fingerprint> = keep.iter().map(|&j| x[j].clone()).collect();
-                let yc: Vec<f64> = keep.iter().map(|&j| y[j] - m.mean).collect();
+                let yc: Vec<f64> = keep.iter().map(|&j| y[j] - m.means[0]).collect();
                 let k = gram(&xs, &xs) + DMatrix::identity(11, 11) * m.lambda;
                 let a = k.cholesky().unwrap().solve(&DVector::from_vec(yc));
-                (m.mean + (gram(&x[i..=i], &xs) * a)[0] - y[i]).abs()
+                (m.means[0] + (gram(&x[i..=i], &xs) * a)[0] - y[i]).abs()
             })
             .sum::<f64>()
             / 12.0;
         assert!((loo - m.loo_mae).abs() < 1e-8, "{loo} vs {}", m.loo_mae);
-        assert!(f0.is_finite());
+    }
+
+    #[test]
+    fn a_correlated_second_target_helps_and_its_offset_is_kept() {
+        // Target 1 = target 0 + 2 on the same chemistry; target 0 sees only half the
+        // compounds, target 1 all of them.
+        let x: Vec<Fingerprint> = (0..40u32)
+            .map(|i| fp(&[(1, 2), (7, i % 8 + 1), (50 + u64::from(i % 5), 1)]))
+            .collect();
+        let y0 = |i: u32| 4.0 + 0.5 * f64::from(i % 8 + 1);
+        let (mut xs, mut ts, mut ys) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, f) in x.iter().enumerate() {
+            let i = i as u32;
+            if i % 8 < 4 {
+                xs.push(f.clone());
+                ts.push(0);
+                ys.push(y0(i));
+            }
+            xs.push(f.clone());
+            ts.push(1);
+            ys.push(y0(i) + 2.0);
+        }
+        let m = KernelRidge::fit_tasks(&xs, &ts, &ys).unwrap();
+        assert!(m.rho > 0.0, "ρ {}", m.rho);
+        // A compound target 0 never saw (feature 7 at 7).
+        let p = m.predict_tasks(&[fp(&[(1, 2), (7, 7), (51, 1)])], &[0]);
+        assert!((p[0] - y0(6)).abs() < 0.8, "{p:?} vs {}", y0(6));
+        assert!(m.predict_tasks(&[fp(&[(1, 1)])], &[5])[0].is_nan());
     }
 
     #[test]

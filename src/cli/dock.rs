@@ -194,6 +194,16 @@ pub fn run_cmd(args: DockArgs) -> anyhow::Result<()> {
     };
     let result = run(&job, &progress);
     bar.finish_and_clear();
+    let stopped = || {
+        multipose::Error::Interrupted(
+            "docking stopped; finished compounds are kept: rerun the same command to continue"
+                .into(),
+        )
+    };
+    // An interrupted worker exits with an error of its own: the interruption is the news.
+    if result.is_err() && interrupted.load(Ordering::SeqCst) {
+        return Err(stopped().into());
+    }
     let summary = result.with_context(|| format!("docking into {}", args.out.display()))?;
     for f in &summary.failed {
         eprintln!(
@@ -216,10 +226,7 @@ pub fn run_cmd(args: DockArgs) -> anyhow::Result<()> {
         args.out.join("docking.csv").display()
     );
     if interrupted.load(Ordering::SeqCst) {
-        return Err(multipose::Error::Interrupted(
-            "docking stopped; rerun the same command to continue".into(),
-        )
-        .into());
+        return Err(stopped().into());
     }
     if summary.left > 0 {
         eprintln!(

@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and dispatch; the work is in the library.
 
+mod baseline;
 mod bench;
 mod benchmark;
 mod data_args;
@@ -42,6 +43,9 @@ enum Command {
     /// Dock compounds from SMILES into one or more receptors (RDKit, meeko and AutoDock
     /// Vina in Python): a multi-pose dataset with Vina scores, resumable, failures listed.
     Dock(dock::DockArgs),
+    /// Fit a ligand-only baseline (train_mean, mw_linear, fingerprint) on a whole dataset
+    /// and save it for `predict --model` (alone or listed in an ensemble.json).
+    FitBaseline(baseline::FitBaselineArgs),
     /// Load a dataset and print, per compound, poses, atoms (protein / pocket / ligand),
     /// edges, label and warnings: the first thing to run on your own data.
     Inspect(inspect::InspectArgs),
@@ -104,6 +108,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Benchmark(args) => benchmark::run(args, overrides),
         Command::Dock(args) => dock::run_cmd(args),
+        Command::FitBaseline(args) => baseline::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::ImportMtenn(args) => import::run(args, overrides),
     }

@@ -6,14 +6,16 @@ use clap::Args;
 use multipose::combine::Prediction;
 use multipose::dataset::{CompoundData, Qualifier};
 use multipose::train::{
-    EnsemblePrediction, MIN_TARGET_SIZE, TrainedModel, metrics::evaluate, per_target,
+    EnsemblePrediction, MIN_TARGET_SIZE, Member, data_settings, load_members, metrics::evaluate,
+    per_target,
 };
 use std::path::{Path, PathBuf};
 
 /// Arguments of `multipose predict` / `evaluate`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// Run folder of a trained model (repeat for an ensemble: mean ± std).
+    /// A trained model: a run folder of `train`, a ligand-only model of `fit-baseline`, or
+    /// a folder whose ensemble.json lists such members (repeat for an ensemble: mean ± std).
     #[arg(long = "model", required = true)]
     models: Vec<PathBuf>,
     #[command(flatten)]
@@ -33,25 +35,24 @@ fn predict_all(
     labels_required: bool,
 ) -> anyhow::Result<(Vec<CompoundData>, Vec<EnsemblePrediction>)> {
     let device = multipose::device::parse(&args.device)?;
-    let mut models = Vec::with_capacity(args.models.len());
-    for dir in &args.models {
-        let m = TrainedModel::load(dir, &device)?;
-        if !m.weights_recorded {
+    let models = load_members(&args.models, &device)?;
+    for (dir, m) in &models {
+        if let Member::Structure(m) = m
+            && !m.weights_recorded
+        {
             eprintln!(
                 "{}: no summary.json names its weights (an unfinished run, or one of an older version): using {}",
                 dir.display(),
                 m.weights.display()
             );
         }
-        models.push(m);
     }
-    let trained = &models[0].config.data;
-    let pocket = Some(trained.pocket_radius).filter(|r| *r > 0.0);
-    let data = args.data.load(trained.poses, pocket, labels_required)?;
+    let (selection, pocket) = data_settings(&models);
+    let data = args.data.load(selection, pocket, labels_required)?;
     let started = std::time::Instant::now();
     let per_model = models
         .iter()
-        .map(|m| m.predict(&data.compounds))
+        .map(|(_, m)| m.predict(&data.compounds))
         .collect::<multipose::Result<Vec<_>>>()?;
     let poses: usize = data.compounds.iter().map(|c| c.poses.len()).sum::<usize>() * models.len();
     let seconds = started.elapsed().as_secs_f64();

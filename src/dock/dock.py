@@ -144,7 +144,7 @@ class Failure(Exception):
         self.stage = stage
 
 
-def isomers(smiles: str, cap: int):
+def isomers(smiles: str):
     from rdkit import Chem
     from rdkit.Chem.EnumerateStereoisomers import (EnumerateStereoisomers,
                                                    StereoEnumerationOptions)
@@ -155,7 +155,7 @@ def isomers(smiles: str, cap: int):
     # configuration only) are enumerated; centres given absolutely are kept.
     opts = StereoEnumerationOptions(onlyUnassigned=True, unique=True)
     found = [Chem.Mol(m) for m in EnumerateStereoisomers(mol, options=opts)]
-    return found[:cap], len(found)
+    return found, len(found)
 
 
 def embed(mol, seed: int):
@@ -213,12 +213,26 @@ def dock_compound(task: dict) -> dict:
     t0 = time.time()
     settings, receptor = task["settings"], task["receptor"]
     try:
-        found, total = isomers(task["smiles"], settings["max_isomers"])
-        poses = []
-        for k, iso in enumerate(found):
-            mh = embed(iso, settings["seed"])
+        found, total = isomers(task["smiles"])
+        # Isomers are docked in RDKit's enumeration order up to the cap; one that cannot
+        # be embedded (an enumerated configuration may be impossible, e.g. a trans-fused
+        # small bicycle) is skipped and counted, and the compound fails only if none can.
+        docked, unembeddable, poses = [], 0, []
+        for iso in found:
+            if len(docked) == settings["max_isomers"]:
+                break
+            try:
+                mh = embed(iso, settings["seed"])
+            except Failure:
+                unembeddable += 1
+                continue
+            k = len(docked)
+            docked.append(iso)
             for mol, score in dock_isomer(mh, receptor, settings):
                 poses.append((score, k, mol))
+        if not docked:
+            raise Failure("embedding", f"RDKit ETKDG found no 3D conformer for any of {total} stereoisomer(s)")
+        found = docked
         # Every isomer's poses compete for the compound's N slots, best Vina score first
         # (ties by isomer, then Vina's rank: a stable, seed-determined order).
         poses.sort(key=lambda p: (p[0], p[1]))
@@ -242,7 +256,7 @@ def dock_compound(task: dict) -> dict:
                  "isomer_smiles", "vina_score")) + "$$$$\n")
         atomic_write(Path(task["sdf"]), gzip.compress("".join(buf).encode(), mtime=0))
         result = {"ok": True, "poses": len(poses), "isomers": len(found),
-                  "isomers_total": total, "best": poses[0][0]}
+                  "isomers_total": total, "unembeddable": unembeddable, "best": poses[0][0]}
     except Failure as f:
         Path(task["sdf"]).unlink(missing_ok=True)
         result = {"ok": False, "stage": f.stage, "reason": str(f)}

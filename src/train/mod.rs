@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod config;
+mod ensemble;
 mod epoch;
 mod import;
 pub mod metrics;
@@ -27,6 +28,7 @@ pub use config::{
     DataConfig, EngineSection, LossConfig, ModelSection, OptimConfig, ReadoutConfig, SplitConfig,
     StoppingConfig, TrainConfig, default_toml_commented,
 };
+pub use ensemble::{ENSEMBLE_FILE, Member, data_settings, load_members};
 pub use import::{Inferred, import_mtenn, infer, mtenn_config_overrides, mtenn_settings};
 pub use optim::{Optimizer, OptimizerKind};
 pub use prepare::{Prepared, dataset_options, engine_config, grouped_config, make_split, prepare};

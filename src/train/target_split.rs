@@ -3,7 +3,7 @@
 //! by fractions or as k folds, seeded.
 
 use super::split::{Split, shuffled};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// How the parts are drawn: fractions of train and validation (test the rest), or k
 /// folds with fold `fold` as test and a `val_share` of the rest as validation.
@@ -106,11 +106,15 @@ pub fn per_target(groups: &[String], parts: Parts, seed: u64) -> Split {
 /// Each target split alone, keeping the compounds of one group (`keys[i]`: compound i's
 /// scaffold or cluster) in one part: folds get whole groups, largest first, each to the
 /// fold with the fewest compounds so far (ties: the lower fold), after a seeded shuffle
-/// that orders groups of one size; validation takes whole groups of the rest.
+/// that orders groups of one size; validation takes whole groups of the rest. A group
+/// met again in a later target keeps the fold it got first, so a ligand measured on
+/// several targets is tested on all of them in one fold (no model sees its label on one
+/// target while predicting another).
 pub fn per_target_grouped(targets: &[String], keys: &[String], parts: Parts, seed: u64) -> Split {
     let mut split = Split::default();
+    let mut assigned: HashMap<String, usize> = HashMap::new();
     for (name, items) in by_group(targets) {
-        let s = cut_groups(&items, keys, parts, group_seed(seed, name));
+        let s = cut_groups(&items, keys, parts, group_seed(seed, name), &mut assigned);
         split.train.extend(s.train);
         split.val.extend(s.val);
         split.test.extend(s.test);
@@ -118,7 +122,13 @@ pub fn per_target_grouped(targets: &[String], keys: &[String], parts: Parts, see
     sorted(split)
 }
 
-fn cut_groups(items: &[usize], keys: &[String], parts: Parts, seed: u64) -> Split {
+fn cut_groups(
+    items: &[usize],
+    keys: &[String],
+    parts: Parts,
+    seed: u64,
+    assigned: &mut HashMap<String, usize>,
+) -> Split {
     let mut by: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for &i in items {
         by.entry(keys[i].as_str()).or_default().push(i);
@@ -163,8 +173,14 @@ fn cut_groups(items: &[usize], keys: &[String], parts: Parts, seed: u64) -> Spli
         } => {
             let mut load = vec![0usize; folds.max(1)];
             let (mut test, mut rest) = (Vec::new(), Vec::new());
-            for g in order {
-                let f = (0..load.len()).min_by_key(|&f| (load[f], f)).unwrap_or(0);
+            // Groups with a fold from an earlier target first, so the others balance them.
+            let (known, new): (Vec<_>, Vec<_>) = order
+                .into_iter()
+                .partition(|g| assigned.contains_key(&keys[g[0]]));
+            for g in known.into_iter().chain(new) {
+                let key = &keys[g[0]];
+                let least = (0..load.len()).min_by_key(|&f| (load[f], f)).unwrap_or(0);
+                let f = *assigned.entry(key.clone()).or_insert(least);
                 load[f] += g.len();
                 if f == fold {
                     test.extend(g)
@@ -317,6 +333,35 @@ mod tests {
             }
         }
         assert!(tested.iter().all(|&t| t == 1), "{tested:?}");
+    }
+
+    #[test]
+    fn a_group_in_several_targets_is_tested_in_one_fold() {
+        // The same four ligands (groups) measured on two targets.
+        let targets: Vec<String> = ["a", "a", "a", "a", "b", "b", "b", "b"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let keys: Vec<String> = ["x", "y", "z", "w", "x", "y", "z", "w"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for fold in 0..2 {
+            let parts = Parts::Fold {
+                folds: 2,
+                fold,
+                val_share: 0.0,
+            };
+            let s = per_target_grouped(&targets, &keys, parts, 11);
+            for i in 0..4 {
+                assert_eq!(
+                    s.test.contains(&i),
+                    s.test.contains(&(i + 4)),
+                    "fold {fold}, ligand {i}"
+                );
+            }
+            assert_eq!(s.test.len(), 4);
+        }
     }
 
     #[test]

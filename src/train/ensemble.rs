@@ -1,0 +1,123 @@
+//! The members of a prediction ensemble: trained multi-pose runs and saved ligand-only
+//! models side by side, and folders that list several (`ensemble.json`).
+
+use super::{DataConfig, TrainedModel};
+use crate::baseline::SavedLigandModel;
+use crate::combine::Prediction;
+use crate::dataset::{CompoundData, PoseSelection};
+use crate::error::{Error, Result};
+use candle_core::Device;
+use std::path::{Path, PathBuf};
+
+/// File of an ensemble folder: `{"members": ["sub/folder", ...]}`, paths relative to it.
+pub const ENSEMBLE_FILE: &str = "ensemble.json";
+
+/// One model of an ensemble.
+pub enum Member {
+    /// A run folder of `multipose train` (or `import-mtenn`).
+    Structure(Box<TrainedModel>),
+    /// A ligand-only model of `multipose fit-baseline`.
+    Ligand(Box<SavedLigandModel>),
+}
+
+/// Every member model of `dirs`: an ensemble folder gives its listed members, a ligand
+/// model folder its model, anything else is read as a run folder.
+pub fn load_members(dirs: &[PathBuf], device: &Device) -> Result<Vec<(PathBuf, Member)>> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        let list = dir.join(ENSEMBLE_FILE);
+        if list.is_file() {
+            for sub in ensemble_members(&list)? {
+                let member = dir.join(sub);
+                if member.join(ENSEMBLE_FILE).is_file() {
+                    return Err(Error::Input {
+                        path: list,
+                        message: "an ensemble member is an ensemble itself".into(),
+                    });
+                }
+                out.extend(load_members(&[member], device)?);
+            }
+        } else if SavedLigandModel::is_in(dir) {
+            out.push((
+                dir.clone(),
+                Member::Ligand(Box::new(SavedLigandModel::load(dir)?)),
+            ));
+        } else {
+            out.push((
+                dir.clone(),
+                Member::Structure(Box::new(TrainedModel::load(dir, device)?)),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn ensemble_members(list: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(list).map_err(|source| Error::Io {
+        path: list.to_path_buf(),
+        source,
+    })?;
+    let bad = |message: String| Error::Input {
+        path: list.to_path_buf(),
+        message,
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let members: Vec<String> = v["members"]
+        .as_array()
+        .ok_or_else(|| bad("expected {\"members\": [folders]}".into()))?
+        .iter()
+        .map(|m| {
+            m.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad(format!("member {m} is not a folder name")))
+        })
+        .collect::<Result<_>>()?;
+    if members.is_empty() {
+        return Err(bad("no members".into()));
+    }
+    Ok(members)
+}
+
+impl Member {
+    /// The data settings predictions load with: the run's, or the training defaults for
+    /// a ligand-only model (which reads only the ligand's bond table).
+    pub fn data_config(&self) -> Option<&DataConfig> {
+        match self {
+            Member::Structure(m) => Some(&m.config.data),
+            Member::Ligand(_) => None,
+        }
+    }
+
+    /// Per-compound predictions; a ligand-only model predicts the same value for every
+    /// pose and weighs the poses equally.
+    pub fn predict(&self, compounds: &[CompoundData]) -> Result<Vec<Prediction>> {
+        match self {
+            Member::Structure(m) => m.predict(compounds),
+            Member::Ligand(m) => Ok(m
+                .predict(compounds)?
+                .into_iter()
+                .zip(compounds)
+                .map(|(v, c)| {
+                    let n = c.poses.len().max(1);
+                    Prediction {
+                        poses: vec![v; n],
+                        combined: v,
+                        output: v,
+                        weights: vec![1.0 / n as f64; n],
+                    }
+                })
+                .collect()),
+        }
+    }
+}
+
+/// The pose selection and pocket radius of an ensemble's data: the first run's, else
+/// every pose and the training default pocket.
+pub fn data_settings(members: &[(PathBuf, Member)]) -> (PoseSelection, Option<f64>) {
+    let default = DataConfig::default();
+    let d = members
+        .iter()
+        .find_map(|(_, m)| m.data_config())
+        .unwrap_or(&default);
+    (d.poses, Some(d.pocket_radius).filter(|r| *r > 0.0))
+}
