@@ -30,7 +30,7 @@ pub struct KernelRidge {
     pub lambda: f64,
     /// The task correlation chosen.
     pub rho: f64,
-    /// Leave-one-out MAE on the training set at the chosen λ, ρ.
+    /// Leave-one-ligand-out MAE on the training set at the chosen λ, ρ.
     pub loo_mae: f64,
 }
 
@@ -41,6 +41,42 @@ fn gram(a: &[Fingerprint], b: &[Fingerprint]) -> DMatrix<f64> {
 
 fn task_factor(s: usize, t: usize, rho: f64) -> f64 {
     if s == t { 1.0 } else { rho }
+}
+
+/// Rows of each ligand (groups of rows left out together).
+fn row_groups(ligands: &[usize]) -> Vec<Vec<usize>> {
+    let mut by: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (i, &l) in ligands.iter().enumerate() {
+        by.entry(l).or_default().push(i);
+    }
+    by.into_values().collect()
+}
+
+/// Mean absolute leave-group-out residual of ridge regression: for rows G left out,
+/// r_G = (I − H_GG)⁻¹ (y_G − ŷ_G), with the hat matrix H = U diag(shrink) Uᵀ (exact for
+/// a linear smoother; for groups of one row it is the familiar (yᵢ − ŷᵢ)/(1 − Hᵢᵢ)).
+fn leave_group_out_mae(
+    u: &DMatrix<f64>,
+    shrink: &DVector<f64>,
+    yc: &DVector<f64>,
+    fitted: &DVector<f64>,
+    groups: &[Vec<usize>],
+) -> f64 {
+    let n = yc.len();
+    let mut total = 0.0;
+    for g in groups {
+        let m = g.len();
+        let block = DMatrix::from_fn(m, m, |a, b| {
+            let h: f64 = (0..u.ncols())
+                .map(|k| u[(g[a], k)] * u[(g[b], k)] * shrink[k])
+                .sum();
+            if a == b { 1.0 - h } else { -h }
+        });
+        let r = DVector::from_iterator(m, g.iter().map(|&i| yc[i] - fitted[i]));
+        let out = block.lu().solve(&r).unwrap_or(r);
+        total += out.iter().map(|v| v.abs()).sum::<f64>();
+    }
+    total / n as f64
 }
 
 /// Per task: the label mean, and the range predictions are clipped to: the widest
@@ -69,17 +105,26 @@ fn task_stats(tasks: &[usize], y: &[f64], n_tasks: usize) -> (Vec<f64>, Vec<(f64
 impl KernelRidge {
     /// Fits on `x`, `y` of one target (at least 2 compounds).
     pub fn fit(x: &[Fingerprint], y: &[f64]) -> Option<KernelRidge> {
-        Self::fit_tasks(x, &vec![0; x.len()], y)
+        let n = x.len();
+        Self::fit_tasks(x, &vec![0; n], &(0..n).collect::<Vec<_>>(), y)
     }
 
-    /// Fits on compounds of several targets (`tasks[i]`: 0-based target of compound i);
-    /// λ from [`LAMBDAS`] and ρ from [`RHOS`] by leave-one-out MAE, computed exactly from
-    /// one eigendecomposition of the Gram matrix per ρ.
-    pub fn fit_tasks(x: &[Fingerprint], tasks: &[usize], y: &[f64]) -> Option<KernelRidge> {
+    /// Fits on rows of several targets (`tasks[i]`: 0-based target of row i; `ligands[i]`:
+    /// which ligand it is, equal for one ligand's rows on several targets); λ from
+    /// [`LAMBDAS`] and ρ from [`RHOS`] by leave-one-ligand-out MAE (all rows of a ligand
+    /// left out together, as for a new compound, which has no label on any target),
+    /// computed exactly from one eigendecomposition of the Gram matrix per ρ.
+    pub fn fit_tasks(
+        x: &[Fingerprint],
+        tasks: &[usize],
+        ligands: &[usize],
+        y: &[f64],
+    ) -> Option<KernelRidge> {
         let n = x.len();
-        if n < 2 || y.len() != n || tasks.len() != n {
+        if n < 2 || y.len() != n || tasks.len() != n || ligands.len() != n {
             return None;
         }
+        let groups = row_groups(ligands);
         let n_tasks = tasks.iter().max().map_or(1, |m| m + 1);
         let (means, ranges) = task_stats(tasks, y, n_tasks);
         let yc = DVector::from_iterator(n, (0..n).map(|i| y[i] - means[tasks[i]]));
@@ -93,15 +138,10 @@ impl KernelRidge {
             let eig = SymmetricEigen::new(k);
             let (u, s) = (&eig.eigenvectors, &eig.eigenvalues);
             let uty = u.transpose() * &yc;
-            let u2 = u.map(|v| v * v);
             for &lambda in &LAMBDAS {
                 let shrink = s.map(|sk| sk.max(0.0) / (sk.max(0.0) + lambda));
                 let fitted = u * uty.component_mul(&shrink);
-                let hat = &u2 * &shrink;
-                let loo = (0..n)
-                    .map(|i| ((yc[i] - fitted[i]) / (1.0 - hat[i]).max(1e-9)).abs())
-                    .sum::<f64>()
-                    / n as f64;
+                let loo = leave_group_out_mae(u, &shrink, &yc, &fitted, &groups);
                 if best.as_ref().is_none_or(|b| loo < b.2) {
                     let inv = s.map(|sk| 1.0 / (sk.max(0.0) + lambda));
                     best = Some((lambda, rho, loo, u * uty.component_mul(&inv)));
@@ -208,24 +248,43 @@ mod tests {
             .map(|i| fp(&[(1, 2), (7, i % 8 + 1), (50 + u64::from(i % 5), 1)]))
             .collect();
         let y0 = |i: u32| 4.0 + 0.5 * f64::from(i % 8 + 1);
-        let (mut xs, mut ts, mut ys) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut xs, mut ts, mut ls, mut ys) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (i, f) in x.iter().enumerate() {
-            let i = i as u32;
-            if i % 8 < 4 {
+            let k = i as u32;
+            if k % 8 < 4 {
                 xs.push(f.clone());
                 ts.push(0);
-                ys.push(y0(i));
+                ls.push(i);
+                ys.push(y0(k));
             }
             xs.push(f.clone());
             ts.push(1);
-            ys.push(y0(i) + 2.0);
+            ls.push(i);
+            ys.push(y0(k) + 2.0);
         }
-        let m = KernelRidge::fit_tasks(&xs, &ts, &ys).unwrap();
+        let m = KernelRidge::fit_tasks(&xs, &ts, &ls, &ys).unwrap();
         assert!(m.rho > 0.0, "ρ {}", m.rho);
         // A compound target 0 never saw (feature 7 at 7).
         let p = m.predict_tasks(&[fp(&[(1, 2), (7, 7), (51, 1)])], &[0]);
         assert!((p[0] - y0(6)).abs() < 0.8, "{p:?} vs {}", y0(6));
         assert!(m.predict_tasks(&[fp(&[(1, 1)])], &[5])[0].is_nan());
+    }
+
+    #[test]
+    fn leaving_a_ligand_out_takes_all_its_rows() {
+        // Two targets with equal labels: leaving one row out, its twin on the other
+        // target predicts it almost exactly; leaving the ligand out, nothing does.
+        let x: Vec<Fingerprint> = (0..16u64).map(|i| fp(&[(1000 + i, 1)])).collect();
+        let y: Vec<f64> = (0..16).map(|i| f64::from(i % 4)).collect();
+        let xs: Vec<Fingerprint> = x.iter().chain(&x).cloned().collect();
+        let ys: Vec<f64> = y.iter().chain(&y).copied().collect();
+        let ts: Vec<usize> = (0..32).map(|i| i / 16).collect();
+        let rows: Vec<usize> = (0..32).collect();
+        let ligands: Vec<usize> = (0..32).map(|i| i % 16).collect();
+        let by_row = KernelRidge::fit_tasks(&xs, &ts, &rows, &ys).unwrap();
+        let by_ligand = KernelRidge::fit_tasks(&xs, &ts, &ligands, &ys).unwrap();
+        assert!(by_row.loo_mae < 0.3, "{}", by_row.loo_mae);
+        assert!(by_ligand.loo_mae > 0.9, "{}", by_ligand.loo_mae);
     }
 
     #[test]

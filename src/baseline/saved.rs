@@ -1,7 +1,10 @@
 //! A ligand-only model saved for `multipose predict`: the fitted model and the names of
 //! the targets it was fitted on, in `<dir>/ligand_model.json`.
 
-use super::{LigandFeatures, LigandModel, LigandModelKind, MORGAN_RADIUS, features};
+use super::{
+    LigandFeatures, LigandModel, LigandModelKind, MORGAN_RADIUS, features, ligand_indices,
+    ligand_name,
+};
 use crate::dataset::{CompoundData, Qualifier};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -59,7 +62,8 @@ impl SavedLigandModel {
             .iter()
             .filter_map(|c| c.label.as_ref().map(|l| l.value))
             .collect();
-        let model = LigandModel::fit(kind, &x, &tasks, &y).ok_or_else(|| {
+        let ligands = ligand_indices(used.iter().map(|c| ligand_name(c)));
+        let model = LigandModel::fit(kind, &x, (&tasks, &ligands), &y).ok_or_else(|| {
             Error::InvalidConfig(format!(
                 "{kind} needs at least 2 compounds with exact labels on every target ({} found)",
                 used.len()

@@ -14,6 +14,8 @@ pub enum Arm {
     MwLinear,
     /// The best docking score of the docked poses (no training).
     Vina,
+    /// Linear fit on the best docking score (calibrated: comparable by MAE).
+    VinaLinear,
     /// Kernel ridge on the ligand's Morgan count fingerprint (ligand-only).
     Fingerprint,
     /// Single-pose model on the reference pose (pose 0) only.
@@ -34,10 +36,11 @@ pub enum Arm {
 
 impl Arm {
     /// Every arm, in report order.
-    pub const ALL: [Arm; 11] = [
+    pub const ALL: [Arm; 12] = [
         Arm::TrainMean,
         Arm::MwLinear,
         Arm::Vina,
+        Arm::VinaLinear,
         Arm::Fingerprint,
         Arm::SingleRef,
         Arm::SingleTop,
@@ -54,6 +57,7 @@ impl Arm {
             Arm::TrainMean => "train_mean",
             Arm::MwLinear => "mw_linear",
             Arm::Vina => "vina",
+            Arm::VinaLinear => "vina_linear",
             Arm::Fingerprint => "fingerprint",
             Arm::SingleRef => "single_ref",
             Arm::SingleTop => "single_top",
@@ -75,6 +79,7 @@ impl Arm {
         match self {
             Arm::TrainMean => Some(LigandModelKind::TrainMean),
             Arm::MwLinear => Some(LigandModelKind::MwLinear),
+            Arm::VinaLinear => Some(LigandModelKind::VinaLinear),
             Arm::Fingerprint => Some(LigandModelKind::Fingerprint),
             _ => None,
         }
@@ -89,7 +94,9 @@ impl Arm {
     /// this arm.
     pub fn overrides(self) -> Vec<(&'static str, &'static str)> {
         let mut o = match self {
-            Arm::Vina | Arm::TrainMean | Arm::MwLinear | Arm::Fingerprint => vec![],
+            Arm::Vina | Arm::VinaLinear | Arm::TrainMean | Arm::MwLinear | Arm::Fingerprint => {
+                vec![]
+            }
             Arm::SingleRef => vec![
                 ("data.poses", "\"reference\""),
                 ("model.combination", "\"mean\""),

@@ -2,7 +2,9 @@
 //! fold on the training and validation compounds, scored on the fold's test compounds.
 
 use super::Scored;
-use crate::baseline::{LigandFeatures, LigandModel, LigandModelKind, features};
+use crate::baseline::{
+    LigandFeatures, LigandModel, LigandModelKind, features, ligand_indices, ligand_name,
+};
 use crate::dataset::{CompoundData, Qualifier};
 use crate::train::Split;
 use rayon::prelude::*;
@@ -53,8 +55,9 @@ pub fn ligand_predictions(
                 .collect();
             let x: Vec<&LigandFeatures> = train.iter().map(|&i| &feats[i]).collect();
             let t: Vec<usize> = train.iter().map(|&i| task(i)).collect();
+            let l = ligand_indices(train.iter().map(|&i| ligand_name(&compounds[i])));
             let y: Vec<f64> = train.iter().filter_map(exact).collect();
-            let Some(model) = LigandModel::fit(kind, &x, &t, &y) else {
+            let Some(model) = LigandModel::fit(kind, &x, (&t, &l), &y) else {
                 return Vec::new();
             };
             let tx: Vec<&LigandFeatures> = test.iter().map(|&i| &feats[i]).collect();

@@ -57,7 +57,7 @@ pub struct Finished {
     pub seconds: f64,
 }
 
-/// Runs the benchmark and writes `results.json`, `benchmark.md` and `per_target_rho.*`
+/// Runs the benchmark and writes `results.json`, `benchmark.md` and `per_target_rho.*`, `per_target_mae.*`
 /// into `plan.out`; runs finished by an earlier invocation are reused.
 pub fn run(
     plan: &Plan,

@@ -36,7 +36,7 @@ pub fn run(args: FitBaselineArgs) -> anyhow::Result<()> {
     }
     if let LigandModel::Fingerprint(k) = &saved.model {
         eprintln!(
-            "kernel ridge: λ {}, target correlation ρ {}, leave-one-out MAE {:.3}",
+            "kernel ridge: λ {}, target correlation ρ {}, leave-one-ligand-out MAE {:.3}",
             k.lambda, k.rho, k.loo_mae
         );
     }

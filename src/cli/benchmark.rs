@@ -13,7 +13,7 @@ pub struct BenchmarkArgs {
     #[arg(long, default_value = "data/plb")]
     data: PathBuf,
     /// Output folder: `<arm>/fold<k>` run folders, results.json, benchmark.md and
-    /// per_target_rho.{png,svg}. Finished runs found here are reused, so an interrupted
+    /// per_target_{rho,mae}.{png,svg}. Finished runs found here are reused, so an interrupted
     /// benchmark continues where it stopped.
     #[arg(long, default_value = "runs/benchmark")]
     out: PathBuf,
@@ -21,15 +21,19 @@ pub struct BenchmarkArgs {
     /// overrides apply on top (e.g. `--engine.device cuda --optim.epochs 40`).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Within-target folds: every compound is tested once, by a model that never saw it.
+    /// Within-target folds: every compound is tested once, by a model that never saw it
+    /// (`--split.group scaffold|cluster` keeps near-duplicates in one fold, and a ligand
+    /// measured on several targets in one fold).
     #[arg(long, default_value_t = 5)]
     folds: usize,
     /// Models per arm and fold, trained with seeds `optim.seed`, `+1`, ...: an ensemble
     /// whose test predictions are averaged per compound (`<arm>/fold<k>-seed<s>`).
     #[arg(long, default_value_t = 1)]
     seeds: usize,
-    /// Arms (comma-separated): vina, single_ref, single_top, mean, max, boltzmann,
-    /// max_pose_ce, attention.
+    /// Arms (comma-separated). Fitted in process on each fold (no training run):
+    /// train_mean, mw_linear (molecular weight), vina (the raw best score, for ranking),
+    /// vina_linear (a line on it), fingerprint (kernel ridge on Morgan counts, ligand-only).
+    /// Trained: single_ref, single_top, mean, max, boltzmann, max_pose_ce, attention.
     #[arg(long, value_delimiter = ',', default_values = ["vina", "single_ref", "single_top", "mean", "max", "boltzmann", "max_pose_ce", "attention"])]
     arms: Vec<Arm>,
     /// Training runs at a time (child processes sharing the CPU cores or the GPU).
@@ -76,7 +80,7 @@ pub fn run(args: BenchmarkArgs, overrides: Vec<(String, String)>) -> anyhow::Res
         eprintln!("skipped while loading: {id}: {why}");
     }
     eprintln!(
-        "wall time {:.0} s; report in {}/benchmark.md, results.json, per_target_rho.png",
+        "wall time {:.0} s; report in {}/benchmark.md, results.json, per_target_rho.png, per_target_mae.png",
         done.seconds,
         args.out.display()
     );

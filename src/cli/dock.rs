@@ -69,9 +69,15 @@ pub struct DockArgs {
     /// Seed of 3D embedding and docking (the same seed gives the same poses).
     #[arg(long, default_value_t = DockSettings::default().seed)]
     seed: u64,
-    /// Smallest box edge in Å (grown to the site's or the ligand's extent + 10 Å).
+    /// Smallest box edge in Å (grown to the site's extent + 10 Å).
     #[arg(long, default_value_t = DockSettings::default().box_edge)]
     box_edge: f64,
+    /// No docking: write each stereoisomer's RDKit conformer, centred on the site (seconds
+    /// for thousands of compounds). For ligand-only models (`fit-baseline`), which read
+    /// only the bond table; these are not poses for a structure-based model. Needs RDKit
+    /// only.
+    #[arg(long)]
+    embed_only: bool,
     /// Worker processes, one CPU core each (default: all cores).
     #[arg(long)]
     jobs: Option<usize>,
@@ -150,6 +156,7 @@ pub fn run_cmd(args: DockArgs) -> anyhow::Result<()> {
             exhaustiveness: args.exhaustiveness.max(1),
             seed: args.seed,
             box_edge: args.box_edge,
+            embed_only: args.embed_only,
         },
         jobs,
         python: args.python.clone().unwrap_or_else(default_python),

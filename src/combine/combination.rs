@@ -33,12 +33,16 @@ crate::choice! {
     }
 }
 
-/// The pose that counts most: the index of the largest combination weight (0 if none).
+/// The pose that counts most: the index of the largest combination weight, the first of
+/// equals (0 if none).
 pub fn top_pose(weights: &[f64]) -> usize {
     weights
         .iter()
         .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
+        // Ties go to the first pose (the best-scored for docking output): `max_by`
+        // would return the last, and equal weights (a mean, a ligand-only model) would
+        // name the worst pose.
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
         .map_or(0, |(k, _)| k)
 }
 

@@ -113,6 +113,8 @@ def prepare_receptor(target: dict, out: Path, work: Path) -> dict:
     atomic_write(tdir / "receptor.pdb", ("\n".join(protein) + "\nEND\n").encode())
     wdir = work / target["name"]
     wdir.mkdir(parents=True, exist_ok=True)
+    if target.get("embed_only"):
+        return {"pdbqt": None, "center": centre, "edge": edge, "dropped_het": sorted({k[0] for k in het})}
     # meeko types residues from templates and adds the hydrogens they define; waters, ions
     # and the bound ligand are left out (HETATM), altloc A is kept where there are several.
     # Hydrogens of the input are kept where the file has them.
@@ -207,6 +209,29 @@ def dock_isomer(mol, receptor: dict, settings: dict):
     return out
 
 
+def input_order(mol, template):
+    """`mol` with its heavy atoms in the input SMILES's order: meeko rebuilds a docked
+    ligand from the SMILES in its PDBQT remarks, whose atom order differs between
+    stereoisomers, and every record of a compound should list its atoms alike."""
+    from rdkit import Chem
+    match = mol.GetSubstructMatch(template, useChirality=False)
+    if len(match) != mol.GetNumAtoms() or len(match) != template.GetNumAtoms():
+        return mol
+    return Chem.RenumberAtoms(mol, list(match))
+
+
+def embedded_pose(mol, receptor: dict):
+    """The embedded conformer itself, centred on the site: no docking, no score."""
+    from rdkit import Chem
+    heavy = Chem.RemoveHs(mol)
+    conf = heavy.GetConformer()
+    xyz = conf.GetPositions()
+    shift = [c - m for c, m in zip(receptor["center"], xyz.mean(axis=0))]
+    for i, p in enumerate(xyz):
+        conf.SetAtomPosition(i, [float(p[j] + shift[j]) for j in range(3)])
+    return [(heavy, None)]
+
+
 def dock_compound(task: dict) -> dict:
     from rdkit import Chem, RDLogger
     RDLogger.DisableLog("rdApp.*")
@@ -228,32 +253,36 @@ def dock_compound(task: dict) -> dict:
                 continue
             k = len(docked)
             docked.append(iso)
-            for mol, score in dock_isomer(mh, receptor, settings):
+            run = embedded_pose(mh, receptor) if settings.get("embed_only") else dock_isomer(mh, receptor, settings)
+            for mol, score in run:
                 poses.append((score, k, mol))
         if not docked:
             raise Failure("embedding", f"RDKit ETKDG found no 3D conformer for any of {total} stereoisomer(s)")
         found = docked
         # Every isomer's poses compete for the compound's N slots, best Vina score first
         # (ties by isomer, then Vina's rank: a stable, seed-determined order).
-        poses.sort(key=lambda p: (p[0], p[1]))
+        poses.sort(key=lambda p: (p[0] if p[0] is not None else 0.0, p[1]))
         poses = poses[: settings["poses"]]
         if not poses:
             raise Failure("vina", "Vina returned no pose")
         iso_smiles = [Chem.MolToSmiles(m) for m in found]
+        template = Chem.MolFromSmiles(task["smiles"])
         buf = []
         for rank, (score, k, mol) in enumerate(poses):
+            mol = input_order(mol, template)
             mol.SetProp("_Name", task["id"])
             mol.SetProp("compound_id", task["id"])
             mol.SetProp("pose_index", str(rank))
-            mol.SetProp("pose_source", "vina")
+            mol.SetProp("pose_source", "embedded" if score is None else "vina")
             mol.SetProp("pose_name", f"isomer{k}_pose{rank}")
             mol.SetProp("isomer", str(k))
             mol.SetProp("isomer_smiles", iso_smiles[k])
-            mol.SetProp("vina_score", f"{score:.3f}")
+            if score is not None:
+                mol.SetProp("vina_score", f"{score:.3f}")
             buf.append(Chem.MolToMolBlock(mol, kekulize=True) + "".join(
                 f">  <{p}>\n{mol.GetProp(p)}\n\n" for p in
                 ("compound_id", "pose_index", "pose_source", "pose_name", "isomer",
-                 "isomer_smiles", "vina_score")) + "$$$$\n")
+                 "isomer_smiles", "vina_score") if mol.HasProp(p)) + "$$$$\n")
         atomic_write(Path(task["sdf"]), gzip.compress("".join(buf).encode(), mtime=0))
         result = {"ok": True, "poses": len(poses), "isomers": len(found),
                   "isomers_total": total, "unembeddable": unembeddable, "best": poses[0][0]}
@@ -271,11 +300,15 @@ def dock_compound(task: dict) -> dict:
 
 # ---------------------------------------------------------------- driver
 def versions() -> dict:
-    import meeko
     import rdkit
-    import vina
-    return {"python": sys.version.split()[0], "vina": vina.__version__,
-            "meeko": meeko.__version__, "rdkit": rdkit.__version__}
+    out = {"python": sys.version.split()[0], "rdkit": rdkit.__version__, "vina": "-", "meeko": "-"}
+    try:
+        import meeko
+        import vina
+        out.update(vina=vina.__version__, meeko=meeko.__version__)
+    except ImportError:  # enough for --embed-only
+        pass
+    return out
 
 
 def main() -> int:

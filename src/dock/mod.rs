@@ -36,8 +36,12 @@ pub struct DockSettings {
     pub exhaustiveness: usize,
     /// Seed of embedding and docking.
     pub seed: u64,
-    /// Smallest cube edge, Å (grown to the site's or ligand's extent + 10 Å).
+    /// Smallest cube edge, Å (grown to the site's extent + 10 Å).
     pub box_edge: f64,
+    /// No docking: each stereoisomer's RDKit conformer, centred on the site (for
+    /// ligand-only models, which read only the bond table).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub embed_only: bool,
 }
 
 impl Default for DockSettings {
@@ -48,6 +52,7 @@ impl Default for DockSettings {
             exhaustiveness: 8,
             seed: 42,
             box_edge: 22.0,
+            embed_only: false,
         }
     }
 }
@@ -321,7 +326,7 @@ pub fn run(job: &DockJob, progress: &(dyn Fn(&Event) + Sync)) -> Result<DockSumm
     }
     let reused = results.len();
     if !todo.is_empty() {
-        check_python(&job.python)?;
+        check_python(&job.python, job.settings.embed_only)?;
     }
     claim_folder(job)?;
     let run = python::dock(job, &todo, progress)?;

@@ -38,10 +38,14 @@ pub fn default_python() -> PathBuf {
     std::env::var_os("MULTIPOSE_PYTHON").map_or_else(|| PathBuf::from("python3"), PathBuf::from)
 }
 
-/// The versions of vina, meeko and RDKit in `python`, or an error that says how to
-/// install them.
-pub fn check_python(python: &Path) -> Result<String> {
-    let probe = "import vina, meeko, rdkit, gemmi; print('vina', vina.__version__, 'meeko', meeko.__version__, 'rdkit', rdkit.__version__)";
+/// The versions of vina, meeko and RDKit in `python` (RDKit alone for `embed_only`), or
+/// an error that says how to install them.
+pub fn check_python(python: &Path, embed_only: bool) -> Result<String> {
+    let probe = if embed_only {
+        "import rdkit; print('rdkit', rdkit.__version__)"
+    } else {
+        "import vina, meeko, rdkit, gemmi; print('vina', vina.__version__, 'meeko', meeko.__version__, 'rdkit', rdkit.__version__)"
+    };
     let how = "install them with `pip install -r tools/dock/requirements.txt` (pinned) or `pip install './python[dock]'`, then give that interpreter with --python or MULTIPOSE_PYTHON";
     let out = Command::new(python)
         .arg("-c")
@@ -71,7 +75,7 @@ fn job_json(job: &DockJob, todo: &[Task]) -> serde_json::Value {
         .map(|t| {
             serde_json::json!({
                 "name": t.name, "receptor": t.receptor, "site": t.site,
-                "box_edge": job.settings.box_edge,
+                "box_edge": job.settings.box_edge, "embed_only": job.settings.embed_only,
             })
         })
         .collect();
