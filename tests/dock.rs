@@ -137,6 +137,19 @@ fn smiles_to_a_dataset_resumably_with_every_failure_listed() {
         multipose::structure::read_ligands(&out.join("sars/poses/asap-0000.sdf.gz")).unwrap();
     assert_eq!(same, poses, "finished compounds are left as they were");
 
+    // A site that is not in the receptor names what the file has and how to say it.
+    let mut nosite = job.clone();
+    nosite.out = dir.join("nosite");
+    nosite.targets[0].site = Site::Ligand {
+        resname: Some("XYZ".into()),
+        chain: None,
+    };
+    let e = run(&nosite, &quiet).unwrap_err().to_string();
+    assert!(
+        e.contains("no residue XYZ") && e.contains("LIG") && e.contains("--site"),
+        "{e}"
+    );
+
     // Other settings into the same folder are refused before anything is docked.
     let mut other = job.clone();
     other.settings.exhaustiveness = 2;

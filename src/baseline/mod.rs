@@ -53,13 +53,7 @@ pub fn ligand_graph(c: &CompoundData) -> MolGraph {
 /// Features of one compound.
 pub fn features(c: &CompoundData) -> LigandFeatures {
     let g = ligand_graph(c);
-    let best_score = c
-        .scores
-        .iter()
-        .skip(usize::from(c.reference))
-        .flatten()
-        .copied()
-        .reduce(f64::min);
+    let best_score = c.best_docked_score();
     LigandFeatures {
         molecular_weight: g.molecular_weight(),
         fingerprint: morgan_counts(&g, MORGAN_RADIUS),

@@ -84,14 +84,8 @@ pub fn vina_predictions(compounds: &[CompoundData]) -> Vec<Scored> {
                 .label
                 .as_ref()
                 .filter(|l| l.qualifier == Qualifier::Exact)?;
-            let best = c
-                .scores
-                .iter()
-                .skip(usize::from(c.reference))
-                .flatten()
-                .copied()
-                .fold(f64::INFINITY, f64::min);
-            best.is_finite().then(|| Scored {
+            let best = c.best_docked_score()?;
+            Some(Scored {
                 id: c.id.clone(),
                 target: c.target.clone(),
                 prediction: -best / KCAL_PER_P,

@@ -88,30 +88,26 @@ impl Default for DatasetSpec {
 
 /// The ligand files of `dir` (any [`LigandFormat`], compressed or not), sorted.
 fn ligand_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && LigandFormat::of(p).is_some())
-        .collect();
-    files.sort();
-    Ok(files)
+    files_where(dir, |p| LigandFormat::of(p).is_some())
 }
 
 fn sorted_files(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>> {
+    files_where(dir, |p| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| extensions.contains(&e.to_ascii_lowercase().as_str()))
+    })
+}
+
+/// The files of `dir` that `keep` accepts, sorted.
+fn files_where(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
         path: dir.to_path_buf(),
         source,
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| extensions.contains(&e.to_ascii_lowercase().as_str()))
-        })
+        .filter(|p| p.is_file() && keep(p))
         .collect();
     files.sort();
     Ok(files)

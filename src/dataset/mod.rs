@@ -53,6 +53,19 @@ pub struct CompoundData {
     pub warnings: Vec<String>,
 }
 
+impl CompoundData {
+    /// The best (lowest) docking score of the docked poses (all but a reference pose 0),
+    /// if any has one.
+    pub fn best_docked_score(&self) -> Option<f64> {
+        self.scores
+            .iter()
+            .skip(usize::from(self.reference))
+            .flatten()
+            .copied()
+            .reduce(f64::min)
+    }
+}
+
 /// A loaded dataset.
 #[derive(Debug, Clone, Default)]
 pub struct Dataset {
