@@ -12,11 +12,13 @@
 
 mod common;
 
+use multipose::chem::{MolGraph, morgan_counts};
 use multipose::combine::GroupedModel;
 use multipose::dataset::{GraphCache, read_labels};
+use multipose::dock::read_input;
 use multipose::graph::GraphConfig;
 use multipose::model::{Params, StrategyKind, load_weights, save_weights};
-use multipose::structure::{parse_mol2, parse_sdf, read_protein};
+use multipose::structure::{parse_mol2, parse_sdf, read_ligands, read_protein};
 use multipose::train::{TrainConfig, grouped_config};
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
@@ -159,6 +161,38 @@ fn sdf() {
         let bytes = apply(&corpus("ligand.sdf"), &edits);
         let _ = parse_sdf(&String::from_utf8_lossy(&bytes), Path::new("fuzz.sdf"));
         Ok(())
+    });
+}
+
+#[test]
+fn sdf_gz_and_ligand_chemistry() {
+    // Mutations of the compressed file (gzip's framing and checksum) and of the text
+    // inside it; whatever parses goes through the ligand chemistry too.
+    let text = corpus("ligand.sdf");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &text).unwrap();
+    let seed = gz.finish().unwrap();
+    let path = scratch("ligand.sdf.gz");
+    fuzz("sdf_gz", |edits| {
+        std::fs::write(&path, apply(&seed, &edits)).unwrap();
+        let _ = read_ligands(&path);
+        if let Ok(mols) = parse_sdf(
+            &String::from_utf8_lossy(&apply(&text, &edits)),
+            Path::new("f.sdf"),
+        ) {
+            for m in mols {
+                let g = MolGraph::new(&m.z, &m.bonds);
+                let _ = (g.molecular_weight(), morgan_counts(&g, 3));
+            }
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn compound_csv() {
+    fuzz_file("compound_csv", "compounds.csv", |p| {
+        let _ = read_input(p, "compound_id", None, &["pIC50_sars_cov_2_mpro"]);
     });
 }
 

@@ -55,10 +55,11 @@ pub fn read_input(
         line,
         message,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_path(path)
-        .map_err(|e| parse(0, e.to_string()))?;
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(file);
     let headers = reader
         .headers()
         .map_err(|e| parse(1, e.to_string()))?

@@ -28,3 +28,7 @@ pdb = [l for l in (root / "data/tyk2/receptor.pdb").read_text().split("\n") if l
     '{"pIC50": 5.2, "pIC50_stderr": 0.1, "pIC50_range": 0}},\n'
     ' {"compound_id": "ASAP-2", "experimental_data": {"pIC50": 4.0, "pIC50_range": -1}}]\n'
 )
+# `multipose dock`'s compound table: the header and ten rows of the Polaris set.
+(out / "compounds.csv").write_text(
+    "\n".join((root / "data/polaris/source/train.csv").read_text().split("\n")[:11]) + "\n"
+)
