@@ -19,7 +19,7 @@ fn job(dir: &Path, python: PathBuf) -> DockJob {
          asap-0000,COC[C@]1(C)C(=O)N(C2=CN=CC3=CC=CC=C23)C(=O)N1C |&1:3|,5.19\n\
          broken,C1CC(,4.0\n\
          badlabel,CCO,high\n\
-         unlabelled/one,CC(=O)Nc1ccc(O)cc1,\n",
+         unlabelled/one,CC(=O)Nc1ccc(O)cc1.Cl,\n",
     )
     .unwrap();
     DockJob {
@@ -108,6 +108,11 @@ fn smiles_to_a_dataset_resumably_with_every_failure_listed() {
         .map(|m| m.property("vina_score").unwrap().parse().unwrap())
         .collect();
     assert!(scores.windows(2).all(|w| w[0] <= w[1]), "{scores:?}");
+    // A salt is docked as its largest fragment, and the record says so.
+    assert!(
+        record.contains("kept the largest of 2 fragments"),
+        "{record}"
+    );
     // A label-free compound with an id that is no file name is docked under a safe name.
     assert!(out.join("sars/poses/unlabelled_one.sdf.gz").is_file());
     let labels = std::fs::read_to_string(out.join("sars/labels.csv")).unwrap();

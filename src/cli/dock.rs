@@ -189,14 +189,15 @@ pub fn run_cmd(args: DockArgs) -> anyhow::Result<()> {
         if let Some(m) = &e.message {
             say(m.clone());
         }
-        if let Some(r) = e.finished.as_ref().filter(|r| !r.ok) {
-            say(format!(
-                "{} {} (line {}): {}",
-                r.target,
-                r.id,
-                r.row,
-                r.reason.clone().unwrap_or_default()
-            ));
+        if let Some(r) = &e.finished {
+            let why = if r.ok {
+                r.note.clone()
+            } else {
+                r.reason.clone()
+            };
+            if let Some(why) = why {
+                say(format!("{} {} (line {}): {why}", r.target, r.id, r.row));
+            }
         }
     };
     let result = run(&job, &progress);
@@ -222,7 +223,7 @@ pub fn run_cmd(args: DockArgs) -> anyhow::Result<()> {
         .core_seconds_per_task
         .map_or("–".into(), |s| format!("{s:.1}"));
     eprintln!(
-        "{} docked now, {} from earlier runs, {} failed, {} left; {} unlabelled pairs not docked; \
+        "{} finished now, {} by earlier runs; {} failed in all, {} left; {} unlabelled pairs not docked; \
          {:.0} s wall, {per} s of one core per compound and target; record in {}",
         summary.docked_now,
         summary.reused,

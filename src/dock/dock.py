@@ -138,11 +138,16 @@ def prepare_receptor(target: dict, out: Path, work: Path) -> dict:
 
 
 # ---------------------------------------------------------------- one compound
+def one_line(text: str) -> str:
+    """Vina's and meeko's messages span lines; docking.csv keeps one per compound."""
+    return " ".join(str(text).split())
+
+
 class Failure(Exception):
     """A compound-level failure with the stage that failed."""
 
     def __init__(self, stage: str, message: str):
-        super().__init__(f"{stage}: {message}")
+        super().__init__(f"{stage}: {one_line(message)}")
         self.stage = stage
 
 
@@ -153,11 +158,18 @@ def isomers(smiles: str):
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
         raise Failure("smiles", f"RDKit cannot parse `{smiles}`")
+    notes = []
+    fragments = Chem.GetMolFrags(mol, asMols=True)
+    if len(fragments) > 1:
+        # Salts and solvates: the largest fragment (by heavy atoms, then atoms) is the
+        # ligand; the counter-ions are said in the record, not docked.
+        mol = max(fragments, key=lambda f: (f.GetNumHeavyAtoms(), f.GetNumAtoms()))
+        notes.append(f"kept the largest of {len(fragments)} fragments ({Chem.MolToSmiles(mol)})")
     # Open centres and those of AND/OR stereo groups (CXSMILES `&n`, `on`: relative
     # configuration only) are enumerated; centres given absolutely are kept.
     opts = StereoEnumerationOptions(onlyUnassigned=True, unique=True)
     found = [Chem.Mol(m) for m in EnumerateStereoisomers(mol, options=opts)]
-    return found, len(found)
+    return found, len(found), notes
 
 
 def embed(mol, seed: int):
@@ -238,7 +250,7 @@ def dock_compound(task: dict) -> dict:
     t0 = time.time()
     settings, receptor = task["settings"], task["receptor"]
     try:
-        found, total = isomers(task["smiles"])
+        found, total, notes = isomers(task["smiles"])
         # Isomers are docked in RDKit's enumeration order up to the cap; one that cannot
         # be embedded (an enumerated configuration may be impossible, e.g. a trans-fused
         # small bicycle) is skipped and counted, and the compound fails only if none can.
@@ -266,7 +278,7 @@ def dock_compound(task: dict) -> dict:
         if not poses:
             raise Failure("vina", "Vina returned no pose")
         iso_smiles = [Chem.MolToSmiles(m) for m in found]
-        template = Chem.MolFromSmiles(task["smiles"])
+        template = Chem.RemoveHs(found[0])
         buf = []
         for rank, (score, k, mol) in enumerate(poses):
             mol = input_order(mol, template)
@@ -286,12 +298,16 @@ def dock_compound(task: dict) -> dict:
         atomic_write(Path(task["sdf"]), gzip.compress("".join(buf).encode(), mtime=0))
         result = {"ok": True, "poses": len(poses), "isomers": len(found),
                   "isomers_total": total, "unembeddable": unembeddable, "best": poses[0][0]}
+        if unembeddable:
+            notes.append(f"{unembeddable} stereoisomer(s) could not be embedded and were skipped")
+        if notes:
+            result["note"] = "; ".join(notes)
     except Failure as f:
         Path(task["sdf"]).unlink(missing_ok=True)
         result = {"ok": False, "stage": f.stage, "reason": str(f)}
     except Exception as e:  # anything else RDKit / meeko raise for this compound
         Path(task["sdf"]).unlink(missing_ok=True)
-        result = {"ok": False, "stage": "error", "reason": f"{type(e).__name__}: {e}"}
+        result = {"ok": False, "stage": "error", "reason": one_line(f"error: {type(e).__name__}: {e}")}
     result.update(target=task["target"], id=task["id"], row=task["row"], smiles=task["smiles"],
                   seconds=round(time.time() - t0, 3))
     atomic_write(Path(task["result"]), json.dumps(result).encode())

@@ -3,7 +3,7 @@
 
 use super::{DockJob, Failure, InputRow, LabelCell, Task};
 use crate::error::{Error, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// The result of docking one compound into one target, as `dock.py` writes it.
@@ -44,6 +44,10 @@ pub struct TaskResult {
     /// The worker process died: nothing was written.
     #[serde(default)]
     pub crashed: bool,
+    /// What a user should know of a docked compound (counter-ions left out, isomers
+    /// that could not be embedded).
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 impl TaskResult {
@@ -87,55 +91,91 @@ fn bad(path: &std::path::Path) -> impl Fn(csv::Error) -> Error + '_ {
     }
 }
 
-/// Columns of `docking.csv`.
-const RECORD_COLUMNS: [&str; 11] = [
-    "target",
-    "compound_id",
-    "line",
-    "status",
-    "poses",
-    "isomers",
-    "isomers_total",
-    "best_vina",
-    "seconds",
-    "reason",
-    "smiles",
-];
+/// One row of `docking.csv`: a compound on a target, as docked, failed or still to do.
+/// One struct for writing and reading, so the columns cannot drift apart.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct RecordRow {
+    target: String,
+    compound_id: String,
+    line: usize,
+    /// docked | failed | to_do
+    status: String,
+    poses: Option<usize>,
+    isomers: Option<usize>,
+    isomers_total: Option<usize>,
+    best_vina: Option<f64>,
+    seconds: Option<f64>,
+    reason: Option<String>,
+    smiles: Option<String>,
+    note: Option<String>,
+}
 
-/// The results an earlier run recorded in `docking.csv` (docked or failed), so that a
-/// fresh copy of a dataset folder without its scratch files resumes too. A missing or
-/// unreadable record is no record.
-pub fn read_record(path: &std::path::Path) -> HashMap<(String, String), TaskResult> {
-    let mut out = HashMap::new();
-    let Ok(mut reader) = csv::Reader::from_path(path) else {
-        return out;
-    };
-    for row in reader.records().map_while(std::result::Result::ok) {
-        let get = |k: usize| row.get(k).unwrap_or("").to_string();
-        let num = |k: usize| row.get(k).and_then(|v| v.parse::<usize>().ok());
-        let real = |k: usize| row.get(k).and_then(|v| v.parse::<f64>().ok());
-        let status = get(3);
-        if status != "docked" && status != "failed" || get(10).is_empty() {
-            continue;
-        }
-        let r = TaskResult {
-            ok: status == "docked",
-            stage: None,
-            reason: Some(get(9)).filter(|s| !s.is_empty()),
-            poses: num(4),
-            isomers: num(5),
-            isomers_total: num(6),
-            best: real(7),
-            target: get(0),
-            id: get(1),
-            row: num(2).unwrap_or(0),
-            smiles: Some(get(10)),
-            seconds: real(8).unwrap_or(0.0),
-            crashed: false,
+impl RecordRow {
+    fn of(t: &Task, r: Option<&TaskResult>) -> RecordRow {
+        let status = match r {
+            Some(r) if r.ok => "docked",
+            Some(_) => "failed",
+            None => "to_do",
         };
-        out.insert((r.target.clone(), r.id.clone()), r);
+        RecordRow {
+            target: t.target.clone(),
+            compound_id: t.id.clone(),
+            line: t.row,
+            status: status.into(),
+            poses: r.and_then(|r| r.poses),
+            isomers: r.and_then(|r| r.isomers),
+            isomers_total: r.and_then(|r| r.isomers_total),
+            best_vina: r
+                .and_then(|r| r.best)
+                .map(|v| (v * 1000.0).round() / 1000.0),
+            seconds: r.map(|r| (r.seconds * 10.0).round() / 10.0),
+            reason: r.and_then(|r| r.reason.clone()),
+            smiles: Some(t.smiles.clone()),
+            note: r.and_then(|r| r.note.clone()),
+        }
     }
-    out
+
+    /// The result this row records, if it is docked or failed.
+    fn result(self) -> Option<TaskResult> {
+        let ok = match self.status.as_str() {
+            "docked" => true,
+            "failed" => false,
+            _ => return None,
+        };
+        Some(TaskResult {
+            ok,
+            stage: None,
+            reason: self.reason,
+            poses: self.poses,
+            isomers: self.isomers,
+            isomers_total: self.isomers_total,
+            best: self.best_vina,
+            target: self.target,
+            id: self.compound_id,
+            row: self.line,
+            smiles: Some(self.smiles?).filter(|s| !s.is_empty()),
+            seconds: self.seconds.unwrap_or(0.0),
+            crashed: false,
+            note: self.note,
+        })
+    }
+}
+
+/// The results an earlier run recorded in `docking.csv` (docked or failed, with the
+/// SMILES they were docked from), so that a fresh copy of a dataset folder without its
+/// scratch files resumes too. A missing or unreadable record is no record.
+pub fn read_record(path: &std::path::Path) -> HashMap<(String, String), TaskResult> {
+    let Ok(mut reader) = csv::Reader::from_path(path) else {
+        return HashMap::new();
+    };
+    reader
+        .deserialize::<RecordRow>()
+        .map_while(std::result::Result::ok)
+        .filter_map(RecordRow::result)
+        .filter(|r| r.smiles.is_some())
+        .map(|r| ((r.target.clone(), r.id.clone()), r))
+        .collect()
 }
 
 /// Writes `<target>/labels.csv` for every target with a label column (compounds with
@@ -175,53 +215,28 @@ pub fn write_outputs(
     let mut failed: Vec<Failure> = label_failures.to_vec();
     let path = job.out.join("docking.csv");
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(RECORD_COLUMNS).map_err(bad(&path))?;
-    let opt = |v: Option<String>| v.unwrap_or_default();
     for t in tasks {
         let r = results.get(&(t.target.clone(), t.id.clone()));
-        let status = match r {
-            Some(r) if r.ok => "docked",
-            Some(_) => "failed",
-            None => "to_do",
-        };
         if let Some(r) = r.filter(|r| !r.ok) {
             failed.push(Failure {
                 target: t.target.clone(),
                 id: t.id.clone(),
                 line: t.row,
-                reason: opt(r.reason.clone()),
+                reason: r.reason.clone().unwrap_or_default(),
             });
         }
-        w.write_record([
-            t.target.clone(),
-            t.id.clone(),
-            t.row.to_string(),
-            status.to_string(),
-            opt(r.and_then(|r| r.poses).map(|v| v.to_string())),
-            opt(r.and_then(|r| r.isomers).map(|v| v.to_string())),
-            opt(r.and_then(|r| r.isomers_total).map(|v| v.to_string())),
-            opt(r.and_then(|r| r.best).map(|v| format!("{v:.3}"))),
-            opt(r.map(|r| format!("{:.1}", r.seconds))),
-            opt(r.and_then(|r| r.reason.clone())),
-            t.smiles.clone(),
-        ])
-        .map_err(bad(&path))?;
+        w.serialize(RecordRow::of(t, r)).map_err(bad(&path))?;
     }
     for f in label_failures {
-        w.write_record([
-            f.target.as_str(),
-            &f.id,
-            &f.line.to_string(),
-            "failed",
-            "",
-            "",
-            "",
-            "",
-            "",
-            &f.reason,
-            "",
-        ])
-        .map_err(bad(&path))?;
+        let row = RecordRow {
+            target: f.target.clone(),
+            compound_id: f.id.clone(),
+            line: f.line,
+            status: "failed".into(),
+            reason: Some(f.reason.clone()),
+            ..RecordRow::default()
+        };
+        w.serialize(row).map_err(bad(&path))?;
     }
     finish(&path, w)?;
     failed.sort_by(|a, b| (&a.target, a.line).cmp(&(&b.target, b.line)));
