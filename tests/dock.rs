@@ -142,6 +142,13 @@ fn smiles_to_a_dataset_resumably_with_every_failure_listed() {
         multipose::structure::read_ligands(&out.join("sars/poses/asap-0000.sdf.gz")).unwrap();
     assert_eq!(same, poses, "finished compounds are left as they were");
 
+    // A deadline already passed starts nothing and leaves everything for a rerun.
+    let mut late = job.clone();
+    late.out = dir.join("late");
+    late.deadline = Some(0.0);
+    let none = run(&late, &quiet).unwrap();
+    assert_eq!((none.docked_now, none.left), (0, 3), "{none:?}");
+
     // A site that is not in the receptor names what the file has and how to say it.
     let mut nosite = job.clone();
     nosite.out = dir.join("nosite");

@@ -345,7 +345,7 @@ def main() -> int:
             tasks.append(dict(t, receptor=receptors[t["target"]], settings=job["settings"]))
     emit(event="start", tasks=len(tasks))
     deadline = job.get("deadline")
-    stop_at = time.time() + deadline if deadline else None
+    stop_at = time.time() + deadline if deadline is not None else None
     jobs = max(1, int(job["settings"]["jobs"]))
     if jobs == 1:
         for t in tasks:
