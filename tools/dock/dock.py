@@ -556,6 +556,16 @@ def fmt_range(a, b, nd=2):
     return f"{a:.{nd}f}–{b:.{nd}f}"
 
 
+# data/polaris is made by `multipose dock` (tools/dock/polaris.sh), not by this script;
+# the index names it so that data/README.md lists every bundled set.
+POLARIS_NOTE = (
+    "`polaris/`: the Polaris x ASAP potency training set (1,031 compounds, pIC50 on SARS-CoV-2"
+    " and MERS-CoV Mpro) docked from SMILES by `multipose dock` (`tools/dock/polaris.sh`),"
+    " and `polaris/embedded/` with one RDKit conformer per compound for ligand-only models;"
+    " state, settings and provenance in `polaris/README.md`."
+)
+
+
 def write_data_readme(out: Path, all_stats: dict, meta: dict, plb: dict | None = None) -> None:
     lines = [
         "# Bundled multi-pose datasets",
@@ -668,6 +678,7 @@ def write_data_readme(out: Path, all_stats: dict, meta: dict, plb: dict | None =
             f" {BOX_LIGAND_MAX:g} Å.",
             "",
         ]
+    lines += [POLARIS_NOTE, ""]
     (out / "README.md").write_text("\n".join(lines))
 
 
