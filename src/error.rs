@@ -118,5 +118,15 @@ pub enum Error {
     Candle(#[from] candle_core::Error),
 }
 
+impl Error {
+    /// A `map_err` for I/O on `path`: the error names the file.
+    pub fn io(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + '_ {
+        move |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 /// Result with the library's error type.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -17,7 +17,7 @@ pub const RHOS: [f64; 5] = [0.0, 0.3, 0.5, 0.7, 0.9];
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KernelRidge {
     /// Training fingerprints.
-    pub train: Vec<Vec<(u64, u32)>>,
+    pub train: Vec<Fingerprint>,
     /// Target of every training compound (index into `means`).
     pub tasks: Vec<usize>,
     /// Dual coefficients, one per training compound.
@@ -150,7 +150,7 @@ impl KernelRidge {
         }
         let (lambda, rho, loo_mae, alpha) = best?;
         Some(KernelRidge {
-            train: x.iter().map(|f| f.counts.clone()).collect(),
+            train: x.to_vec(),
             tasks: tasks.to_vec(),
             alpha: alpha.iter().copied().collect(),
             means,
@@ -163,12 +163,13 @@ impl KernelRidge {
 
     /// Predictions for `x` on target 0.
     pub fn predict(&self, x: &[Fingerprint]) -> Vec<f64> {
-        self.predict_tasks(x, &vec![0; x.len()])
+        let x: Vec<&Fingerprint> = x.iter().collect();
+        self.predict_tasks(&x, &vec![0; x.len()])
     }
 
     /// Predictions for `x` on targets `tasks`, clipped to each target's range;
     /// a target the model has no index for gets `NaN`.
-    pub fn predict_tasks(&self, x: &[Fingerprint], tasks: &[usize]) -> Vec<f64> {
+    pub fn predict_tasks(&self, x: &[&Fingerprint], tasks: &[usize]) -> Vec<f64> {
         x.iter()
             .zip(tasks)
             .map(|(f, &t)| {
@@ -180,10 +181,7 @@ impl KernelRidge {
                     .iter()
                     .zip(&self.tasks)
                     .zip(&self.alpha)
-                    .map(|((c, &s), a)| {
-                        let k = f.minmax(&Fingerprint { counts: c.clone() });
-                        a * k * task_factor(s, t, self.rho)
-                    })
+                    .map(|((c, &s), a)| a * f.minmax(c) * task_factor(s, t, self.rho))
                     .sum();
                 (mean + v).clamp(lo, hi)
             })
@@ -265,9 +263,9 @@ mod tests {
         let m = KernelRidge::fit_tasks(&xs, &ts, &ls, &ys).unwrap();
         assert!(m.rho > 0.0, "ρ {}", m.rho);
         // A compound target 0 never saw (feature 7 at 7).
-        let p = m.predict_tasks(&[fp(&[(1, 2), (7, 7), (51, 1)])], &[0]);
+        let p = m.predict_tasks(&[&fp(&[(1, 2), (7, 7), (51, 1)])], &[0]);
         assert!((p[0] - y0(6)).abs() < 0.8, "{p:?} vs {}", y0(6));
-        assert!(m.predict_tasks(&[fp(&[(1, 1)])], &[5])[0].is_nan());
+        assert!(m.predict_tasks(&[&fp(&[(1, 1)])], &[5])[0].is_nan());
     }
 
     #[test]

@@ -82,7 +82,10 @@ pub fn ligand_indices<'a>(names: impl Iterator<Item = &'a str>) -> Vec<usize> {
 /// Butina cluster of every compound (as text, a split group key): compounds of several
 /// targets are clustered together, so one ligand has one cluster in every target.
 pub fn cluster_keys(compounds: &[CompoundData]) -> Vec<String> {
-    let fps: Vec<Fingerprint> = compounds.iter().map(|c| features(c).fingerprint).collect();
+    let fps: Vec<Fingerprint> = compounds
+        .iter()
+        .map(|c| morgan_counts(&ligand_graph(c), MORGAN_RADIUS))
+        .collect();
     crate::chem::butina(&fps, crate::chem::BUTINA_THRESHOLD)
         .into_iter()
         .map(|k| format!("cluster{k}"))
@@ -180,7 +183,7 @@ impl LigandModel {
                 })
                 .collect(),
             LigandModel::Fingerprint(k) => {
-                let fps: Vec<Fingerprint> = x.iter().map(|f| f.fingerprint.clone()).collect();
+                let fps: Vec<&Fingerprint> = x.iter().map(|f| &f.fingerprint).collect();
                 k.predict_tasks(&fps, tasks)
             }
         }

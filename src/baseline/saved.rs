@@ -84,10 +84,7 @@ impl SavedLigandModel {
 
     /// Writes `dir/ligand_model.json`.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let text = serde_json::to_string(self).map_err(|e| Error::InvalidConfig(e.to_string()))?;
         crate::train::write_text(&dir.join(LIGAND_MODEL_FILE), &text)
     }
@@ -95,10 +92,7 @@ impl SavedLigandModel {
     /// Reads `dir/ligand_model.json`, refusing other formats and fingerprint radii.
     pub fn load(dir: &Path) -> Result<SavedLigandModel> {
         let path = dir.join(LIGAND_MODEL_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
         let m: SavedLigandModel = serde_json::from_str(&text).map_err(|e| Error::Input {
             path: path.clone(),
             message: format!("not a ligand model: {e}"),

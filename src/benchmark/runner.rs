@@ -5,7 +5,7 @@
 use super::Arm;
 use crate::dataset::CompoundData;
 use crate::error::{Error, Result};
-use crate::train::{Split, TrainConfig, make_split};
+use crate::train::{Split, TrainConfig, make_split_grouped, split_groups};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -63,13 +63,15 @@ pub fn fold_splits(
     compounds: &[CompoundData],
     folds: usize,
 ) -> Result<Vec<Split>> {
+    let mut per_target = base.clone();
+    per_target.split.kind = crate::train::SplitKind::PerTarget;
+    per_target.split.folds = folds;
+    let groups = split_groups(&per_target, compounds);
     (0..folds)
         .map(|fold| {
-            let mut fold_config = base.clone();
-            fold_config.split.kind = crate::train::SplitKind::PerTarget;
-            fold_config.split.folds = folds;
+            let mut fold_config = per_target.clone();
             fold_config.split.fold = fold;
-            make_split(&fold_config, compounds)
+            make_split_grouped(&fold_config, compounds, groups.as_deref())
         })
         .collect()
 }

@@ -4,7 +4,9 @@ use super::graph::{AROMATIC, MolGraph};
 use std::collections::BTreeMap;
 
 /// A count fingerprint: environment identifiers with their counts, sorted by identifier.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Serialised as its list of pairs.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Fingerprint {
     /// (identifier, count), identifiers ascending and unique.
     pub counts: Vec<(u64, u32)>,

@@ -101,10 +101,7 @@ fn sorted_files(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>> {
 
 /// The files of `dir` that `keep` accepts, sorted.
 fn files_where(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let entries = std::fs::read_dir(dir).map_err(Error::io(dir))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && keep(p))
@@ -147,10 +144,7 @@ impl DatasetSpec {
         let complexes = dir.join("complexes");
         if complexes.is_dir() {
             let mut dirs: Vec<PathBuf> = std::fs::read_dir(&complexes)
-                .map_err(|source| Error::Io {
-                    path: complexes.clone(),
-                    source,
-                })?
+                .map_err(Error::io(&complexes))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.is_dir())
                 .collect();

@@ -55,10 +55,7 @@ pub fn read_input(
         line,
         message,
     };
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = std::fs::File::open(path).map_err(Error::io(path))?;
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(file);
     let headers = reader
         .headers()

@@ -154,13 +154,6 @@ pub fn work_dir(out: &Path) -> PathBuf {
     out.join(".dock")
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// The identity of a docking folder: settings and each receptor's content and site.
 fn identity(job: &DockJob) -> Result<serde_json::Value> {
     use sha2::{Digest, Sha256};
@@ -168,7 +161,7 @@ fn identity(job: &DockJob) -> Result<serde_json::Value> {
         .targets
         .iter()
         .map(|t| {
-            let bytes = std::fs::read(&t.receptor).map_err(io(&t.receptor))?;
+            let bytes = std::fs::read(&t.receptor).map_err(Error::io(&t.receptor))?;
             let sha: String = Sha256::digest(&bytes)
                 .iter()
                 .map(|b| format!("{b:02x}"))
@@ -223,7 +216,7 @@ fn claim_folder(job: &DockJob) -> Result<()> {
             &serde_json::to_string_pretty(&merged).unwrap_or_default(),
         );
     }
-    std::fs::create_dir_all(&job.out).map_err(io(&job.out))?;
+    std::fs::create_dir_all(&job.out).map_err(Error::io(&job.out))?;
     crate::train::write_text(
         &path,
         &serde_json::to_string_pretty(&mine).unwrap_or_default(),

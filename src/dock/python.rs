@@ -97,19 +97,13 @@ pub fn dock(job: &DockJob, todo: &[Task], progress: &(dyn Fn(&Event) + Sync)) ->
         return Ok(run);
     }
     let work = work_dir(&job.out);
-    std::fs::create_dir_all(&work).map_err(|source| Error::Io {
-        path: work.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&work).map_err(Error::io(&work))?;
     let script = work.join("dock.py");
     crate::train::write_text(&script, SCRIPT)?;
     let job_file = work.join("job.json");
     crate::train::write_text(&job_file, &job_json(job, todo).to_string())?;
     let log_path = work.join("dock.log");
-    let log = std::fs::File::create(&log_path).map_err(|source| Error::Io {
-        path: log_path.clone(),
-        source,
-    })?;
+    let log = std::fs::File::create(&log_path).map_err(Error::io(&log_path))?;
     let mut child = Command::new(&job.python)
         .arg(&script)
         .arg(&job_file)
@@ -118,10 +112,7 @@ pub fn dock(job: &DockJob, todo: &[Task], progress: &(dyn Fn(&Event) + Sync)) ->
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
-        .map_err(|source| Error::Io {
-            path: job.python.clone(),
-            source,
-        })?;
+        .map_err(Error::io(&job.python))?;
     if let Some(stdout) = child.stdout.take() {
         for line in std::io::BufReader::new(stdout)
             .lines()
@@ -130,10 +121,7 @@ pub fn dock(job: &DockJob, todo: &[Task], progress: &(dyn Fn(&Event) + Sync)) ->
             handle(&line, todo.len(), &mut run, progress);
         }
     }
-    let status = child.wait().map_err(|source| Error::Io {
-        path: job.python.clone(),
-        source,
-    })?;
+    let status = child.wait().map_err(Error::io(&job.python))?;
     if !status.success() && run.error.is_none() {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(4).collect();

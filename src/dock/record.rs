@@ -194,10 +194,7 @@ pub fn write_outputs(
         }
         column += 1;
         let path = job.out.join(&t.name).join("labels.csv");
-        std::fs::create_dir_all(job.out.join(&t.name)).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(job.out.join(&t.name)).map_err(Error::io(&path))?;
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(["compound_id", "value", "unit", "type"])
             .map_err(bad(&path))?;

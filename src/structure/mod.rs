@@ -55,17 +55,14 @@ pub fn read_ligands(path: &Path) -> Result<Vec<Molecule>> {
             message: "unknown ligand format (expected .sdf, .mol or .mol2, optionally .gz)".into(),
         });
     };
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = Error::io(path);
     let text = if gz {
         use std::io::Read;
-        let file = std::fs::File::open(path).map_err(io)?;
+        let file = std::fs::File::open(path).map_err(&io)?;
         let mut text = String::new();
         flate2::read::MultiGzDecoder::new(file)
             .read_to_string(&mut text)
-            .map_err(io)?;
+            .map_err(&io)?;
         text
     } else {
         std::fs::read_to_string(path).map_err(io)?

@@ -54,9 +54,9 @@ pub fn current_checkpoint(out: &Path) -> Option<PathBuf> {
 pub fn commit_checkpoint(out: &Path, files: &[(&str, Vec<u8>)], keep: &[&str]) -> Result<()> {
     let partial = out.join(PARTIAL);
     if partial.exists() {
-        std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
+        std::fs::remove_dir_all(&partial).map_err(Error::io(&partial))?;
     }
-    std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+    std::fs::create_dir_all(&partial).map_err(Error::io(&partial))?;
     let mut sums = std::collections::BTreeMap::new();
     for (name, bytes) in files {
         write_synced(&partial.join(name), bytes)?;
@@ -66,7 +66,7 @@ pub fn commit_checkpoint(out: &Path, files: &[(&str, Vec<u8>)], keep: &[&str]) -
         for name in keep {
             let from = current.join(name);
             if from.is_file() {
-                let bytes = std::fs::read(&from).map_err(io(&from))?;
+                let bytes = std::fs::read(&from).map_err(Error::io(&from))?;
                 write_synced(&partial.join(name), &bytes)?;
                 sums.insert(name.to_string(), sha256(&bytes));
             }
@@ -78,14 +78,14 @@ pub fn commit_checkpoint(out: &Path, files: &[(&str, Vec<u8>)], keep: &[&str]) -
     let (current, previous) = (out.join(CHECKPOINT), out.join(PREVIOUS));
     if current.exists() {
         if previous.exists() {
-            std::fs::remove_dir_all(&previous).map_err(io(&previous))?;
+            std::fs::remove_dir_all(&previous).map_err(Error::io(&previous))?;
         }
-        std::fs::rename(&current, &previous).map_err(io(&current))?;
+        std::fs::rename(&current, &previous).map_err(Error::io(&current))?;
     }
-    std::fs::rename(&partial, &current).map_err(io(&partial))?;
+    std::fs::rename(&partial, &current).map_err(Error::io(&partial))?;
     sync_dir(out);
     if previous.exists() {
-        std::fs::remove_dir_all(&previous).map_err(io(&previous))?;
+        std::fs::remove_dir_all(&previous).map_err(Error::io(&previous))?;
     }
     Ok(())
 }
@@ -117,7 +117,7 @@ pub fn verify_checkpoint(dir: &Path) -> Result<()> {
         })?;
     for (name, want) in &sums {
         let path = dir.join(name);
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
         if &sha256(&bytes) != want {
             return Err(Error::Input {
                 path,
@@ -126,13 +126,6 @@ pub fn verify_checkpoint(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// Best effort: makes the renames inside `dir` durable (not all file systems allow it).
@@ -146,8 +139,8 @@ fn sync_dir(dir: &Path) {
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let allowed = fault::take(bytes.len());
-    let mut file = std::fs::File::create(path).map_err(io(path))?;
-    file.write_all(&bytes[..allowed]).map_err(io(path))?;
+    let mut file = std::fs::File::create(path).map_err(Error::io(path))?;
+    file.write_all(&bytes[..allowed]).map_err(Error::io(path))?;
     if allowed < bytes.len() {
         return Err(Error::Io {
             path: path.to_path_buf(),
@@ -157,7 +150,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
             ),
         });
     }
-    file.sync_all().map_err(io(path))
+    file.sync_all().map_err(Error::io(path))
 }
 
 /// A test hook: with `MULTIPOSE_FAULT_AFTER_BYTES=k` in the environment, checkpoint writes
@@ -209,7 +202,7 @@ pub fn lock_run(out: &Path) -> Result<RunLock> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(io(&path))?;
+        .map_err(Error::io(&path))?;
     match file.try_lock() {
         Ok(()) => Ok(RunLock { _file: file }),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::RunInUse {

@@ -53,10 +53,7 @@ pub fn load_members(dirs: &[PathBuf], device: &Device) -> Result<Vec<(PathBuf, M
 }
 
 fn ensemble_members(list: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(list).map_err(|source| Error::Io {
-        path: list.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(list).map_err(Error::io(list))?;
     let bad = |message: String| Error::Input {
         path: list.to_path_buf(),
         message,

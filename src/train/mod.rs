@@ -31,7 +31,10 @@ pub use config::{
 pub use ensemble::{ENSEMBLE_FILE, Member, data_settings, load_members};
 pub use import::{Inferred, import_mtenn, infer, mtenn_config_overrides, mtenn_settings};
 pub use optim::{Optimizer, OptimizerKind};
-pub use prepare::{Prepared, dataset_options, engine_config, grouped_config, make_split, prepare};
+pub use prepare::{
+    Prepared, dataset_options, engine_config, grouped_config, make_split, make_split_grouped,
+    prepare, split_groups,
+};
 pub use report::Summary;
 pub use run_dir::{BEST_WEIGHTS, LAST_WEIGHTS, Plot, RunDir};
 pub use split::{Split, SplitGroup, SplitKind};

@@ -193,9 +193,13 @@ fn scaffold_keys(compounds: &[CompoundData]) -> Vec<String> {
         .collect()
 }
 
-/// The group of every compound for a grouped per-target split (`None`: ungrouped).
-fn group_keys(group: SplitGroup, compounds: &[CompoundData]) -> Option<Vec<String>> {
-    match group {
+/// The group of every compound that the split keeps together: `Some` only for a grouped
+/// per-target split (`split.group`).
+pub fn split_groups(config: &TrainConfig, compounds: &[CompoundData]) -> Option<Vec<String>> {
+    if config.split.kind != SplitKind::PerTarget {
+        return None;
+    }
+    match config.split.group {
         SplitGroup::None => None,
         SplitGroup::Scaffold => Some(scaffold_keys(compounds)),
         SplitGroup::Cluster => Some(crate::baseline::cluster_keys(compounds)),
@@ -204,6 +208,20 @@ fn group_keys(group: SplitGroup, compounds: &[CompoundData]) -> Option<Vec<Strin
 
 /// The split a config asks for.
 pub fn make_split(config: &TrainConfig, compounds: &[CompoundData]) -> Result<Split> {
+    make_split_grouped(
+        config,
+        compounds,
+        split_groups(config, compounds).as_deref(),
+    )
+}
+
+/// [`make_split`] with the groups of [`split_groups`] given: they depend on the compounds
+/// and the grouping only, so the folds of one dataset cluster it once.
+pub fn make_split_grouped(
+    config: &TrainConfig,
+    compounds: &[CompoundData],
+    groups: Option<&[String]>,
+) -> Result<Split> {
     let s = &config.split;
     let ids: Vec<String> = compounds.iter().map(|c| c.id.clone()).collect();
     Ok(match s.kind {
@@ -228,9 +246,9 @@ pub fn make_split(config: &TrainConfig, compounds: &[CompoundData]) -> Result<Sp
                     val_share: s.val / (s.train + s.val).max(f64::MIN_POSITIVE),
                 },
             };
-            match (s.kind, group_keys(s.group, compounds)) {
+            match (s.kind, groups) {
                 (SplitKind::Target, _) => whole_targets(&targets, parts, config.optim.seed),
-                (_, Some(keys)) => per_target_grouped(&targets, &keys, parts, config.optim.seed),
+                (_, Some(keys)) => per_target_grouped(&targets, keys, parts, config.optim.seed),
                 (_, None) => per_target(&targets, parts, config.optim.seed),
             }
         }

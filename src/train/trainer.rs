@@ -71,7 +71,7 @@ pub fn train(config: &TrainConfig, out: &Path, options: &RunOptions) -> Result<S
     if !options.world().is_leader() {
         return run(config, out, None, options);
     }
-    std::fs::create_dir_all(out).map_err(io(out))?;
+    std::fs::create_dir_all(out).map_err(Error::io(out))?;
     let _lock = lock_run(out)?;
     if holds_run(out) {
         return Err(Error::InvalidConfig(format!(
@@ -117,7 +117,7 @@ pub fn resume_with(out: &Path, epochs: Option<usize>, options: &RunOptions) -> R
     let _lock = if leader { Some(lock_run(out)?) } else { None };
     let dir = RunDir::new(out);
     let config_path = dir.config();
-    let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
+    let text = std::fs::read_to_string(&config_path).map_err(Error::io(&config_path))?;
     let mut config = TrainConfig::from_toml(&text, &[]).map_err(|e| Error::Input {
         path: config_path.clone(),
         message: e.to_string(),
@@ -131,7 +131,7 @@ pub fn resume_with(out: &Path, epochs: Option<usize>, options: &RunOptions) -> R
     })?;
     verify_checkpoint(&checkpoint)?;
     let state_path = checkpoint.join(STATE_FILE);
-    let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
+    let text = std::fs::read_to_string(&state_path).map_err(Error::io(&state_path))?;
     let mut state: State = serde_json::from_str(&text).map_err(|e| Error::Parse {
         path: state_path.clone(),
         line: e.line(),
@@ -498,11 +498,4 @@ fn save_checkpoint(s: &Session, improved: bool, out: &Path) -> Result<()> {
     };
     files.push((LAST_WEIGHTS, weights));
     commit_checkpoint(out, &files, keep)
-}
-
-fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
