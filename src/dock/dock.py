@@ -304,7 +304,7 @@ def dock_compound(task: dict) -> dict:
             result["note"] = "; ".join(notes)
     except Failure as f:
         Path(task["sdf"]).unlink(missing_ok=True)
-        result = {"ok": False, "stage": f.stage, "reason": str(f)}
+        result = {"ok": False, "stage": f.stage, "reason": one_line(str(f))}
     except Exception as e:  # anything else RDKit / meeko raise for this compound
         Path(task["sdf"]).unlink(missing_ok=True)
         result = {"ok": False, "stage": "error", "reason": one_line(f"error: {type(e).__name__}: {e}")}

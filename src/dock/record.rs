@@ -130,7 +130,7 @@ impl RecordRow {
                 .and_then(|r| r.best)
                 .map(|v| (v * 1000.0).round() / 1000.0),
             seconds: r.map(|r| (r.seconds * 10.0).round() / 10.0),
-            reason: r.and_then(|r| r.reason.clone()),
+            reason: r.and_then(|r| r.reason.as_deref()).map(one_line),
             smiles: Some(t.smiles.clone()),
             note: r.and_then(|r| r.note.clone()),
         }
@@ -160,6 +160,12 @@ impl RecordRow {
             note: self.note,
         })
     }
+}
+
+/// Vina's and meeko's messages span lines; the record and the console keep one per pair
+/// (results written before `dock.py` flattened every message included).
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The results an earlier run recorded in `docking.csv` (docked or failed, with the
@@ -219,7 +225,7 @@ pub fn write_outputs(
                 target: t.target.clone(),
                 id: t.id.clone(),
                 line: t.row,
-                reason: r.reason.clone().unwrap_or_default(),
+                reason: r.reason.as_deref().map(one_line).unwrap_or_default(),
             });
         }
         w.serialize(RecordRow::of(t, r)).map_err(bad(&path))?;
@@ -238,4 +244,31 @@ pub fn write_outputs(
     finish(&path, w)?;
     failed.sort_by(|a, b| (&a.target, a.line).cmp(&(&b.target, b.line)));
     Ok(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_multi_line_reason_is_one_record_line() {
+        let task = Task {
+            target: "t".into(),
+            id: "a".into(),
+            row: 2,
+            smiles: "B(O)O".into(),
+            sdf: "a.sdf.gz".into(),
+            result: "a.json".into(),
+        };
+        let failed: TaskResult = serde_json::from_value(serde_json::json!({
+            "ok": false, "stage": "vina", "target": "t", "id": "a", "row": 2,
+            "reason": "vina: TypeError: \n\nPDBQT parsing error: Atom type B\n > ATOM 17 B\n",
+        }))
+        .unwrap();
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(RecordRow::of(&task, Some(&failed))).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.contains("vina: TypeError: PDBQT parsing error: Atom type B > ATOM 17 B,"));
+    }
 }

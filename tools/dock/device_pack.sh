@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Packs what `multipose dock` needs on the device machine (Python 3.12, no network, a 64 MiB
-# upload): the cp312 wheels of vina, meeko, rdkit and gemmi unpacked into one folder and
-# xz-compressed (a third smaller than the wheels' own zip), and the CPU release binary.
-# Writes tools/dock/work/py/dockpy.tar.xz and tools/dock/work/multipose.xz (git-ignored).
-# On the device, with carry ["tools/dock/work", "data/polaris/.dock"]:
-#   tar -C /tmp -xJf tools/dock/work/py/dockpy.tar.xz && xz -dkc tools/dock/work/multipose.xz > /tmp/multipose
-#   chmod +x /tmp/multipose && PYTHONPATH=/tmp/dockpy MULTIPOSE=/tmp/multipose \
-#     tools/dock/polaris.sh --jobs 16 --deadline 450 --python python3
+# upload, the tree included): the cp312 wheels of vina, meeko, rdkit and gemmi unpacked into
+# one folder, without what docking never imports (type stubs, rdkit's Contrib and sping),
+# shared libraries stripped of symbols, xz-compressed (20 MB, from 31 MB unstripped), and
+# the CPU release binary. Writes tools/dock/work/py/dockpy.tar.xz and
+# tools/dock/work/multipose.xz (git-ignored). Then, on the device, with
+# carry ["tools/dock/work/py", "tools/dock/work/multipose.xz"]:
+#   tools/dock/device_run.sh 470
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$HERE/../.."
@@ -18,7 +18,9 @@ python3 -m pip download -q --no-deps --only-binary :all: --python-version 3.12 \
   -d "$W" vina==1.2.7 meeko==0.8.0 rdkit==2026.9.1 gemmi==0.7.5
 mkdir -p "$T/dockpy"
 for w in "$W"/*.whl; do python3 -m zipfile -e "$w" "$T/dockpy"; done
-tar -C "$T" -cJf "$HERE/work/py/dockpy.tar.xz" dockpy
+rm -rf "$T/dockpy/rdkit-stubs" "$T/dockpy/rdkit/Contrib" "$T/dockpy/rdkit/sping"
+find "$T/dockpy" -name '*.so*' -type f -exec strip --strip-unneeded {} +
+tar -C "$T" -cf - dockpy | xz -9 -T0 >"$HERE/work/py/dockpy.tar.xz"
 rm -rf "$T"
 cargo build --release
 xz -6 -kc target/release/multipose > "$HERE/work/multipose.xz"
