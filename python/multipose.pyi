@@ -26,6 +26,31 @@ class Prediction:
     poses: list[dict[str, Any]]
     """Per pose: compound_id, pose, source, prediction, weight (how much it counts)."""
 
+class Ensemble:
+    """Several models as one, as `multipose predict --model` repeated: run folders,
+    ligand-only models of `fit-baseline`, and folders whose ensemble.json lists them."""
+
+    @staticmethod
+    def load(paths: Path | Sequence[Path], device: str = "cpu") -> Ensemble:
+        """The members of one folder or a list of them.
+
+        >>> ens = multipose.Ensemble.load("models/polaris")
+        >>> r = ens.predict("data/polaris/embedded/sars_cov_2_mpro/receptor.pdb",
+        ...                 "data/polaris/embedded/sars_cov_2_mpro/poses/asap-0001.sdf.gz",
+        ...                 target="sars_cov_2_mpro")
+        >>> r.compounds[0]["prediction"], r.compounds[0]["std"]
+        """
+
+    def predict(
+        self, receptor: Path, poses: Path | Sequence[Path] | str, target: str | None = None
+    ) -> Prediction:
+        """Per compound the members' mean (`prediction`), `std` and count (`models`);
+        per pose the members' mean prediction and weight. `target` names the receptor for
+        models fitted on several (models/polaris: sars_cov_2_mpro or mers_cov_mpro)."""
+
+    @property
+    def members(self) -> list[Path]: ...
+
 class Model:
     """A trained model: the weights its run folder reports."""
 
@@ -50,8 +75,11 @@ class Model:
         asapdiscovery-ml's model_config.json and/or `settings` such as
         {"model.combination": "max"}; as `multipose import-mtenn`, written to `out`."""
 
-    def predict(self, receptor: Path, poses: Path | Sequence[Path] | str) -> Prediction:
-        """Predictions for pose files (SDF/MOL2; a path, a list, or SDF text)."""
+    def predict(
+        self, receptor: Path, poses: Path | Sequence[Path] | str, target: str | None = None
+    ) -> Prediction:
+        """Predictions for pose files (SDF/MOL2; a path, a list, or SDF text); `target`
+        names the receptor for a model trained on several."""
 
     def state_dict(self) -> dict[str, Any]:
         """Every tensor under mtenn's state-dict names as NumPy float32 arrays (both

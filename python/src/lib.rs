@@ -77,6 +77,7 @@ fn multipose_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train, m)?)?;
     m.add_function(wrap_pyfunction!(load_dataset, m)?)?;
     m.add_class::<model::Model>()?;
+    m.add_class::<model::Ensemble>()?;
     m.add_class::<model::Prediction>()?;
     Ok(())
 }

@@ -2,8 +2,11 @@
 
 use crate::convert::{overrides, to_python};
 use crate::errors::to_py;
-use multipose::dataset::DatasetSpec;
-use multipose::train::{TrainedModel, import_mtenn, mtenn_settings};
+use multipose::dataset::{DatasetSpec, PoseSelection};
+use multipose::train::{
+    Member, TrainedModel, data_settings, import_mtenn, load_members, mtenn_settings,
+    predict_members,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
@@ -78,29 +81,25 @@ impl Model {
     }
 
     /// Predictions for `poses` in `receptor`: `poses` is an SDF/MOL2 path, a list of
-    /// them, or SDF text; compounds are grouped as `multipose predict` groups them.
+    /// them, or SDF text; compounds are grouped as `multipose predict` groups them;
+    /// `target` names the receptor for a model trained on several.
+    #[pyo3(signature = (receptor, poses, target = None))]
     fn predict(
         &self,
         py: Python<'_>,
         receptor: PathBuf,
         poses: &Bound<'_, PyAny>,
+        target: Option<String>,
     ) -> PyResult<Prediction> {
-        let (files, scratch) = pose_files(poses)?;
-        let trained = &self.trained.config.data;
-        let spec = DatasetSpec {
-            receptor: Some(receptor),
-            poses: files,
-            keep_hydrogens: trained.keep_hydrogens,
-            pocket_radius: Some(trained.pocket_radius).filter(|r| *r > 0.0),
-            selection: trained.poses,
-            keep_unlabelled: true,
-            ..DatasetSpec::default()
-        };
-        let data = multipose::dataset::load(&spec);
-        if let Some(dir) = scratch {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        let data = data.map_err(to_py)?;
+        let d = &self.trained.config.data;
+        let pocket = Some(d.pocket_radius).filter(|r| *r > 0.0);
+        let data = load_poses(
+            Source { receptor, target },
+            poses,
+            d.poses,
+            pocket,
+            d.keep_hydrogens,
+        )?;
         let preds = self.trained.predict(&data.compounds).map_err(to_py)?;
         let mut compounds = Vec::new();
         let mut rows = Vec::new();
@@ -110,12 +109,7 @@ impl Model {
                 "compound_id": c.id, "target": c.target, "prediction": p.output,
                 "combined": p.combined, "n_poses": p.poses.len(), "top_pose": top,
             }));
-            for (k, (y, w)) in p.poses.iter().zip(&p.weights).enumerate() {
-                rows.push(serde_json::json!({
-                    "compound_id": c.id, "pose": k, "source": c.sources.get(k),
-                    "prediction": y, "weight": w,
-                }));
-            }
+            rows.extend(pose_rows(c, &p.poses, &p.weights));
         }
         Ok(Prediction {
             compounds: to_python(py, &compounds)?,
@@ -178,6 +172,130 @@ impl Model {
             m.combination
         )
     }
+}
+
+/// Several models as one (`multipose predict --model` repeated, or a folder with
+/// `ensemble.json`): trained runs and ligand-only models, mean ± std of their predictions.
+#[pyclass(module = "multipose", unsendable)]
+pub struct Ensemble {
+    members: Vec<(PathBuf, Member)>,
+}
+
+#[pymethods]
+impl Ensemble {
+    /// The models of `paths` (one folder or a list): run folders of `train`, ligand-only
+    /// models of `fit-baseline`, or folders whose ensemble.json lists such members.
+    #[staticmethod]
+    #[pyo3(signature = (paths, device = "cpu"))]
+    fn load(paths: &Bound<'_, PyAny>, device: &str) -> PyResult<Self> {
+        let dirs = match paths.extract::<PathBuf>() {
+            Ok(one) => vec![one],
+            Err(_) => paths.extract::<Vec<PathBuf>>()?,
+        };
+        let device = multipose::device::parse(device).map_err(to_py)?;
+        let members = load_members(&dirs, &device).map_err(to_py)?;
+        Ok(Self { members })
+    }
+
+    /// Predictions for `poses` in `receptor` (as `Model.predict`): per compound the
+    /// members' mean (`prediction`), their `std` and count (`models`); per pose the
+    /// members' mean prediction and weight.
+    #[pyo3(signature = (receptor, poses, target = None))]
+    fn predict(
+        &self,
+        py: Python<'_>,
+        receptor: PathBuf,
+        poses: &Bound<'_, PyAny>,
+        target: Option<String>,
+    ) -> PyResult<Prediction> {
+        let (selection, pocket) = data_settings(&self.members);
+        let keep_h = self
+            .members
+            .iter()
+            .find_map(|(_, m)| m.data_config())
+            .is_some_and(|d| d.keep_hydrogens);
+        let data = load_poses(
+            Source { receptor, target },
+            poses,
+            selection,
+            pocket,
+            keep_h,
+        )?;
+        let preds = predict_members(&self.members, &data.compounds).map_err(to_py)?;
+        let mut compounds = Vec::new();
+        let mut rows = Vec::new();
+        for (c, p) in data.compounds.iter().zip(&preds) {
+            compounds.push(serde_json::json!({
+                "compound_id": c.id, "target": c.target, "prediction": p.mean, "std": p.std,
+                "models": p.models, "n_poses": p.poses.len(), "top_pose": p.top_pose,
+            }));
+            rows.extend(pose_rows(c, &p.poses, &p.weights));
+        }
+        Ok(Prediction {
+            compounds: to_python(py, &compounds)?,
+            poses: to_python(py, &rows)?,
+        })
+    }
+
+    /// The member folders, in order.
+    #[getter]
+    fn members(&self) -> Vec<PathBuf> {
+        self.members.iter().map(|(p, _)| p.clone()).collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Ensemble({} models)", self.members.len())
+    }
+}
+
+/// One dict per pose of `c`: compound_id, pose, source, prediction, weight.
+fn pose_rows<'a>(
+    c: &'a multipose::dataset::CompoundData,
+    poses: &'a [f64],
+    weights: &'a [f64],
+) -> impl Iterator<Item = serde_json::Value> + 'a {
+    poses
+        .iter()
+        .zip(weights)
+        .enumerate()
+        .map(move |(k, (y, w))| {
+            serde_json::json!({
+                "compound_id": c.id, "pose": k, "source": c.sources.get(k),
+                "prediction": y, "weight": w,
+            })
+        })
+}
+
+/// The receptor poses were docked into, and its target name ("" = unnamed).
+struct Source {
+    receptor: PathBuf,
+    target: Option<String>,
+}
+
+/// Every compound of `poses` (files or SDF text) in the receptor, with labels optional.
+fn load_poses(
+    source: Source,
+    poses: &Bound<'_, PyAny>,
+    selection: PoseSelection,
+    pocket_radius: Option<f64>,
+    keep_hydrogens: bool,
+) -> PyResult<multipose::dataset::Dataset> {
+    let (files, scratch) = pose_files(poses)?;
+    let spec = DatasetSpec {
+        receptor: Some(source.receptor),
+        target: source.target.unwrap_or_default(),
+        poses: files,
+        keep_hydrogens,
+        pocket_radius,
+        selection,
+        keep_unlabelled: true,
+        ..DatasetSpec::default()
+    };
+    let data = multipose::dataset::load(&spec);
+    if let Some(dir) = scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    data.map_err(to_py)
 }
 
 /// Pose files from a path, a list of paths, or SDF text (written to a scratch folder,

@@ -249,3 +249,38 @@ def test_ctrl_c_stops_training_with_keyboard_interrupt(tyk2_slice, tmp_path):
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130, (out, err)
     assert "interrupted" in out
+
+
+def test_an_ensemble_of_a_run_and_the_polaris_ligand_model_equals_the_cli(trained, tmp_path):
+    """`Ensemble` takes what `predict --model` takes: here a trained run and the shipped
+    Polaris ligand-only model (an ensemble.json folder), on SMILES embedded by `dock`."""
+    run, _ = trained
+    polaris = ROOT / "data" / "polaris" / "embedded" / "sars_cov_2_mpro"
+    poses = [str(p) for p in sorted((polaris / "poses").glob("*.sdf.gz"))[:3]]
+    receptor = polaris / "receptor.pdb"
+    models = [ROOT / "models" / "polaris", run]
+    ens = multipose.Ensemble.load([str(m) for m in models])
+    assert len(ens.members) == 2
+    with pytest.raises(ValueError, match="fitted on mers_cov_mpro, sars_cov_2_mpro"):
+        ens.predict(receptor, poses)  # a multi-target model needs the target's name
+    result = ens.predict(receptor, poses, target="sars_cov_2_mpro")
+    assert [c["models"] for c in result.compounds] == [2, 2, 2]
+
+    csv_path = tmp_path / "cli.csv"
+    args = [binary(), "predict", str(polaris.parent), "--out", str(csv_path)]
+    for m in models:
+        args += ["--model", str(m)]
+    subprocess.run(args, check=True, capture_output=True)
+    cli = {r["compound_id"]: r for r in csv.DictReader(csv_path.open())}
+    for c in result.compounds:
+        row = cli["sars_cov_2_mpro/" + c["compound_id"]]
+        assert abs(c["prediction"] - float(row["prediction"])) < 1e-4
+        assert abs(c["std"] - float(row["std"])) < 1e-4
+    alone = multipose.Ensemble.load(ROOT / "models" / "polaris").predict(
+        receptor, poses, target="mers_cov_mpro")
+    assert all(c["std"] == 0.0 and 3.0 < c["prediction"] < 9.0 for c in alone.compounds)
+
+
+def test_an_ensemble_of_a_missing_folder_raises_naming_it(tmp_path):
+    with pytest.raises((OSError, ValueError), match="nowhere"):
+        multipose.Ensemble.load(tmp_path / "nowhere")

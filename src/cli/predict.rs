@@ -3,11 +3,10 @@
 use super::data_args::DataArgs;
 use anyhow::Context;
 use clap::Args;
-use multipose::combine::Prediction;
 use multipose::dataset::{CompoundData, Qualifier};
 use multipose::train::{
     EnsemblePrediction, MIN_TARGET_SIZE, Member, data_settings, load_members, metrics::evaluate,
-    per_target,
+    per_target, predict_members,
 };
 use std::path::{Path, PathBuf};
 
@@ -50,10 +49,7 @@ fn predict_all(
     let (selection, pocket) = data_settings(&models);
     let data = args.data.load(selection, pocket, labels_required)?;
     let started = std::time::Instant::now();
-    let per_model = models
-        .iter()
-        .map(|(_, m)| m.predict(&data.compounds))
-        .collect::<multipose::Result<Vec<_>>>()?;
+    let ensembles = predict_members(&models, &data.compounds)?;
     let poses: usize = data.compounds.iter().map(|c| c.poses.len()).sum::<usize>() * models.len();
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
@@ -62,12 +58,6 @@ fn predict_all(
         args.device,
         poses as f64 / seconds.max(1e-9)
     );
-    let ensembles = (0..data.compounds.len())
-        .map(|k| {
-            let preds: Vec<Prediction> = per_model.iter().map(|p| p[k].clone()).collect();
-            EnsemblePrediction::of(&preds)
-        })
-        .collect::<multipose::Result<Vec<_>>>()?;
     Ok((data.compounds, ensembles))
 }
 

@@ -1,7 +1,7 @@
 //! The members of a prediction ensemble: trained multi-pose runs and saved ligand-only
 //! models side by side, and folders that list several (`ensemble.json`).
 
-use super::{DataConfig, TrainedModel};
+use super::{DataConfig, EnsemblePrediction, TrainedModel};
 use crate::baseline::SavedLigandModel;
 use crate::combine::Prediction;
 use crate::dataset::{CompoundData, PoseSelection};
@@ -117,4 +117,21 @@ pub fn data_settings(members: &[(PathBuf, Member)]) -> (PoseSelection, Option<f6
         .find_map(|(_, m)| m.data_config())
         .unwrap_or(&default);
     (d.poses, Some(d.pocket_radius).filter(|r| *r > 0.0))
+}
+
+/// Per compound, the ensemble (mean ± std) of every member's prediction.
+pub fn predict_members(
+    members: &[(PathBuf, Member)],
+    compounds: &[CompoundData],
+) -> Result<Vec<EnsemblePrediction>> {
+    let per_model = members
+        .iter()
+        .map(|(_, m)| m.predict(compounds))
+        .collect::<Result<Vec<_>>>()?;
+    (0..compounds.len())
+        .map(|k| {
+            let preds: Vec<Prediction> = per_model.iter().map(|p| p[k].clone()).collect();
+            EnsemblePrediction::of(&preds)
+        })
+        .collect()
 }

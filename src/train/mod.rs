@@ -28,7 +28,7 @@ pub use config::{
     DataConfig, EngineSection, LossConfig, ModelSection, OptimConfig, ReadoutConfig, SplitConfig,
     StoppingConfig, TrainConfig, default_toml_commented,
 };
-pub use ensemble::{ENSEMBLE_FILE, Member, data_settings, load_members};
+pub use ensemble::{ENSEMBLE_FILE, Member, data_settings, load_members, predict_members};
 pub use import::{Inferred, import_mtenn, infer, mtenn_config_overrides, mtenn_settings};
 pub use optim::{Optimizer, OptimizerKind};
 pub use prepare::{
