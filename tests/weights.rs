@@ -138,7 +138,9 @@ fn saved_names_are_exactly_those_torch_save_model_writes() {
     )
     .unwrap();
     let mut config = grouped(StrategyKind::Delta, false, CombinationKind::Mean);
-    let RepresentationConfig::SchNet(s) = &mut config.model.representation;
+    let RepresentationConfig::SchNet(s) = &mut config.model.representation else {
+        unreachable!("the default network is SchNet")
+    };
     s.hidden_channels = json["hidden"].as_u64().unwrap() as usize;
     s.num_filters = json["filters"].as_u64().unwrap() as usize;
     s.num_interactions = json["interactions"].as_u64().unwrap() as usize;
@@ -202,7 +204,9 @@ fn gaussian_centres_that_contradict_the_cutoff_are_an_error_naming_both() {
     let config = grouped(StrategyKind::Delta, false, CombinationKind::Mean);
     let (_, path) = saved(&config, "cutoff.safetensors");
     let mut other = config.clone();
-    let RepresentationConfig::SchNet(s) = &mut other.model.representation;
+    let RepresentationConfig::SchNet(s) = &mut other.model.representation else {
+        unreachable!("the default network is SchNet")
+    };
     s.cutoff = 6.0;
     let mut p = Params::new(DType::F64, &Device::Cpu);
     GroupedModel::new(&other, &p).unwrap();

@@ -295,7 +295,11 @@ pub fn dump_compounds(
     crate::model::init_params(&params, &config.model, WEIGHT_SEED)?;
     crate::model::save_weights(&params, &config.model, &dir.join("weights.safetensors"))?;
     // The mtenn script rebuilds PyG's SchNet: it needs SchNet's hyper-parameters.
-    let crate::model::RepresentationConfig::SchNet(s) = &config.model.representation;
+    let crate::model::RepresentationConfig::SchNet(s) = &config.model.representation else {
+        return Err(crate::Error::InvalidConfig(
+            "the mtenn comparison rebuilds SchNet only; ViSNet has no mtenn script yet".into(),
+        ));
+    };
     let mut settings = serde_json::json!({
         "hidden": s.hidden_channels, "filters": s.num_filters, "interactions": s.num_interactions,
         "gaussians": s.num_gaussians, "cutoff": s.cutoff, "max_num_neighbors": s.max_num_neighbors,

@@ -268,7 +268,9 @@ fn run_dataset(args: &BenchArgs, case: &BenchCase, path: &Path) -> anyhow::Resul
     let mut config = multipose::train::TrainConfig::default();
     config.data.path = path.to_path_buf();
     config.data.pocket_radius = args.pocket_radius;
-    let RepresentationConfig::SchNet(s) = &case.config.model.representation;
+    let RepresentationConfig::SchNet(s) = &case.config.model.representation else {
+        anyhow::bail!("bench --data times SchNet only so far");
+    };
     config.model.schnet = s.clone();
     config.model.strategy = args.strategy;
     let started = std::time::Instant::now();

@@ -75,8 +75,7 @@ impl GroupedModel {
     /// takes the file's buffers: the built model then computes with the loaded weights.
     pub fn load_weights(&mut self, params: &mut Params, path: &std::path::Path) -> Result<()> {
         crate::model::load_weights(params, &self.config.model, path)?;
-        self.refresh_buffers(params);
-        Ok(())
+        self.refresh_buffers(params)
     }
 
     /// As [`Self::load_weights`], for tensors already in memory (`source` names them in
@@ -88,14 +87,13 @@ impl GroupedModel {
         source: &std::path::Path,
     ) -> Result<()> {
         crate::model::load_tensors(params, &self.config.model, tensors, source)?;
-        self.refresh_buffers(params);
-        Ok(())
+        self.refresh_buffers(params)
     }
 
     /// Both views of the model take the buffers `params` holds now.
-    fn refresh_buffers(&mut self, params: &Params) {
-        self.pose.refresh_buffers(params);
-        self.frozen.refresh_buffers(params);
+    fn refresh_buffers(&mut self, params: &Params) -> Result<()> {
+        self.pose.refresh_buffers(params)?;
+        self.frozen.refresh_buffers(params)
     }
 
     /// Recompute activations in backward instead of keeping them (see

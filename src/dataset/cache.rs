@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the graph rule or the file layout changes.
-const FORMAT: &str = "multipose-graphs-v1";
+const FORMAT: &str = "multipose-graphs-v2";
 
 /// Hex key of (structures, strategy, graph settings).
 pub fn cache_key(poses: &[Structure], strategy: StrategyKind, graph: &GraphConfig) -> String {
@@ -106,13 +106,20 @@ fn put(out: &mut HashMap<String, Tensor>, prefix: &str, g: &Graph) -> Result<()>
     out.insert(format!("{prefix}.src"), Tensor::new(g.src.as_slice(), d)?);
     out.insert(format!("{prefix}.dst"), Tensor::new(g.dst.as_slice(), d)?);
     out.insert(format!("{prefix}.dist"), Tensor::new(g.dist.as_slice(), d)?);
+    let pos: Vec<f64> = g.pos.iter().flatten().copied().collect();
+    out.insert(
+        format!("{prefix}.pos"),
+        Tensor::from_vec(pos, (g.pos.len(), 3), d)?,
+    );
     Ok(())
 }
 
 fn take(map: &HashMap<String, Tensor>, prefix: &str) -> Option<Graph> {
     let u = |k: &str| map.get(&format!("{prefix}.{k}"))?.to_vec1::<u32>().ok();
+    let pos = map.get(&format!("{prefix}.pos"))?.to_vec2::<f64>().ok()?;
     Some(Graph {
         z: u("z")?,
+        pos: pos.into_iter().map(|p| [p[0], p[1], p[2]]).collect(),
         src: u("src")?,
         dst: u("dst")?,
         dist: map.get(&format!("{prefix}.dist"))?.to_vec1::<f64>().ok()?,
@@ -259,6 +266,9 @@ fn check(c: &CompoundGraphs) -> std::result::Result<(), String> {
         let atoms = g.z.len() as u32;
         if g.src.len() != g.dst.len() || g.dist.len() != g.src.len() {
             return Err("edge arrays of different lengths".into());
+        }
+        if g.pos.len() != g.z.len() || g.pos.iter().flatten().any(|v| !v.is_finite()) {
+            return Err("positions that are not one finite point per atom".into());
         }
         if g.src.iter().chain(&g.dst).any(|&i| i >= atoms) {
             return Err("an edge index beyond the atoms".into());

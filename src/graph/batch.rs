@@ -44,6 +44,38 @@ pub struct HostBatch {
     pub atoms: usize,
 }
 
+/// The batch's atoms and directed edges as they are, for networks that prepare their own
+/// geometry from positions (ViSNet: edge vectors and their harmonics) instead of SchNet's
+/// deduplicated lengths.
+#[derive(Debug, Clone)]
+pub struct Geometry {
+    /// Atom positions `[atoms, 3]`, Å, in the model dtype.
+    pub pos: Tensor,
+    /// Source atom j of every edge j → i, `[edges]` u32.
+    pub src: Tensor,
+    /// Target atom i of every edge, `[edges]` u32.
+    pub dst: Tensor,
+}
+
+impl Geometry {
+    fn new(graphs: &[&Graph], host: &HostBatch, dtype: DType, device: &Device) -> Result<Self> {
+        let pos: Vec<f64> = graphs
+            .iter()
+            .flat_map(|g| g.pos.iter().flatten().copied())
+            .collect();
+        Ok(Self {
+            pos: Tensor::from_vec(pos, (host.atoms, 3), device)?.to_dtype(dtype)?,
+            src: Tensor::new(host.src.as_slice(), device)?,
+            dst: Tensor::new(host.dst.as_slice(), device)?,
+        })
+    }
+
+    fn bytes(&self) -> usize {
+        let n = |t: &Tensor| t.elem_count() * t.dtype().size_in_bytes();
+        n(&self.pos) + n(&self.src) + n(&self.dst)
+    }
+}
+
 impl HostBatch {
     /// Concatenates graphs, shifting atom indices, and groups their edges.
     pub fn new(graphs: &[&Graph]) -> Self {
@@ -158,15 +190,22 @@ pub struct GraphBatch {
     pub num_graphs: usize,
     /// Number of atoms in the batch.
     pub num_atoms: usize,
+    /// Positions and edges, when the network asked for them.
+    pub geometry: Option<Geometry>,
     /// Bytes of the batch's arrays (on the host, or on the GPU), for the cache budget.
     pub bytes: usize,
 }
 
 impl GraphBatch {
-    /// Concatenates graphs and moves them to `device`.
-    pub fn new(graphs: &[&Graph], dtype: DType, device: &Device) -> Result<Self> {
+    /// Concatenates graphs and moves them to `device`; `geometry` adds positions and
+    /// edges ([`Geometry`]).
+    pub fn new(graphs: &[&Graph], dtype: DType, device: &Device, geometry: bool) -> Result<Self> {
         let host = HostBatch::new(graphs);
         let lengths = host.dist.len();
+        let geometry = match geometry {
+            true => Some(Geometry::new(graphs, &host, dtype, device)?),
+            false => None,
+        };
         Self {
             dist: Tensor::from_slice(&host.dist, lengths, device)?.to_dtype(dtype)?,
             segment: Tensor::new(host.segment.as_slice(), device)?,
@@ -174,7 +213,8 @@ impl GraphBatch {
             element_index: Tensor::new(host.element_index.as_slice(), device)?,
             num_graphs: host.num_graphs,
             num_atoms: host.num_atoms(),
-            bytes: host.bytes(),
+            bytes: host.bytes() + geometry.as_ref().map_or(0, Geometry::bytes),
+            geometry,
             host: Arc::new(host),
         }
         .resident(device)

@@ -62,21 +62,23 @@ impl BatchCache {
     }
 
     /// The kept batch for `key`, or a new one from `graphs` uploaded to `device` (kept
-    /// while within budget).
+    /// while within budget); `geometry` as [`GraphBatch::new`] (one cache serves one
+    /// network, so a key's batch always has what that network asked for).
     pub fn get_or_upload(
         &self,
         key: Option<BatchKey>,
         graphs: &[&Graph],
         dtype: DType,
         device: &Device,
+        geometry: bool,
     ) -> crate::error::Result<GraphBatch> {
         let Some(key) = key else {
-            return GraphBatch::new(graphs, dtype, device);
+            return GraphBatch::new(graphs, dtype, device, geometry);
         };
         if let Some(b) = self.lock().1.get(&key) {
             return Ok(b.clone());
         }
-        let batch = GraphBatch::new(graphs, dtype, device)?;
+        let batch = GraphBatch::new(graphs, dtype, device, geometry)?;
         let mut kept = self.lock();
         let bytes = batch.bytes;
         if kept.0 + bytes <= self.budget {
@@ -149,7 +151,7 @@ mod tests {
         let cache = BatchCache::new(one);
         let get = |k| {
             cache
-                .get_or_upload(key(k), &[&g], DType::F64, &Device::Cpu)
+                .get_or_upload(key(k), &[&g], DType::F64, &Device::Cpu, false)
                 .unwrap()
         };
         let a = get(0);

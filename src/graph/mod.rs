@@ -7,7 +7,7 @@ mod gpu;
 mod grouping;
 mod radius;
 
-pub use batch::{GraphBatch, HostBatch};
+pub use batch::{Geometry, GraphBatch, HostBatch};
 pub use batch_cache::{BatchCache, BatchKey, CompoundId};
 #[cfg(feature = "cuda")]
 pub use gpu::GpuArrays;

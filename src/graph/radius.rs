@@ -51,6 +51,9 @@ impl GraphConfig {
 pub struct Graph {
     /// Atomic numbers.
     pub z: Vec<u32>,
+    /// Atom positions, Å (networks that read directions, as ViSNet, take edge vectors
+    /// from them; SchNet reads only `dist`).
+    pub pos: Vec<[f64; 3]>,
     /// Source atom of each edge (the neighbour j).
     pub src: Vec<u32>,
     /// Target atom of each edge (the atom i that receives the message).
@@ -111,6 +114,7 @@ impl Graph {
         let edges: usize = neighbours.iter().map(Vec::len).sum();
         let mut graph = Graph {
             z: structure.z().to_vec(),
+            pos: structure.pos().to_vec(),
             src: Vec::with_capacity(edges),
             dst: Vec::with_capacity(edges),
             dist: Vec::with_capacity(edges),

@@ -36,7 +36,17 @@ pub fn init_params(params: &Params, model: &ModelConfig, seed: u64) -> Result<()
                 .as_ref()
                 .map_or(ranks.get(name) == Some(&1), |w| ranks.get(w) == Some(&1));
         let own = model.representation.init_rule(name);
-        let values: Vec<f64> = if own == Some(Draw::StandardNormal) {
+        if own == Some(Draw::Keep) {
+            continue;
+        }
+        let values: Vec<f64> = if own == Some(Draw::Zeros) {
+            vec![0.0; count]
+        } else if let (Some(Draw::XavierUniform), [fan_out, fan_in]) = (own, dims.as_slice()) {
+            let bound = (6.0 / (fan_in + fan_out) as f64).sqrt();
+            (0..count)
+                .map(|_| (2.0 * rng.next_f64() - 1.0) * bound)
+                .collect()
+        } else if own == Some(Draw::StandardNormal) {
             (0..count)
                 .map(|_| {
                     let (u, v) = (rng.next_f64().max(1e-300), rng.next_f64());

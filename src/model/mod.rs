@@ -11,6 +11,7 @@ mod readout;
 mod representation;
 pub mod schnet;
 mod strategy;
+pub mod visnet;
 mod weights;
 
 pub use config::{ModelConfig, SchNetConfig, StrategyKind};

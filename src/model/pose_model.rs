@@ -52,6 +52,15 @@ impl PoseModel {
             params.detached_vb()
         };
         let ligand_only = config.strategy == StrategyKind::LigandOnly;
+        let rep = &config.representation;
+        if !rep.has_linear_head() && (config.strategy == StrategyKind::Concat || config.layer_norm)
+        {
+            return Err(Error::InvalidConfig(format!(
+                "{} ends in one scalar per structure (mtenn's energy function for it has no \
+                 layer to learn): use strategy delta, complex or ligand_only, without layer_norm",
+                rep.name()
+            )));
+        }
         let representation = Representation::new(
             &config.representation,
             params,
@@ -62,6 +71,7 @@ impl PoseModel {
             config.strategy,
             config.representation.output_width(),
             config.layer_norm,
+            config.representation.has_linear_head(),
             vb.pp("strategy"),
         )?;
         Ok(Self {
@@ -90,9 +100,9 @@ impl PoseModel {
     }
 
     /// Takes the buffers `params` holds now (see [`crate::model::load_weights`]).
-    pub fn refresh_buffers(&mut self, params: &Params) {
+    pub fn refresh_buffers(&mut self, params: &Params) -> Result<()> {
         self.representation
-            .refresh_buffers(&self.config.representation, params);
+            .refresh_buffers(&self.config.representation, params)
     }
 
     /// Turns activation checkpointing of the representation on or off.
@@ -120,8 +130,13 @@ impl PoseModel {
     fn represent_keyed(&self, graphs: &[&Graph], key: Option<BatchKey>) -> Result<Tensor> {
         let batch = {
             let _span = crate::profile::span(crate::profile::Phase::Batch, &self.device);
-            self.batches
-                .get_or_upload(key, graphs, self.dtype, &self.device)?
+            self.batches.get_or_upload(
+                key,
+                graphs,
+                self.dtype,
+                &self.device,
+                self.config.representation.reads_geometry(),
+            )?
         };
         self.representation.forward(&batch)
     }

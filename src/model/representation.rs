@@ -6,6 +6,7 @@
 //! folder under `src/model/` plus one arm in each enum (see `docs/architecture.md`).
 
 use super::schnet::{EMBEDDING_ROWS, GaussianSmearing, SchNet};
+use super::visnet::{ViSNet, ViSNetConfig};
 use super::{Params, SchNetConfig};
 use crate::error::{Error, Result};
 use crate::graph::{GraphBatch, GraphConfig};
@@ -18,6 +19,8 @@ use candle_nn::VarBuilder;
 pub enum RepresentationConfig {
     /// SchNet as torch_geometric implements it (mtenn's default).
     SchNet(SchNetConfig),
+    /// ViSNet as torch_geometric implements it, under mtenn's wrapper.
+    ViSNet(ViSNetConfig),
 }
 
 impl Default for RepresentationConfig {
@@ -31,6 +34,12 @@ impl Default for RepresentationConfig {
 pub enum Draw {
     /// N(0, 1), as torch's Embedding.
     StandardNormal,
+    /// U(±√(6 / (fan_in + fan_out))), torch's xavier_uniform_.
+    XavierUniform,
+    /// All zeros.
+    Zeros,
+    /// As built (a learned constant the network sets itself).
+    Keep,
 }
 
 /// Bytes of activations a network keeps for backward, per edge and per atom.
@@ -47,20 +56,35 @@ impl RepresentationConfig {
     pub fn graph(&self) -> GraphConfig {
         match self {
             Self::SchNet(s) => s.graph(),
+            Self::ViSNet(v) => v.graph(),
         }
+    }
+
+    /// Whether the network reads positions and edges ([`crate::graph::Geometry`]).
+    pub fn reads_geometry(&self) -> bool {
+        matches!(self, Self::ViSNet(_))
     }
 
     /// Width of one structure's vector.
     pub fn output_width(&self) -> usize {
         match self {
             Self::SchNet(s) => s.rep_dim(),
+            // mtenn's wrapper ends in one scalar per structure.
+            Self::ViSNet(_) => 1,
         }
+    }
+
+    /// Whether mtenn's strategies put a learned linear layer on this network's output
+    /// (SchNet's `lin2`); ViSNet's energy function is its own sum plus mean.
+    pub fn has_linear_head(&self) -> bool {
+        matches!(self, Self::SchNet(_))
     }
 
     /// Rejects hyper-parameters the network cannot be built with.
     pub fn validate(&self) -> Result<()> {
         match self {
             Self::SchNet(s) => s.validate(),
+            Self::ViSNet(v) => v.validate(),
         }
     }
 
@@ -71,6 +95,7 @@ impl RepresentationConfig {
             Self::SchNet(_) => {
                 (name == "representation.embedding.weight").then_some(Draw::StandardNormal)
             }
+            Self::ViSNet(_) => visnet_init(name),
         }
     }
 
@@ -78,6 +103,7 @@ impl RepresentationConfig {
     pub fn name(&self) -> &'static str {
         match self {
             Self::SchNet(_) => "SchNet",
+            Self::ViSNet(_) => "ViSNet",
         }
     }
 
@@ -85,6 +111,7 @@ impl RepresentationConfig {
     pub fn max_atomic_number(&self) -> u32 {
         match self {
             Self::SchNet(_) => EMBEDDING_ROWS as u32 - 1,
+            Self::ViSNet(v) => v.max_z as u32 - 1,
         }
     }
 
@@ -115,6 +142,15 @@ impl RepresentationConfig {
                 per_edge: 4 * (s.num_gaussians + 6 * s.num_filters * s.num_interactions) as u64 / 2,
                 per_atom: 4 * (10 * s.hidden_channels * s.num_interactions) as u64,
             },
+            // ViSNet: per layer about twelve `[edges, H]` and `[edges, C, H]` tensors
+            // (every edge, loops included) and a dozen `[atoms, C, H]` ones.
+            Self::ViSNet(v) => {
+                let c = 1 + v.harmonics();
+                ActivationBytes {
+                    per_edge: 4 * (v.num_rbf + 12 * c * v.hidden_channels * v.num_layers) as u64,
+                    per_atom: 4 * (12 * c * v.hidden_channels * v.num_layers) as u64,
+                }
+            }
         }
     }
 
@@ -135,6 +171,15 @@ impl RepresentationConfig {
                     t.to_dtype(params.dtype())?,
                 )])
             }
+            Self::ViSNet(v) => v
+                .buffers()
+                .into_iter()
+                .map(|b| {
+                    let values = params.buffer(&b.name).unwrap_or(&b.default).to_vec();
+                    let t = Tensor::from_vec(values, b.dims.as_slice(), &candle_core::Device::Cpu)?;
+                    Ok((b.name, t.to_dtype(params.dtype())?))
+                })
+                .collect(),
         }
     }
 
@@ -157,8 +202,52 @@ impl RepresentationConfig {
                 Ok(true)
             }
             Self::SchNet(_) => Ok(false),
+            Self::ViSNet(v) => {
+                let Some(b) = v.buffers().into_iter().find(|b| b.name == name) else {
+                    return Ok(false);
+                };
+                if tensor.dims() != b.dims.as_slice() {
+                    return Err(Error::ShapeMismatch {
+                        name: name.into(),
+                        expected: b.dims,
+                        found: tensor.dims().to_vec(),
+                    });
+                }
+                let values = tensor
+                    .to_dtype(DType::F64)?
+                    .flatten_all()?
+                    .to_vec1::<f64>()?;
+                params.set_buffer(name, values);
+                Ok(true)
+            }
         }
     }
+}
+
+/// torch_geometric's `reset_parameters` of ViSNet: embeddings N(0, 1), linear weights
+/// Xavier-uniform with zero biases, LayerNorms 1 and 0 (the default rule), the unused
+/// atom-reference embedding a copy of its zero buffer, trainable bases as built.
+fn visnet_init(name: &str) -> Option<Draw> {
+    let leaf = name.rsplit('.').nth(1).unwrap_or("");
+    if name.ends_with("distance_expansion.means") || name.ends_with("distance_expansion.betas") {
+        return Some(Draw::Keep);
+    }
+    if name.ends_with("vec_layernorm.weight") || name.ends_with("vec_out_norm.weight") {
+        return Some(Draw::Keep);
+    }
+    if name.ends_with("prior_model.atomref.weight") {
+        return Some(Draw::Zeros);
+    }
+    if leaf == "embedding" {
+        return Some(Draw::StandardNormal);
+    }
+    if leaf == "layernorm" || leaf == "out_norm" {
+        return None;
+    }
+    if name.ends_with(".bias") {
+        return Some(Draw::Zeros);
+    }
+    Some(Draw::XavierUniform)
 }
 
 /// Name of SchNet's Gaussian-centre buffer (PyG's `distance_expansion.offset`).
@@ -169,6 +258,8 @@ pub const SCHNET_OFFSETS: &str = "representation.distance_expansion.offset";
 pub enum Representation {
     /// SchNet.
     SchNet(SchNet),
+    /// ViSNet.
+    ViSNet(Box<ViSNet>),
 }
 
 impl Representation {
@@ -186,16 +277,28 @@ impl Representation {
                 let expansion = schnet_expansion(s, params);
                 Ok(Self::SchNet(SchNet::new(s, expansion, with_head, vb)?))
             }
+            RepresentationConfig::ViSNet(v) => {
+                Ok(Self::ViSNet(Box::new(ViSNet::new(v, params, vb)?)))
+            }
         }
     }
 
     /// Takes the buffers `params` holds now (after weights were loaded into it), so a
     /// built model computes with the loaded values without being built again.
-    pub fn refresh_buffers(&mut self, config: &RepresentationConfig, params: &Params) {
+    pub fn refresh_buffers(
+        &mut self,
+        config: &RepresentationConfig,
+        params: &Params,
+    ) -> Result<()> {
         match (self, config) {
             (Self::SchNet(net), RepresentationConfig::SchNet(s)) => {
-                net.set_expansion(schnet_expansion(s, params))
+                net.set_expansion(schnet_expansion(s, params));
+                Ok(())
             }
+            (Self::ViSNet(net), RepresentationConfig::ViSNet(_)) => net.refresh_buffers(params),
+            _ => Err(Error::InvalidConfig(
+                "buffers of one network given to another".into(),
+            )),
         }
     }
 
@@ -203,6 +306,7 @@ impl Representation {
     pub fn forward(&self, batch: &GraphBatch) -> Result<Tensor> {
         match self {
             Self::SchNet(net) => net.forward(batch),
+            Self::ViSNet(net) => net.forward(batch),
         }
     }
 
@@ -210,6 +314,8 @@ impl Representation {
     pub fn set_checkpointing(&mut self, on: bool) {
         match self {
             Self::SchNet(net) => net.set_checkpointing(on),
+            // ViSNet keeps its activations (no checkpointed path yet).
+            Self::ViSNet(_) => {}
         }
     }
 }

@@ -7,21 +7,25 @@ use candle_nn::{Linear, Module, VarBuilder};
 
 /// Optional LayerNorm then Linear(in → 1); with the norm the two sit at `0` and `1`
 /// (torch `Sequential`), without it the linear layer sits at the path itself.
+/// A network whose output is already the energy (`[rows, 1]`) has the identity.
 #[derive(Debug, Clone)]
-struct Head {
-    norm: Option<LayerNorm>,
-    linear: Linear,
+enum Head {
+    Linear {
+        norm: Option<LayerNorm>,
+        linear: Linear,
+    },
+    Identity,
 }
 
 impl Head {
     fn new(input: usize, layer_norm: bool, vb: VarBuilder) -> Result<Self> {
         if layer_norm {
-            Ok(Self {
+            Ok(Self::Linear {
                 norm: Some(LayerNorm::new(input, vb.pp(0))?),
                 linear: candle_nn::linear(input, 1, vb.pp(1))?,
             })
         } else {
-            Ok(Self {
+            Ok(Self::Linear {
                 norm: None,
                 linear: candle_nn::linear(input, 1, vb)?,
             })
@@ -30,11 +34,15 @@ impl Head {
 
     /// `[rows, input]` → `[rows]`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = match &self.norm {
+        let (norm, linear) = match self {
+            Self::Identity => return Ok(x.squeeze(1)?),
+            Self::Linear { norm, linear } => (norm, linear),
+        };
+        let x = match norm {
             Some(norm) => norm.forward(x)?,
             None => x.clone(),
         };
-        Ok(self.linear.forward(&x)?.squeeze(1)?)
+        Ok(linear.forward(&x)?.squeeze(1)?)
     }
 }
 
@@ -47,12 +55,21 @@ pub struct Strategy {
 
 impl Strategy {
     /// Loads the strategy's head under `vb` (`strategy`); representations are `rep_dim` wide.
+    /// Without `linear_head` (ViSNet, whose energy function is its own readout) delta and
+    /// complex combine the representations as they are.
     pub fn new(
         kind: StrategyKind,
         rep_dim: usize,
         layer_norm: bool,
+        linear_head: bool,
         vb: VarBuilder,
     ) -> Result<Self> {
+        if !linear_head && kind != StrategyKind::LigandOnly {
+            return Ok(Self {
+                kind,
+                head: Some(Head::Identity),
+            });
+        }
         let head = match kind {
             StrategyKind::Delta | StrategyKind::Complex => {
                 Some(Head::new(rep_dim, layer_norm, vb.pp("energy_func"))?)

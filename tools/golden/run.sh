@@ -17,4 +17,5 @@ if ! "$VENV/bin/python" -c 'import torch, torch_geometric, safetensors, numpy' 2
     -r "$HERE/requirements.txt" -c "$HERE/constraints.txt"
 fi
 
-exec "$VENV/bin/python" "$HERE/generate.py" "$@"
+"$VENV/bin/python" "$HERE/generate.py" "$@"
+exec "$VENV/bin/python" "$HERE/visnet.py" "$@"

@@ -1,0 +1,264 @@
+//! ViSNet as torch_geometric 2.8 implements it, under mtenn's wrapper
+//! (`mtenn.conversion_utils.visnet`): the representation block, the output network's
+//! per-atom scalars times `std`, summed (or averaged) per structure, plus `mean`.
+//!
+//! Read top to bottom: the network prepares its own geometry from positions
+//! ([`geometry`]), embeds atoms and edges ([`embedding`]), runs its layers ([`layer`])
+//! and reads out ([`output`]). Built from candle ops, so gradients come from autograd.
+
+mod config;
+mod embedding;
+mod geometry;
+mod layer;
+mod output;
+mod rbf;
+
+pub use config::{Reduce, VecNorm, ViSNetConfig};
+
+use crate::error::{Error, Result};
+use crate::graph::GraphBatch;
+use crate::model::{LayerNorm, Params};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{Embedding, Module, VarBuilder};
+use embedding::{EdgeEmbedding, NeighborEmbedding};
+use geometry::EdgeGeometry;
+use layer::Layer;
+use output::EquivariantScalar;
+
+/// Where mtenn's wrapper keeps torch_geometric's model, under `representation.`.
+const BLOCK: &str = "representation.visnet.representation_model";
+
+/// A non-trainable tensor of the state dict: full name, shape, default values.
+pub struct Buffer {
+    /// Full state-dict name.
+    pub name: String,
+    /// Shape (empty for a scalar).
+    pub dims: Vec<usize>,
+    /// Values when no weight file gives them.
+    pub default: Vec<f64>,
+}
+
+impl ViSNetConfig {
+    /// The buffers of the state dict (those trainable settings make parameters left out).
+    pub fn buffers(&self) -> Vec<Buffer> {
+        let b = |name: String, dims: Vec<usize>, default: Vec<f64>| Buffer {
+            name,
+            dims,
+            default,
+        };
+        let (means, betas) = rbf::initial_means_betas(self.cutoff, self.num_rbf);
+        let h = self.hidden_channels;
+        let mut out = Vec::new();
+        if !self.trainable_rbf {
+            let k = self.num_rbf;
+            out.push(b(
+                format!("{BLOCK}.distance_expansion.means"),
+                vec![k],
+                means,
+            ));
+            out.push(b(
+                format!("{BLOCK}.distance_expansion.betas"),
+                vec![k],
+                betas,
+            ));
+        }
+        if !self.trainable_vecnorm {
+            for i in 0..self.num_layers {
+                let name = format!("{BLOCK}.vis_mp_layers.{i}.vec_layernorm.weight");
+                out.push(b(name, vec![h], vec![1.0; h]));
+            }
+            out.push(b(
+                format!("{BLOCK}.vec_out_norm.weight"),
+                vec![h],
+                vec![1.0; h],
+            ));
+        }
+        let z = self.max_z;
+        out.push(b(
+            "representation.visnet.prior_model.initial_atomref".into(),
+            vec![z, 1],
+            vec![0.0; z],
+        ));
+        out.push(b("representation.visnet.mean".into(), vec![], vec![0.0]));
+        out.push(b("representation.visnet.std".into(), vec![], vec![1.0]));
+        out
+    }
+}
+
+/// A built ViSNet.
+#[derive(Debug, Clone)]
+pub struct ViSNet {
+    config: ViSNetConfig,
+    embedding: Embedding,
+    neighbor_embedding: NeighborEmbedding,
+    edge_embedding: EdgeEmbedding,
+    means: Tensor,
+    betas: Tensor,
+    layers: Vec<Layer>,
+    /// Each layer's vector-norm weight, then the output's.
+    vec_norms: Vec<Tensor>,
+    out_norm: LayerNorm,
+    output: EquivariantScalar,
+    mean: f64,
+    std: f64,
+}
+
+/// A buffer's values from `params` (loaded weights) or its default, as a tensor.
+fn buffer_tensor(params: &Params, buffer: &Buffer, device: &Device) -> Result<Tensor> {
+    let values = params
+        .buffer(&buffer.name)
+        .unwrap_or(&buffer.default)
+        .to_vec();
+    let t = Tensor::from_vec(values, buffer.dims.as_slice(), device)?;
+    Ok(t.to_dtype(params.dtype())?)
+}
+
+fn scalar_of(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+impl ViSNet {
+    /// Builds the network under `vb` (`representation`), its buffers from `params`.
+    pub fn new(config: &ViSNetConfig, params: &Params, vb: VarBuilder) -> Result<Self> {
+        let c = config;
+        let h = c.hidden_channels;
+        let device = params.device().clone();
+        let buffers = c.buffers();
+        let find = |suffix: &str| -> Result<Tensor> {
+            let b = buffers
+                .iter()
+                .find(|b| b.name.ends_with(suffix))
+                .ok_or_else(|| Error::InvalidConfig(format!("ViSNet buffer {suffix} missing")))?;
+            buffer_tensor(params, b, &device)
+        };
+        let block = vb.pp("visnet").pp("representation_model");
+        let (means, betas) = if c.trainable_rbf {
+            let vb = block.pp("distance_expansion");
+            let init = candle_nn::Init::Const(0.0);
+            (
+                vb.get_with_hints(c.num_rbf, "means", init)?,
+                vb.get_with_hints(c.num_rbf, "betas", init)?,
+            )
+        } else {
+            (
+                find("distance_expansion.means")?,
+                find("distance_expansion.betas")?,
+            )
+        };
+        let vec_norm = |vb: VarBuilder, suffix: &str| -> Result<Tensor> {
+            match c.trainable_vecnorm {
+                true => Ok(vb.get_with_hints(h, "weight", candle_nn::Init::Const(1.0))?),
+                false => find(suffix),
+            }
+        };
+        let mut vec_norms = Vec::with_capacity(c.num_layers + 1);
+        let mut layers = Vec::with_capacity(c.num_layers);
+        for i in 0..c.num_layers {
+            let vb = block.pp("vis_mp_layers").pp(i);
+            let suffix = format!("vis_mp_layers.{i}.vec_layernorm.weight");
+            vec_norms.push(vec_norm(vb.pp("vec_layernorm"), &suffix)?);
+            layers.push(Layer::new(
+                h,
+                c.num_heads,
+                c.vertex,
+                i + 1 == c.num_layers,
+                vb,
+            )?);
+        }
+        vec_norms.push(vec_norm(block.pp("vec_out_norm"), "vec_out_norm.weight")?);
+        // Kept so state dicts round-trip; mtenn's forward never reads the prior.
+        candle_nn::embedding(c.max_z, 1, vb.pp("visnet").pp("prior_model").pp("atomref"))?;
+        let scalar = |suffix: &str| scalar_of(&find(suffix)?);
+        Ok(Self {
+            embedding: candle_nn::embedding(c.max_z, h, block.pp("embedding"))?,
+            neighbor_embedding: NeighborEmbedding::new(
+                h,
+                c.num_rbf,
+                c.max_z,
+                block.pp("neighbor_embedding"),
+            )?,
+            edge_embedding: EdgeEmbedding::new(c.num_rbf, h, block.pp("edge_embedding"))?,
+            means,
+            betas,
+            layers,
+            vec_norms,
+            out_norm: LayerNorm::new(h, block.pp("out_norm"))?,
+            output: EquivariantScalar::new(h, vb.pp("visnet").pp("output_model"))?,
+            mean: scalar("visnet.mean")?,
+            std: scalar("visnet.std")?,
+            config: c.clone(),
+        })
+    }
+
+    /// Per-structure outputs `[graphs, 1]`: Σ (or mean) over atoms of std · out, plus mean.
+    pub fn forward(&self, batch: &GraphBatch) -> Result<Tensor> {
+        let c = &self.config;
+        let g = EdgeGeometry::new(batch, c.lmax, c.cutoff)?;
+        let dtype = self.means.dtype();
+        let z = self.atomic_numbers(batch)?;
+        let rbf = rbf::smearing(&g.r, &g.cutoff, &self.means, &self.betas, c.cutoff)?;
+        let x = self.embedding.forward(&z)?;
+        let mut x = self.neighbor_embedding.forward(&z, &x, &g, &rbf)?;
+        let n = batch.num_atoms;
+        let mut vec = Tensor::zeros((n, c.harmonics(), c.hidden_channels), dtype, x.device())?;
+        let mut f = self.edge_embedding.forward(&x, &g, &rbf)?;
+        for (layer, norm) in self.layers.iter().zip(&self.vec_norms) {
+            let u = layer.forward(&x, &vec, &f, &g, norm)?;
+            x = (x + u.dx)?;
+            vec = (vec + u.dvec)?;
+            if let Some(df) = u.df {
+                f = (f + df)?;
+            }
+        }
+        let x = self.out_norm.forward(&x)?;
+        let vec = vec.broadcast_mul(&self.vec_norms[c.num_layers])?;
+        let per_atom = (self.output.forward(&x, &vec)? * self.std)?;
+        let pooled = Tensor::zeros((batch.num_graphs, 1), dtype, x.device())?.index_add(
+            &batch.segment,
+            &per_atom,
+            0,
+        )?;
+        let pooled = match c.reduce_op {
+            Reduce::Add => pooled,
+            Reduce::Mean => {
+                let ones = Tensor::ones((n, 1), dtype, x.device())?;
+                let counts = pooled.zeros_like()?.index_add(&batch.segment, &ones, 0)?;
+                (pooled / counts.clamp(1.0, f64::INFINITY)?)?
+            }
+        };
+        Ok((pooled + self.mean)?)
+    }
+
+    /// Atomic numbers `[N]` u32 from the batch's element table.
+    fn atomic_numbers(&self, batch: &GraphBatch) -> Result<Tensor> {
+        Ok(batch.elements.index_select(&batch.element_index, 0)?)
+    }
+
+    /// Takes the buffers `params` holds now (after loading weights); trainable ones are
+    /// parameters and already current.
+    pub fn refresh_buffers(&mut self, params: &Params) -> Result<()> {
+        let device = self.means.device().clone();
+        for b in self.config.buffers() {
+            let t = buffer_tensor(params, &b, &device)?;
+            let suffix = b.name.rsplit_once("representation_model.").map(|(_, s)| s);
+            match suffix {
+                Some("distance_expansion.means") => self.means = t,
+                Some("distance_expansion.betas") => self.betas = t,
+                Some("vec_out_norm.weight") => self.vec_norms[self.config.num_layers] = t,
+                Some(s) => {
+                    let layer = s
+                        .strip_prefix("vis_mp_layers.")
+                        .and_then(|r| r.split('.').next())
+                        .and_then(|i| i.parse::<usize>().ok());
+                    if let Some(i) = layer {
+                        self.vec_norms[i] = t;
+                    }
+                }
+                None if b.name.ends_with("visnet.mean") => self.mean = scalar_of(&t)?,
+                None if b.name.ends_with("visnet.std") => self.std = scalar_of(&t)?,
+                None => {}
+            }
+        }
+        Ok(())
+    }
+}
