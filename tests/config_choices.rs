@@ -122,3 +122,87 @@ fn ligand_only_trains_from_a_config() {
     assert!(written.contains("strategy = \"ligand_only\""), "{written}");
     std::fs::remove_dir_all(&base).ok();
 }
+
+const VISNET: &str = r#"
+[model]
+strategy = "complex"
+
+[model.representation]
+kind = "visnet"
+hidden_channels = 16
+num_heads = 4
+lmax = 2
+vertex = true
+"#;
+
+#[test]
+fn model_representation_chooses_visnet_with_its_own_keys() {
+    let config = TrainConfig::from_toml(VISNET, &[]).unwrap();
+    let RepresentationConfig::ViSNet(v) = grouped_config(&config, Assay::Pic50)
+        .unwrap()
+        .model
+        .representation
+    else {
+        panic!("not ViSNet");
+    };
+    assert_eq!(
+        (v.hidden_channels, v.num_heads, v.lmax, v.vertex),
+        (16, 4, 2, true)
+    );
+    // Keys left out take torch_geometric's defaults.
+    assert_eq!(
+        (v.num_layers, v.num_rbf, v.cutoff, v.max_num_neighbors),
+        (6, 32, 5.0, 32)
+    );
+    // What a run folder writes reads back as the same configuration.
+    let again = TrainConfig::from_toml(&config.to_toml().unwrap(), &[]).unwrap();
+    assert_eq!(again, config);
+}
+
+#[test]
+fn old_files_without_a_representation_table_still_mean_schnet() {
+    let config = TrainConfig::from_toml("[model]\nhidden_channels = 32\n", &[]).unwrap();
+    let RepresentationConfig::SchNet(s) = grouped_config(&config, Assay::Pic50)
+        .unwrap()
+        .model
+        .representation
+    else {
+        panic!("not SchNet");
+    };
+    assert_eq!(s.hidden_channels, 32);
+}
+
+#[test]
+fn mixed_or_unknown_network_keys_are_refused_with_the_fix() {
+    let mixed = VISNET.replace(
+        "strategy = \"complex\"",
+        "strategy = \"complex\"\nnum_filters = 8",
+    );
+    let e = TrainConfig::from_toml(&mixed, &[]).unwrap_err().to_string();
+    assert!(e.contains("mixes SchNet's keys (num_filters)"), "{e}");
+    assert!(e.contains("under [model.representation]"), "{e}");
+    let unknown = VISNET.replace("vertex = true", "vertex = true\nnum_filters = 8");
+    let e = TrainConfig::from_toml(&unknown, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("num_filters"), "{e}");
+    let bad = VISNET.replace("num_heads = 4", "num_heads = 3");
+    let e = TrainConfig::from_toml(&bad, &[]).unwrap_err().to_string();
+    assert!(e.contains("divisible by num_heads (3)"), "{e}");
+    let kind = VISNET.replace("\"visnet\"", "\"painn\"");
+    let e = TrainConfig::from_toml(&kind, &[]).unwrap_err().to_string();
+    assert!(e.contains("painn"), "{e}");
+}
+
+#[test]
+fn visnet_refuses_the_strategies_that_need_a_linear_head() {
+    let concat = VISNET.replace("\"complex\"", "\"concat\"");
+    let config = TrainConfig::from_toml(&concat, &[]).unwrap();
+    let grouped = grouped_config(&config, Assay::Pic50).unwrap();
+    let params = Params::new(candle_core::DType::F32, &candle_core::Device::Cpu);
+    let e = GroupedModel::new(&grouped, &params)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("ViSNet ends in one scalar per structure"), "{e}");
+}

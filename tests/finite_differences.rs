@@ -5,7 +5,7 @@
 mod common;
 
 use candle_core::{Tensor, Var};
-use common::{build, compound, grouped};
+use common::{build, compound, grouped, grouped_with, small_visnet};
 use multipose::combine::{
     ChunkPolicy, CombinationKind, EngineConfig, EngineKind, GroupedConfig, Objective, PoseTerm,
     train_step,
@@ -65,6 +65,23 @@ fn check(config: &GroupedConfig) {
             );
         }
     }
+}
+
+#[test]
+fn visnet_every_layer_under_delta_and_complex() {
+    check(&grouped_with(
+        small_visnet(false),
+        StrategyKind::Delta,
+        false,
+        CombinationKind::Mean,
+    ));
+    let boltzmann = CombinationKind::Boltzmann { temperature: 0.7 };
+    check(&grouped_with(
+        small_visnet(true),
+        StrategyKind::Complex,
+        false,
+        boltzmann,
+    ));
 }
 
 #[test]

@@ -8,7 +8,8 @@ use super::targets::PoseLabel;
 use crate::combine::{CombinationChoice, EngineKind};
 use crate::dataset::PoseSelection;
 use crate::error::{Error, Result};
-use crate::model::{SchNetConfig, StrategyKind};
+use crate::model::visnet::ViSNetConfig;
+use crate::model::{RepresentationConfig, SchNetConfig, StrategyKind};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -57,9 +58,13 @@ impl Default for DataConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ModelSection {
-    /// The representation's hyper-parameters.
+    /// SchNet's hyper-parameters (the keys at the top of `[model]`, as before there was a
+    /// choice of network; they mean SchNet).
     #[serde(flatten)]
     pub schnet: SchNetConfig,
+    /// The network: `[model.representation] kind = "schnet"` (the keys above) or
+    /// `kind = "visnet"` with ViSNet's own keys in that table.
+    pub representation: RepresentationSection,
     /// How representations become one ΔG per pose.
     pub strategy: StrategyKind,
     /// LayerNorm in the strategy head.
@@ -92,6 +97,7 @@ impl Default for ModelSection {
                 cutoff: 6.0,
                 max_num_neighbors: 16,
             },
+            representation: RepresentationSection::SchNet,
             strategy: StrategyKind::Delta,
             layer_norm: false,
             combination: CombinationChoice::Max,
@@ -103,6 +109,60 @@ impl Default for ModelSection {
             init_weights: PathBuf::new(),
         }
     }
+}
+
+/// `[model.representation]`: which network, tagged by `kind`, with that network's keys.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", deny_unknown_fields)]
+pub enum RepresentationSection {
+    /// SchNet, with the keys at the top of `[model]`.
+    #[default]
+    #[serde(rename = "schnet")]
+    SchNet,
+    /// ViSNet, with its keys here (torch_geometric's names and defaults).
+    #[serde(rename = "visnet")]
+    ViSNet(ViSNetConfig),
+}
+
+impl ModelSection {
+    /// The network these settings choose, with its hyper-parameters.
+    pub fn representation(&self) -> RepresentationConfig {
+        match &self.representation {
+            RepresentationSection::SchNet => RepresentationConfig::SchNet(self.schnet.clone()),
+            RepresentationSection::ViSNet(v) => RepresentationConfig::ViSNet(v.clone()),
+        }
+    }
+}
+
+/// Refuses SchNet keys at the top of `[model]` beside another network.
+fn check_one_network(given: &toml::Table) -> Result<()> {
+    let Some(toml::Value::Table(model)) = given.get("model") else {
+        return Ok(());
+    };
+    let kind = model
+        .get("representation")
+        .and_then(|r| r.get("kind"))
+        .and_then(|k| k.as_str())
+        .unwrap_or("schnet");
+    if kind == "schnet" {
+        return Ok(());
+    }
+    let schnet = toml::Table::try_from(SchNetConfig::default())
+        .map_err(|e| Error::InvalidConfig(e.to_string()))?;
+    let mixed: Vec<&str> = model
+        .keys()
+        .filter(|k| schnet.contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    if mixed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InvalidConfig(format!(
+        "[model] mixes SchNet's keys ({}) with [model.representation] kind = \"{kind}\": \
+         give {kind}'s settings (cutoff, max_num_neighbors, hidden_channels, ...) under \
+         [model.representation]",
+        mixed.join(", ")
+    )))
 }
 
 /// Gradient engine and chunking.
@@ -401,6 +461,7 @@ impl TrainConfig {
                 .unwrap_or_else(|| toml::Value::String(raw.clone()));
             section_mut(&mut given, section)?.insert(field.to_string(), parsed);
         }
+        check_one_network(&given)?;
         let mut merged = toml::Table::try_from(TrainConfig::default())
             .map_err(|e| Error::InvalidConfig(e.to_string()))?;
         for (section, fields) in given {
@@ -432,7 +493,17 @@ impl TrainConfig {
 
     /// The configuration as TOML (what `config.toml` in a run folder holds).
     pub fn to_toml(&self) -> Result<String> {
-        toml::to_string_pretty(self).map_err(|e| Error::InvalidConfig(e.to_string()))
+        let bad = |e: &dyn std::fmt::Display| Error::InvalidConfig(e.to_string());
+        let mut table = toml::Table::try_from(self).map_err(|e| bad(&e))?;
+        // SchNet's keys at the top of [model] mean SchNet: another network's file leaves
+        // them out, so that it reads back as written.
+        if self.model.representation != RepresentationSection::SchNet {
+            let schnet = toml::Table::try_from(SchNetConfig::default()).map_err(|e| bad(&e))?;
+            if let Some(toml::Value::Table(model)) = table.get_mut("model") {
+                model.retain(|k, _| !schnet.contains_key(k));
+            }
+        }
+        toml::to_string_pretty(&table).map_err(|e| bad(&e))
     }
 
     /// Checks the numeric ranges and the settings that depend on each other (choices are
@@ -456,7 +527,7 @@ impl TrainConfig {
             )));
         }
         self.validate_numbers()?;
-        self.model.schnet.validate()?;
+        self.model.representation().validate()?;
         let l = &self.loss;
         let weights = [
             l.mse,

@@ -10,7 +10,7 @@ use crate::combine::{
 };
 use crate::dataset::{Assay, CompoundData, DatasetSpec, GraphCache, Lookup, open};
 use crate::error::{Error, Result};
-use crate::model::{CompoundGraphs, ModelConfig, Readout, RepresentationConfig};
+use crate::model::{CompoundGraphs, ModelConfig, Readout};
 use candle_core::Device;
 use rayon::prelude::*;
 
@@ -59,7 +59,7 @@ pub fn grouped_config(config: &TrainConfig, assay: Assay) -> Result<GroupedConfi
     };
     Ok(GroupedConfig {
         model: ModelConfig {
-            representation: RepresentationConfig::SchNet(m.schnet.clone()),
+            representation: m.representation(),
             strategy: m.strategy,
             layer_norm: m.layer_norm,
             pose_readout,

@@ -78,11 +78,43 @@ pub fn small_schnet() -> SchNetConfig {
     }
 }
 
+/// A small ViSNet (lmax 2 and vertex layers with `full`, learned bases and norms too).
+pub fn small_visnet(full: bool) -> RepresentationConfig {
+    RepresentationConfig::ViSNet(multipose::model::visnet::ViSNetConfig {
+        hidden_channels: 8,
+        num_heads: 2,
+        num_layers: 2,
+        num_rbf: 5,
+        cutoff: 4.0,
+        max_num_neighbors: 7,
+        lmax: if full { 2 } else { 1 },
+        vertex: full,
+        trainable_rbf: full,
+        trainable_vecnorm: full,
+        ..Default::default()
+    })
+}
+
 /// A grouped config with the given strategy and combination.
 pub fn grouped(strategy: StrategyKind, layer_norm: bool, kind: CombinationKind) -> GroupedConfig {
+    grouped_with(
+        RepresentationConfig::SchNet(small_schnet()),
+        strategy,
+        layer_norm,
+        kind,
+    )
+}
+
+/// As [`grouped`], with another network.
+pub fn grouped_with(
+    representation: RepresentationConfig,
+    strategy: StrategyKind,
+    layer_norm: bool,
+    kind: CombinationKind,
+) -> GroupedConfig {
     GroupedConfig {
         model: ModelConfig {
-            representation: RepresentationConfig::SchNet(small_schnet()),
+            representation,
             strategy,
             layer_norm,
             ..ModelConfig::default()
