@@ -708,6 +708,25 @@ learnable = {learnable}           # learn the scale / temperature
 attention_width = {aw}         # attention: scorer width A (softmax of w·tanh(V z + b) over poses)
 init_weights = ""            # start from mtenn-named safetensors ("" = seeded random)
 
+# The network is SchNet, set by the keys at the top of [model]. For ViSNet (torch_geometric's,
+# as mtenn wraps it) uncomment this table and leave SchNet's keys out of [model]; keys not
+# given take torch_geometric's defaults (shown). Strategies: delta, complex, ligand_only.
+# [model.representation]
+# kind = "visnet"              # schnet | visnet
+# hidden_channels = 128
+# num_heads = 8                # divides hidden_channels
+# num_layers = 6
+# num_rbf = 32                 # exponential normal radial bases
+# trainable_rbf = false
+# lmax = 1                     # edge harmonics: 1 or 2
+# vecnorm_type = "none"
+# trainable_vecnorm = false
+# vertex = false               # ViS_MP_Vertex layers
+# max_z = 100
+# cutoff = 5.0
+# max_num_neighbors = 32       # the atom's own self-loop included
+# reduce_op = "add"            # add | mean over atoms
+
 [engine]
 kind = "{engine}"                # auto | full | stored | streaming | recompute
 chunk = {chunk}                    # poses per batched forward/backward (0 = from budget_mib)
