@@ -113,3 +113,30 @@ fn import_then_predict_and_contradictions_are_refused() {
     );
     std::fs::remove_dir_all(&base).ok();
 }
+
+#[test]
+fn a_visnet_model_config_becomes_model_representation_settings() {
+    let text = r#"{"model_type": "visnet", "lmax": 2, "vecnorm_type": null, "num_heads": 4,
+        "num_layers": 3, "hidden_channels": 16, "num_rbf": 8, "cutoff": 4.5,
+        "max_num_neighbors": 24, "vertex": true, "reduce_op": "sum", "mean": 0.0, "std": 1.0,
+        "atomref": null, "derivative": false, "strategy": "complex", "combination": "max",
+        "max_comb_neg": true, "max_comb_scale": 1000.0}"#;
+    let path = Path::new("model_config.json");
+    let (config, keys, _) =
+        multipose::train::mtenn_settings(Some((text, path)), Vec::new()).unwrap();
+    let multipose::train::RepresentationSection::ViSNet(v) = &config.model.representation else {
+        panic!("not ViSNet");
+    };
+    assert_eq!((v.lmax, v.num_heads, v.num_layers, v.max_num_neighbors), (2, 4, 3, 24));
+    assert!(v.vertex && v.cutoff == 4.5);
+    assert_eq!(v.reduce_op, multipose::model::visnet::Reduce::Sum);
+    assert!(keys.contains(&"model.representation.num_heads".to_string()));
+    assert_eq!(config.model.strategy, multipose::model::StrategyKind::Complex);
+    let e = multipose::train::mtenn_settings(
+        Some((r#"{"model_type": "e3nn"}"#, path)),
+        Vec::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("imports SchNet and ViSNet"), "{e}");
+}

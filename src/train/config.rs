@@ -444,7 +444,8 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// Parses TOML, with `overrides` (`section.key`, value text) applied on top; keys
+    /// Parses TOML, with `overrides` (`section.key` or `section.table.key`, value text)
+    /// applied on top; keys
     /// left out take their defaults, keys the defaults lack are errors that list the known.
     pub fn from_toml(text: &str, overrides: &[(String, String)]) -> Result<Self> {
         let mut given: toml::Table =
@@ -459,7 +460,12 @@ impl TrainConfig {
                 .ok()
                 .and_then(|mut t| t.remove("v"))
                 .unwrap_or_else(|| toml::Value::String(raw.clone()));
-            section_mut(&mut given, section)?.insert(field.to_string(), parsed);
+            // `model.representation.lmax`: one table deeper.
+            let (table, field) = match field.split_once('.') {
+                Some((sub, leaf)) => (section_mut(section_mut(&mut given, section)?, sub)?, leaf),
+                None => (section_mut(&mut given, section)?, field),
+            };
+            table.insert(field.to_string(), parsed);
         }
         check_one_network(&given)?;
         let mut merged = toml::Table::try_from(TrainConfig::default())

@@ -25,8 +25,8 @@ pub use checkpoint::{
     CHECKPOINT, RunLock, current_checkpoint, lock_run, verify_checkpoint, write_text,
 };
 pub use config::{
-    DataConfig, EngineSection, LossConfig, ModelSection, OptimConfig, ReadoutConfig, SplitConfig,
-    StoppingConfig, TrainConfig, default_toml_commented,
+    DataConfig, EngineSection, LossConfig, ModelSection, OptimConfig, ReadoutConfig,
+    RepresentationSection, SplitConfig, StoppingConfig, TrainConfig, default_toml_commented,
 };
 pub use ensemble::{ENSEMBLE_FILE, Member, data_settings, load_members, predict_members};
 pub use import::{Inferred, import_mtenn, infer, mtenn_config_overrides, mtenn_settings};

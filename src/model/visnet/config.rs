@@ -18,6 +18,8 @@ crate::choice! {
     pub enum Reduce {
         /// Sum over atoms (torch_geometric's and mtenn's default).
         Add = "add",
+        /// The same as `add` (asapdiscovery-ml's name for it).
+        Sum = "sum",
         /// Mean over atoms.
         Mean = "mean",
     }

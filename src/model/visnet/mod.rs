@@ -219,7 +219,7 @@ impl ViSNet {
             0,
         )?;
         let pooled = match c.reduce_op {
-            Reduce::Add => pooled,
+            Reduce::Add | Reduce::Sum => pooled,
             Reduce::Mean => {
                 let ones = Tensor::ones((n, 1), dtype, x.device())?;
                 let counts = pooled.zeros_like()?.index_add(&batch.segment, &ones, 0)?;

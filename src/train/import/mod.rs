@@ -1,10 +1,12 @@
 //! From an mtenn model to a run folder: `multipose import-mtenn`.
 //!
 //! mtenn saves weights with `safetensors.torch.save_model` under its state-dict names; the
-//! file fixes most hyper-parameters (widths, interaction count, Gaussian count, and the
-//! cutoff through the stored Gaussian centres). What it cannot say (delta or complex,
+//! file fixes most hyper-parameters (SchNet: widths, interaction count, Gaussian count, and
+//! the cutoff through the stored Gaussian centres; ViSNet: see `visnet.rs`). What it cannot say (delta or complex,
 //! the combination and its constants, the neighbour cap) comes from the caller, whose
 //! defaults are mtenn's. The result is a run folder `predict` and `evaluate` read.
+
+mod visnet;
 
 use super::checkpoint::{commit_checkpoint, write_text};
 use super::prepare::{grouped_config, stored_assay};
@@ -170,7 +172,11 @@ pub fn import_mtenn(
             path: weights.to_path_buf(),
             message: format!("not a safetensors file ({e})"),
         })?;
-    infer(&tensors, weights)?.apply(&mut config, given)?;
+    if visnet::is_visnet(&tensors) {
+        visnet::infer(&tensors, weights)?.apply(&mut config, given)?;
+    } else {
+        infer(&tensors, weights)?.apply(&mut config, given)?;
+    }
     // Nothing to train: the imported weights are the run's reported weights.
     config.early_stopping.kind = StoppingKind::None;
     config.validate()?;
@@ -197,8 +203,8 @@ pub fn import_mtenn(
     Ok(config)
 }
 
-/// Settings from asapdiscovery-ml's `model_config.json` (mtenn's `SchNetModelConfig`) as
-/// `section.key` overrides: the SchNet widths and cutoff, strategy, combination with
+/// Settings from asapdiscovery-ml's `model_config.json` (`SchNetModelConfig` or
+/// `ViSNetModelConfig`) as `section.key` overrides: the network's keys, strategy, combination with
 /// mtenn's `max_comb_neg` / `max_comb_scale`, and the readouts. Options multipose does
 /// not implement (dipole, atomref, mean/std scaling, mean pooling) are errors.
 pub fn mtenn_config_overrides(text: &str, path: &Path) -> Result<Vec<(String, String)>> {
@@ -211,13 +217,24 @@ pub fn mtenn_config_overrides(text: &str, path: &Path) -> Result<Vec<(String, St
     let obj = json
         .as_object()
         .ok_or_else(|| bad("expected a JSON object".into()))?;
-    if let Some(t) = obj.get("model_type").and_then(|v| v.as_str())
-        && t != "schnet"
-    {
-        return Err(bad(format!(
-            "model_type is `{t}`; multipose imports SchNet models"
-        )));
-    }
+    let model_type = obj.get("model_type").and_then(|v| v.as_str());
+    let mut out = match model_type {
+        Some("visnet") => visnet::config_overrides(obj),
+        None | Some("schnet") => schnet_overrides(obj).map_err(bad)?,
+        Some(t) => {
+            return Err(bad(format!(
+                "model_type is `{t}`; multipose imports SchNet and ViSNet models"
+            )));
+        }
+    };
+    common_overrides(obj, &mut out).map_err(bad)?;
+    Ok(out)
+}
+
+/// The SchNet keys of `SchNetModelConfig`; what multipose's SchNet lacks is an error.
+fn schnet_overrides(
+    obj: &serde_json::Map<String, serde_json::Value>,
+) -> std::result::Result<Vec<(String, String)>, String> {
     for (key, unsupported) in [
         (
             "dipole",
@@ -234,18 +251,13 @@ pub fn mtenn_config_overrides(text: &str, path: &Path) -> Result<Vec<(String, St
         ),
     ] {
         if unsupported {
-            return Err(bad(format!(
+            return Err(format!(
                 "`{key}` = {}: not supported by multipose's SchNet",
                 obj[key]
-            )));
+            ));
         }
     }
     let mut out = Vec::new();
-    let mut copy = |from: &str, to: &str| {
-        if let Some(v) = obj.get(from).filter(|v| !v.is_null()) {
-            out.push((to.to_string(), v.to_string()));
-        }
-    };
     for key in [
         "hidden_channels",
         "num_filters",
@@ -254,8 +266,23 @@ pub fn mtenn_config_overrides(text: &str, path: &Path) -> Result<Vec<(String, St
         "cutoff",
         "max_num_neighbors",
     ] {
-        copy(key, &format!("model.{key}"));
+        if let Some(v) = obj.get(key).filter(|v| !v.is_null()) {
+            out.push((format!("model.{key}"), v.to_string()));
+        }
     }
+    Ok(out)
+}
+
+/// Strategy, combination and readouts: the same keys for every model type.
+fn common_overrides(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    out: &mut Vec<(String, String)>,
+) -> std::result::Result<(), String> {
+    let mut copy = |from: &str, to: &str| {
+        if let Some(v) = obj.get(from).filter(|v| !v.is_null()) {
+            out.push((to.to_string(), v.to_string()));
+        }
+    };
     copy("strategy", "model.strategy");
     copy("strategy_layer_norm", "model.layer_norm");
     copy("combination", "model.combination");
@@ -264,9 +291,7 @@ pub fn mtenn_config_overrides(text: &str, path: &Path) -> Result<Vec<(String, St
     let readout = |k: &str| obj.get(k).and_then(|v| v.as_str()).map(str::to_string);
     let (pred, comb) = (readout("pred_readout"), readout("comb_readout"));
     if pred.is_some() && comb.is_some() {
-        return Err(bad(
-            "both pred_readout and comb_readout are set; multipose reads out once".into(),
-        ));
+        return Err("both pred_readout and comb_readout are set; multipose reads out once".into());
     }
     let prefix = if pred.is_some() { "pred" } else { "comb" };
     if pred.is_some() {
@@ -280,7 +305,7 @@ pub fn mtenn_config_overrides(text: &str, path: &Path) -> Result<Vec<(String, St
             out.push((to.to_string(), v.to_string()));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// mtenn's defaults where `multipose train`'s differ (any other key keeps train's).
@@ -308,9 +333,14 @@ pub fn mtenn_settings(
         None => Vec::new(),
     };
     given.extend(overrides);
+    // SchNet's neighbour cap is no default for another network (its keys stay apart).
+    let other_network = given
+        .iter()
+        .any(|(g, _)| g.starts_with("model.representation."));
     let defaults: Vec<(String, String)> = MTENN_DEFAULTS
         .iter()
         .filter(|(k, _)| !given.iter().any(|(g, _)| g == k))
+        .filter(|(k, _)| !(other_network && *k == "model.max_num_neighbors"))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let assumed = defaults
