@@ -48,21 +48,6 @@ fn f(v: &Value, key: &str) -> f64 {
 /// The case's network: ViSNet's settings under torch_geometric's names, or SchNet's.
 fn representation(json: &Value) -> RepresentationConfig {
     if json["network"] == "visnet" {
-        let keys = [
-            "lmax",
-            "vecnorm_type",
-            "trainable_vecnorm",
-            "num_heads",
-            "num_layers",
-            "hidden_channels",
-            "num_rbf",
-            "trainable_rbf",
-            "max_z",
-            "cutoff",
-            "max_num_neighbors",
-            "vertex",
-            "reduce_op",
-        ];
         let picked: serde_json::Map<String, Value> = keys
             .iter()
             .map(|k| (k.to_string(), json[*k].clone()))

@@ -127,16 +127,19 @@ fn a_visnet_model_config_becomes_model_representation_settings() {
     let multipose::train::RepresentationSection::ViSNet(v) = &config.model.representation else {
         panic!("not ViSNet");
     };
-    assert_eq!((v.lmax, v.num_heads, v.num_layers, v.max_num_neighbors), (2, 4, 3, 24));
+    assert_eq!(
+        (v.lmax, v.num_heads, v.num_layers, v.max_num_neighbors),
+        (2, 4, 3, 24)
+    );
     assert!(v.vertex && v.cutoff == 4.5);
     assert_eq!(v.reduce_op, multipose::model::visnet::Reduce::Sum);
     assert!(keys.contains(&"model.representation.num_heads".to_string()));
-    assert_eq!(config.model.strategy, multipose::model::StrategyKind::Complex);
-    let e = multipose::train::mtenn_settings(
-        Some((r#"{"model_type": "e3nn"}"#, path)),
-        Vec::new(),
-    )
-    .unwrap_err()
-    .to_string();
+    assert_eq!(
+        config.model.strategy,
+        multipose::model::StrategyKind::Complex
+    );
+    let e = multipose::train::mtenn_settings(Some((r#"{"model_type": "e3nn"}"#, path)), Vec::new())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("imports SchNet and ViSNet"), "{e}");
 }

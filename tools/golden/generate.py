@@ -350,6 +350,38 @@ def canonicalize_header(path):
         fh.write(blob[:8] + text + blob[8 + n:])
 
 
+def loss_and_grads(model, y, cfg, data):
+    """Combination, readout and loss of the per-pose predictions `y`, backpropagated; the
+    values and every parameter's gradient go into `data`."""
+    combined = combine(y, cfg["combination"])
+    z_out = readout(combined, cfg["readout"])
+    loss = (z_out - cfg["target"]) ** 2
+    if cfg["pose_loss"] is not None:
+        loss = loss + cfg["pose_loss"]["weight"] * ((y - cfg["pose_loss"]["target"]) ** 2).sum()
+    model.zero_grad()
+    loss.sum().backward()
+    data["combined"] = combined.detach().clone()
+    data["readout"] = z_out.detach().clone()
+    data["loss"] = loss.detach().reshape(1).clone()
+    for n, prm in model.named_parameters():
+        g = prm.grad if prm.grad is not None else torch.zeros_like(prm)
+        data[f"grad.{n}"] = g.detach().clone().contiguous()
+    return combined, z_out, loss
+
+
+def write_case(model, data, out_dir, name):
+    """The case's weights (save_model, canonical header) and data files; their paths and
+    the JSON's."""
+    os.makedirs(out_dir, exist_ok=True)
+    wpath = os.path.join(out_dir, f"{name}.weights.safetensors")
+    dpath = os.path.join(out_dir, f"{name}.data.safetensors")
+    jpath = os.path.join(out_dir, f"{name}.json")
+    save_model(model, wpath)
+    canonicalize_header(wpath)
+    save_file({k: v.contiguous() for k, v in data.items()}, dpath)
+    return wpath, dpath, jpath
+
+
 def run_case(cfg, prot_z, prot_xyz, lig_name, lig_z, lig_xyz, out_dir, data_dir):
     name = cfg["case"]
     torch.manual_seed(cfg["seed"])
@@ -386,28 +418,8 @@ def run_case(cfg, prot_z, prot_xyz, lig_name, lig_z, lig_xyz, out_dir, data_dir)
                           max_candidates=max(n_cand) if n_cand else 0, atoms_over_cap=over))
 
     y = torch.cat(preds)
-    combined = combine(y, cfg["combination"])
-    z_out = readout(combined, cfg["readout"])
-    loss = (z_out - cfg["target"]) ** 2
-    if cfg["pose_loss"] is not None:
-        loss = loss + cfg["pose_loss"]["weight"] * ((y - cfg["pose_loss"]["target"]) ** 2).sum()
-    model.zero_grad()
-    loss.sum().backward()
-
-    data["combined"] = combined.detach().clone()
-    data["readout"] = z_out.detach().clone()
-    data["loss"] = loss.detach().reshape(1).clone()
-    for n, prm in model.named_parameters():
-        g = prm.grad if prm.grad is not None else torch.zeros_like(prm)
-        data[f"grad.{n}"] = g.detach().clone().contiguous()
-
-    os.makedirs(out_dir, exist_ok=True)
-    wpath = os.path.join(out_dir, f"{name}.weights.safetensors")
-    dpath = os.path.join(out_dir, f"{name}.data.safetensors")
-    jpath = os.path.join(out_dir, f"{name}.json")
-    save_model(model, wpath)
-    canonicalize_header(wpath)
-    save_file({k: v.contiguous() for k, v in data.items()}, dpath)
+    combined, z_out, loss = loss_and_grads(model, y, cfg, data)
+    wpath, dpath, jpath = write_case(model, data, out_dir, name)
 
     # Check what save_model kept for the aliased mlp / conv.nn parameters.
     saved = load_file(wpath)

@@ -21,7 +21,7 @@ import sys
 
 import torch
 import torch_geometric
-from safetensors.torch import load_file, load_model, save_file, save_model
+from safetensors.torch import load_model
 from torch_geometric.nn.models import ViSNet as PygViSNet
 from torch_geometric.utils import scatter
 
@@ -159,25 +159,8 @@ def run_case(cfg, prot_z, prot_xyz, lig_name, lig_z, lig_xyz, out_dir):
                           max_candidates=max(n_cand) if n_cand else 0,
                           atoms_over_cap=sum(1 for c in n_cand if c > cap)))
     y = torch.cat(preds)
-    combined = g.combine(y, cfg["combination"])
-    z_out = g.readout(combined, cfg["readout"])
-    loss = (z_out - cfg["target"]) ** 2
-    model.zero_grad()
-    loss.sum().backward()
-    data["combined"] = combined.detach().clone()
-    data["readout"] = z_out.detach().clone()
-    data["loss"] = loss.detach().reshape(1).clone()
-    for n, prm in model.named_parameters():
-        grad = prm.grad if prm.grad is not None else torch.zeros_like(prm)
-        data[f"grad.{n}"] = grad.detach().clone().contiguous()
-
-    os.makedirs(out_dir, exist_ok=True)
-    wpath = os.path.join(out_dir, f"{name}.weights.safetensors")
-    dpath = os.path.join(out_dir, f"{name}.data.safetensors")
-    jpath = os.path.join(out_dir, f"{name}.json")
-    save_model(model, wpath)
-    g.canonicalize_header(wpath)
-    save_file({k: v.contiguous() for k, v in data.items()}, dpath)
+    combined, z_out, loss = g.loss_and_grads(model, y, cfg, data)
+    wpath, dpath, jpath = g.write_case(model, data, out_dir, name)
 
     # A fresh model loaded from the weights file alone reproduces every prediction.
     torch.manual_seed(cfg["seed"] + 12345)

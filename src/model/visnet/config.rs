@@ -79,6 +79,24 @@ impl Default for ViSNetConfig {
 }
 
 impl ViSNetConfig {
+    /// Every key, in torch_geometric's argument order (asapdiscovery-ml's
+    /// `ViSNetModelConfig` and the golden fixtures name them so too).
+    pub const KEYS: [&'static str; 13] = [
+        "lmax",
+        "vecnorm_type",
+        "trainable_vecnorm",
+        "num_heads",
+        "num_layers",
+        "hidden_channels",
+        "num_rbf",
+        "trainable_rbf",
+        "max_z",
+        "cutoff",
+        "max_num_neighbors",
+        "vertex",
+        "reduce_op",
+    ];
+
     /// The neighbour graph without self-loops (ViSNet adds one per atom itself, and the
     /// cap counts it, as torch_cluster does with loop=True).
     pub fn graph(&self) -> GraphConfig {

@@ -147,21 +147,7 @@ pub fn config_overrides(obj: &serde_json::Map<String, serde_json::Value>) -> Vec
         "model.representation.kind".to_string(),
         "\"visnet\"".to_string(),
     )];
-    for key in [
-        "lmax",
-        "vecnorm_type",
-        "trainable_vecnorm",
-        "num_heads",
-        "num_layers",
-        "hidden_channels",
-        "num_rbf",
-        "trainable_rbf",
-        "max_z",
-        "cutoff",
-        "max_num_neighbors",
-        "vertex",
-        "reduce_op",
-    ] {
+    for key in ViSNetConfig::KEYS {
         if let Some(v) = obj.get(key).filter(|v| !v.is_null()) {
             out.push((format!("model.representation.{key}"), v.to_string()));
         }
