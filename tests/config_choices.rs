@@ -206,3 +206,19 @@ fn visnet_refuses_the_strategies_that_need_a_linear_head() {
         .to_string();
     assert!(e.contains("ViSNet ends in one scalar per structure"), "{e}");
 }
+
+#[test]
+fn the_shipped_visnet_example_parses_as_visnet() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/visnet.toml");
+    let config = TrainConfig::from_toml(&std::fs::read_to_string(path).unwrap(), &[]).unwrap();
+    let model = grouped_config(&config, Assay::Pic50).unwrap().model;
+    let RepresentationConfig::ViSNet(v) = &model.representation else {
+        panic!("not ViSNet");
+    };
+    assert_eq!((v.hidden_channels, v.num_layers, v.max_num_neighbors), (32, 3, 16));
+    GroupedModel::new(
+        &grouped_config(&config, Assay::Pic50).unwrap(),
+        &Params::new(candle_core::DType::F32, &candle_core::Device::Cpu),
+    )
+    .unwrap();
+}
