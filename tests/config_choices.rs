@@ -215,7 +215,10 @@ fn the_shipped_visnet_example_parses_as_visnet() {
     let RepresentationConfig::ViSNet(v) = &model.representation else {
         panic!("not ViSNet");
     };
-    assert_eq!((v.hidden_channels, v.num_layers, v.max_num_neighbors), (32, 3, 16));
+    assert_eq!(
+        (v.hidden_channels, v.num_layers, v.max_num_neighbors),
+        (32, 3, 16)
+    );
     GroupedModel::new(
         &grouped_config(&config, Assay::Pic50).unwrap(),
         &Params::new(candle_core::DType::F32, &candle_core::Device::Cpu),

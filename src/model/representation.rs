@@ -142,12 +142,14 @@ impl RepresentationConfig {
                 per_edge: 4 * (s.num_gaussians + 6 * s.num_filters * s.num_interactions) as u64 / 2,
                 per_atom: 4 * (10 * s.hidden_channels * s.num_interactions) as u64,
             },
-            // ViSNet: per layer about twelve `[edges, H]` and `[edges, C, H]` tensors
-            // (every edge, loops included) and a dozen `[atoms, C, H]` ones.
+            // ViSNet: per layer some twenty-four `[edges, H]`-sized tensors per harmonic
+            // component plus one (every edge, loops included; candle's autograd keeps each
+            // op's output), and a dozen `[atoms, C, H]` ones. 24 from a TYK2 run: 6.4 GB
+            // peak for 10 poses of 8.5k edges at H = 64, three layers.
             Self::ViSNet(v) => {
                 let c = 1 + v.harmonics();
                 ActivationBytes {
-                    per_edge: 4 * (v.num_rbf + 12 * c * v.hidden_channels * v.num_layers) as u64,
+                    per_edge: 4 * (v.num_rbf + 24 * c * v.hidden_channels * v.num_layers) as u64,
                     per_atom: 4 * (12 * c * v.hidden_channels * v.num_layers) as u64,
                 }
             }
