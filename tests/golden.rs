@@ -48,7 +48,7 @@ fn f(v: &Value, key: &str) -> f64 {
 /// The case's network: ViSNet's settings under torch_geometric's names, or SchNet's.
 fn representation(json: &Value) -> RepresentationConfig {
     if json["network"] == "visnet" {
-        let picked: serde_json::Map<String, Value> = keys
+        let picked: serde_json::Map<String, Value> = ViSNetConfig::KEYS
             .iter()
             .map(|k| (k.to_string(), json[*k].clone()))
             .collect();
