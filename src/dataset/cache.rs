@@ -5,8 +5,7 @@
 //! written to a temporary name and renamed, so a crash never leaves a half-written entry.
 
 use crate::error::{Error, Result};
-use crate::graph::{Graph, GraphConfig};
-use crate::model::{CompoundGraphs, PoseGraphs, StrategyKind};
+use crate::graph::{CompoundGraphs, Graph, GraphConfig, Parts, PoseGraphs};
 use crate::structure::Structure;
 use candle_core::{Device, Tensor};
 use sha2::{Digest, Sha256};
@@ -16,11 +15,11 @@ use std::path::{Path, PathBuf};
 /// Bumped whenever the graph rule or the file layout changes.
 const FORMAT: &str = "multipose-graphs-v2";
 
-/// Hex key of (structures, strategy, graph settings).
-pub fn cache_key(poses: &[Structure], strategy: StrategyKind, graph: &GraphConfig) -> String {
+/// Hex key of (structures, the graphs each pose needs, graph settings).
+pub fn cache_key(poses: &[Structure], parts: impl Into<Parts>, graph: &GraphConfig) -> String {
     let mut h = Sha256::new();
     h.update(FORMAT.as_bytes());
-    h.update(strategy.name().as_bytes());
+    h.update(parts.into().name().as_bytes());
     h.update(graph.cutoff.to_le_bytes());
     h.update((graph.max_num_neighbors as u64).to_le_bytes());
     for s in poses {
@@ -64,10 +63,11 @@ impl GraphCache {
         &self,
         name: &str,
         poses: &[Structure],
-        strategy: StrategyKind,
+        parts: impl Into<Parts>,
         graph: &GraphConfig,
     ) -> Result<(CompoundGraphs, Lookup)> {
-        let key = cache_key(poses, strategy, graph);
+        let parts = parts.into();
+        let key = cache_key(poses, parts, graph);
         let path = self.dir.join(format!("{key}.safetensors"));
         let mut lookup = Lookup::Built;
         if path.is_file() {
@@ -76,7 +76,7 @@ impl GraphCache {
                 Err(why) => lookup = Lookup::Rebuilt(format!("{}: {why}", path.display())),
             }
         }
-        let built = CompoundGraphs::build(name, poses, strategy, graph)?;
+        let built = CompoundGraphs::build(name, poses, parts, graph)?;
         write(&path, &key, &built)?;
         Ok((built, lookup))
     }

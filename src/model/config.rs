@@ -2,7 +2,7 @@
 
 use super::{Readout, RepresentationConfig};
 use crate::error::{Error, Result};
-use crate::graph::GraphConfig;
+use crate::graph::{GraphConfig, Parts};
 
 /// SchNet hyper-parameters, named as in torch_geometric.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -77,6 +77,15 @@ crate::choice! {
 }
 
 impl StrategyKind {
+    /// The graphs each pose needs under the strategy.
+    pub fn parts(self) -> Parts {
+        match self {
+            Self::Complex => Parts::Complex,
+            Self::LigandOnly => Parts::Ligand(self.name()),
+            Self::Delta | Self::Concat => Parts::Split(self.name()),
+        }
+    }
+
     /// Whether the strategy needs the protein and ligand parts of each complex.
     pub fn needs_parts(self) -> bool {
         matches!(self, Self::Delta | Self::Concat)
@@ -104,5 +113,11 @@ impl Default for ModelConfig {
             layer_norm: false,
             pose_readout: Readout::None,
         }
+    }
+}
+
+impl From<StrategyKind> for Parts {
+    fn from(s: StrategyKind) -> Parts {
+        s.parts()
     }
 }

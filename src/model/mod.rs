@@ -3,7 +3,6 @@
 
 mod config;
 mod init;
-mod input;
 mod layer_norm;
 mod params;
 mod pose_model;
@@ -14,9 +13,9 @@ mod strategy;
 pub mod visnet;
 mod weights;
 
+pub use crate::graph::{CompoundGraphs, PoseGraphs};
 pub use config::{ModelConfig, SchNetConfig, StrategyKind};
 pub use init::init_params;
-pub use input::{CompoundGraphs, PoseGraphs};
 pub use layer_norm::LayerNorm;
 pub use params::Params;
 pub use pose_model::{PoseModel, ProteinInput};

@@ -1,12 +1,34 @@
 //! Graphs of one compound's poses, with proteins shared between poses found once.
 
-use super::StrategyKind;
+use super::{CompoundId, Graph, GraphConfig};
 use crate::error::{Error, Result};
-use crate::graph::{CompoundId, Graph, GraphConfig};
 use crate::structure::Structure;
 use std::collections::HashMap;
 
-/// The graphs one pose needs under a strategy.
+/// Which graphs each pose needs (a model's strategy decides; the name says which, for
+/// messages about a pose that cannot be split).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parts {
+    /// The whole complex only.
+    Complex,
+    /// The ligand alone, for the named strategy.
+    Ligand(&'static str),
+    /// The complex, its ligand and its protein, for the named strategy.
+    Split(&'static str),
+}
+
+impl Parts {
+    /// Stable name (part of the graph cache's key).
+    pub fn name(self) -> &'static str {
+        match self {
+            Parts::Complex => "complex",
+            Parts::Ligand(_) => "ligand",
+            Parts::Split(_) => "split",
+        }
+    }
+}
+
+/// The graphs one pose needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoseGraphs {
     /// Graph of the whole complex (absent for the ligand-only model).
@@ -36,10 +58,11 @@ impl CompoundGraphs {
     pub fn build(
         name: impl Into<String>,
         poses: &[Structure],
-        strategy: StrategyKind,
+        parts: impl Into<Parts>,
         graph: &GraphConfig,
     ) -> Result<Self> {
         let name = name.into();
+        let parts = parts.into();
         if poses.is_empty() {
             return Err(Error::NoPoses { name });
         }
@@ -47,22 +70,22 @@ impl CompoundGraphs {
         let mut protein_index: HashMap<u64, usize> = HashMap::new();
         let mut out = Vec::with_capacity(poses.len());
         for pose in poses {
-            let entry = match strategy {
-                StrategyKind::Complex => PoseGraphs {
+            let entry = match parts {
+                Parts::Complex => PoseGraphs {
                     complex: Some(Graph::build(pose, graph)?),
                     ligand: None,
                     protein: None,
                 },
-                StrategyKind::LigandOnly => {
-                    let ligand = pose.ligand_or_all(strategy.name())?;
+                Parts::Ligand(strategy) => {
+                    let ligand = pose.ligand_or_all(strategy)?;
                     PoseGraphs {
                         complex: None,
                         ligand: Some(Graph::build(&ligand, graph)?),
                         protein: None,
                     }
                 }
-                StrategyKind::Delta | StrategyKind::Concat => {
-                    let (protein, ligand) = pose.split(strategy.name())?;
+                Parts::Split(strategy) => {
+                    let (protein, ligand) = pose.split(strategy)?;
                     let key = protein.content_key();
                     let index = match protein_index.get(&key) {
                         Some(&i) => i,
