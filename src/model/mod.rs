@@ -4,6 +4,7 @@
 mod config;
 mod init;
 mod layer_norm;
+pub mod ops;
 mod params;
 mod pose_model;
 mod readout;

@@ -52,6 +52,6 @@ export CARGO_TARGET_DIR="$root/target/cuda"
 cd "$root"
 # The fused kernels are compiled at run time by NVRTC; compile them here too so a syntax
 # error shows up at build time rather than on the GPU machine.
-nvcc --ptx -arch=compute_90 -o "$links/kernels.ptx" src/model/schnet/ops/kernels.cu
+nvcc --ptx -arch=compute_90 -o "$links/kernels.ptx" src/model/ops/kernels.cu
 cargo build --release --features cuda --bin multipose "$@"
 ls -l "$CARGO_TARGET_DIR/release/multipose"

@@ -1,10 +1,10 @@
 //! Continuous-filter convolution: xᵢ' = lin2(Σ_{j→i} lin1(x)_j ⊙ W(d_ij)), with the filter
 //! W = mlp(gaussians(d)) · cosine_cutoff(d).
 
-use super::ops::{MessagePassing, filter, linear_scaled, linear_ssp};
 use super::{GaussianSmearing, cosine_cutoff};
 use crate::error::Result;
 use crate::graph::GraphBatch;
+use crate::model::ops::{MessagePassing, filter, linear_scaled, linear_ssp};
 use candle_core::Tensor;
 use candle_nn::{Linear, Module, VarBuilder};
 

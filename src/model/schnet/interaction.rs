@@ -1,9 +1,9 @@
 //! One SchNet interaction block: lin(ssp(CFConv(h))), optionally checkpointed.
 
-use super::ops::HandOver;
 use super::{CFConv, EdgeFeatures};
 use crate::error::Result;
 use crate::model::SchNetConfig;
+use crate::model::ops::HandOver;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor, Var};
 use candle_nn::{Linear, Module, VarBuilder};
 

@@ -8,12 +8,13 @@
 mod cfconv;
 mod gaussian;
 mod interaction;
-pub mod ops;
 
+pub use crate::model::ops::{
+    MessagePassing, SegmentSum, linear_scaled, linear_ssp, shifted_softplus,
+};
 pub use cfconv::{Aggregation, CFConv, EdgeFeatures};
 pub use gaussian::{GaussianSmearing, cosine_cutoff};
 pub use interaction::InteractionBlock;
-pub use ops::{MessagePassing, SegmentSum, linear_scaled, linear_ssp, shifted_softplus};
 
 use super::SchNetConfig;
 use crate::error::Result;

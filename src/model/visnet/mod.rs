@@ -17,6 +17,7 @@ pub use config::{Reduce, VecNorm, ViSNetConfig};
 
 use crate::error::{Error, Result};
 use crate::graph::GraphBatch;
+use crate::model::ops::SegmentSum;
 use crate::model::{LayerNorm, Params};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Embedding, Module, VarBuilder};
@@ -213,16 +214,12 @@ impl ViSNet {
         let x = self.out_norm.forward(&x)?;
         let vec = vec.broadcast_mul(&self.vec_norms[c.num_layers])?;
         let per_atom = (self.output.forward(&x, &vec)? * self.std)?;
-        let pooled = Tensor::zeros((batch.num_graphs, 1), dtype, x.device())?.index_add(
-            &batch.segment,
-            &per_atom,
-            0,
-        )?;
+        let pool = SegmentSum::new(batch.host.pool.clone(), &batch.segment)?;
+        let pooled = pool.forward(&per_atom)?;
         let pooled = match c.reduce_op {
             Reduce::Add | Reduce::Sum => pooled,
             Reduce::Mean => {
-                let ones = Tensor::ones((n, 1), dtype, x.device())?;
-                let counts = pooled.zeros_like()?.index_add(&batch.segment, &ones, 0)?;
+                let counts = pool.forward(&Tensor::ones((n, 1), dtype, x.device())?)?;
                 (pooled / counts.clamp(1.0, f64::INFINITY)?)?
             }
         };

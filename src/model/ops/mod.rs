@@ -1,8 +1,8 @@
-//! SchNet's fused operations: candle custom ops with a CPU and a CUDA side and a
+//! The networks' fused operations: candle custom ops with a CPU and a CUDA side and a
 //! hand-written backward each, so a layer is one launch instead of several candle ops.
 //!
-//! The layers (`cfconv.rs`, `interaction.rs`, `gaussian.rs`) sit one folder up and use
-//! these; nothing here knows about layers. `grouped_sum` is the one gather–sum primitive
+//! SchNet's layers (`schnet/`) use all of them; ViSNet (`visnet/`) pools with
+//! `SegmentSum`. Nothing here knows about layers. `grouped_sum` is the one gather–sum primitive
 //! (message passing and pooling); `cuda` holds the kernel launches only.
 
 mod activation;
@@ -18,7 +18,7 @@ mod pool;
 
 pub use activation::shifted_softplus;
 pub use dense::{linear_scaled, linear_ssp};
-pub(super) use filter::filter;
-pub(super) use handover::HandOver;
+pub(crate) use filter::filter;
+pub(crate) use handover::HandOver;
 pub use message::MessagePassing;
 pub use pool::SegmentSum;
