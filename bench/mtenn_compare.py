@@ -1,7 +1,8 @@
 """Times mtenn's multi-pose training scheme on the same input and weights as
 `multipose bench --dump DIR` (one synthetic compound) or `multipose bench --data PATH
 --dump DIR` (a whole dataset, one epoch): torch_geometric's SchNet (lin2 = identity, as
-mtenn), the delta strategy, and mtenn's GroupedModel scheme (forward + backward of every
+mtenn) or, for `--network visnet`, torch_geometric's ViSNet in mtenn's wrapper
+(tools/golden/visnet.py), the delta strategy, and mtenn's GroupedModel scheme (forward + backward of every
 pose alone, protein included, N stored gradient copies, mean combination, MSE on pIC50),
 compound after compound as asapdiscovery-ml's trainer does. Like `multipose bench`'s
 epoch it takes no optimiser step. Prints one JSON line: ms per pose, s per epoch, peak
@@ -27,6 +28,7 @@ from safetensors.torch import load_file, load_model
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools/golden"))
 from generate import GoldenModel, radius_edges  # noqa: E402,F401
+from visnet import VISNET_KEYS, GoldenViSNet  # noqa: E402
 
 
 def fast_radius_edges(pos, batch, cutoff, max_nb):
@@ -60,6 +62,40 @@ class MemoGraph:
         return ei, (pos[row] - pos[col]).norm(dim=-1)
 
 
+class MemoDistance(torch.nn.Module):
+    """ViSNet's `distance` module: the same pairs as MemoGraph with one neighbour fewer,
+    self-loops appended, lengths and vectors as torch_geometric's Distance(loop=True)."""
+
+    def __init__(self, cutoff, max_nb):
+        super().__init__()
+        self.cutoff, self.max_nb, self.memo = cutoff, max_nb, {}
+
+    def forward(self, pos, batch):
+        key = hashlib.sha1(pos.detach().cpu().numpy().tobytes()).hexdigest()
+        if key not in self.memo:
+            pairs, _ = fast_radius_edges(pos, torch.zeros_like(batch, dtype=torch.long),
+                                         self.cutoff, self.max_nb - 1)
+            loops = torch.arange(pos.shape[0], device=pos.device).repeat(2, 1)
+            self.memo[key] = torch.cat([pairs.to(pos.device), loops], dim=1)
+        ei = self.memo[key]
+        vec = pos[ei[0]] - pos[ei[1]]
+        mask = ei[0] != ei[1]
+        weight = torch.zeros(vec.size(0), device=vec.device)
+        weight[mask] = torch.norm(vec[mask], dim=-1)
+        return ei, weight, vec
+
+
+def build_model(s):
+    """The network the settings name, with the memoised graph."""
+    if s.get("network") == "visnet":
+        model = GoldenViSNet(dict({k: s[k] for k in VISNET_KEYS}, strategy=s["strategy"]))
+        model.representation.visnet.representation_model.distance = MemoDistance(
+            s["cutoff"], s["max_num_neighbors"])
+        return model
+    cfg = dict(s, strategy=s["strategy"], layer_norm=s["layer_norm"])
+    return GoldenModel(cfg, MemoGraph(s["cutoff"], s["max_num_neighbors"]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
@@ -75,8 +111,7 @@ def main():
         torch.set_num_threads(args.threads)
     d = pathlib.Path(args.dir)
     s = json.loads((d / "settings.json").read_text())
-    cfg = dict(s, strategy=s["strategy"], layer_norm=s["layer_norm"])
-    model = GoldenModel(cfg, MemoGraph(s["cutoff"], s["max_num_neighbors"]))
+    model = build_model(s)
     load_model(model, d / "weights.safetensors")
     dev = torch.device(args.device)
     model.to(dev)
@@ -109,7 +144,8 @@ def main():
         times.append((time.perf_counter() - t) * 1e3)
     ms = sorted(times)[len(times) // 2]
     out = {
-        "impl": "mtenn-scheme (PyTorch %s, PyG SchNet)" % torch.__version__,
+        "impl": "mtenn-scheme (PyTorch %s, PyG %s)" % (
+            torch.__version__, "ViSNet" if s.get("network") == "visnet" else "SchNet"),
         "device": args.device,
         "threads": torch.get_num_threads(),
         "data": s.get("data", "synthetic"),
@@ -137,7 +173,8 @@ def compound_step(model, poses, target):
         model.zero_grad()
         pred.sum().backward()
         preds.append(pred.detach())
-        grads.append([p.grad.detach().clone() for p in model.parameters()])
+        grads.append([torch.zeros_like(p) if p.grad is None else p.grad.detach().clone()
+                      for p in model.parameters()])  # ViSNet's unused prior has none
     y = torch.stack(preds).mean()
     z = -y / math.log(10.0)
     loss = (z - target) ** 2

@@ -294,22 +294,31 @@ pub fn dump_compounds(
     GroupedModel::new(config, &params)?;
     crate::model::init_params(&params, &config.model, WEIGHT_SEED)?;
     crate::model::save_weights(&params, &config.model, &dir.join("weights.safetensors"))?;
-    // The mtenn script rebuilds PyG's SchNet: it needs SchNet's hyper-parameters.
-    let crate::model::RepresentationConfig::SchNet(s) = &config.model.representation else {
-        return Err(crate::Error::InvalidConfig(
-            "the mtenn comparison rebuilds SchNet only; ViSNet has no mtenn script yet".into(),
-        ));
+    // The mtenn script rebuilds PyG's network: it needs the network's hyper-parameters
+    // (ViSNet's under torch_geometric's names, as tools/golden/visnet.py reads them).
+    let network = match &config.model.representation {
+        crate::model::RepresentationConfig::SchNet(s) => serde_json::json!({
+            "network": "schnet", "hidden": s.hidden_channels, "filters": s.num_filters,
+            "interactions": s.num_interactions, "gaussians": s.num_gaussians,
+            "cutoff": s.cutoff, "max_num_neighbors": s.max_num_neighbors,
+        }),
+        crate::model::RepresentationConfig::ViSNet(v) => {
+            let mut j =
+                serde_json::to_value(v).map_err(|e| crate::Error::InvalidConfig(e.to_string()))?;
+            j["network"] = "visnet".into();
+            j
+        }
     };
     let mut settings = serde_json::json!({
-        "hidden": s.hidden_channels, "filters": s.num_filters, "interactions": s.num_interactions,
-        "gaussians": s.num_gaussians, "cutoff": s.cutoff, "max_num_neighbors": s.max_num_neighbors,
         "strategy": config.model.strategy.name(), "layer_norm": config.model.layer_norm,
         "compounds": compounds.iter().map(|(poses, target)| {
             serde_json::json!({"n_poses": poses.len(), "target": target})
         }).collect::<Vec<_>>(),
     });
-    if let (Some(map), serde_json::Value::Object(more)) = (settings.as_object_mut(), extra) {
-        map.extend(more);
+    for more in [network, extra] {
+        if let (Some(map), serde_json::Value::Object(more)) = (settings.as_object_mut(), more) {
+            map.extend(more);
+        }
     }
     let path = dir.join("settings.json");
     std::fs::write(&path, settings.to_string()).map_err(io(path))

@@ -5,8 +5,9 @@ use clap::Args;
 use multipose::bench::{BenchCase, BenchResult, EpochCase, EpochResult};
 use multipose::combine::{ChunkPolicy, CombinationChoice, EngineKind, GroupedConfig};
 use multipose::dataset::Assay;
+use multipose::model::visnet::ViSNetConfig;
 use multipose::model::{RepresentationConfig, SchNetConfig, StrategyKind};
-use multipose::train::TrainConfig;
+use multipose::train::{RepresentationSection, TrainConfig};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,6 +35,10 @@ pub struct BenchArgs {
     /// Strategy: delta, concat, complex or ligand_only.
     #[arg(long, default_value = "delta")]
     strategy: StrategyKind,
+    /// Network at mtenn's default size: schnet (torch_geometric's SchNet) or visnet
+    /// (torch_geometric's ViSNet: 128 wide, 6 layers, cutoff 5 Å, 32 neighbours).
+    #[arg(long, default_value = "schnet")]
+    network: Network,
     /// Poses per chunk (default: as many as fit --budget-mib).
     #[arg(long)]
     chunk: Option<usize>,
@@ -268,10 +273,12 @@ fn run_dataset(args: &BenchArgs, case: &BenchCase, path: &Path) -> anyhow::Resul
     let mut config = multipose::train::TrainConfig::default();
     config.data.path = path.to_path_buf();
     config.data.pocket_radius = args.pocket_radius;
-    let RepresentationConfig::SchNet(s) = &case.config.model.representation else {
-        anyhow::bail!("bench --data times SchNet only so far");
-    };
-    config.model.schnet = s.clone();
+    match &case.config.model.representation {
+        RepresentationConfig::SchNet(s) => config.model.schnet = s.clone(),
+        RepresentationConfig::ViSNet(v) => {
+            config.model.representation = RepresentationSection::ViSNet(v.clone());
+        }
+    }
     config.model.strategy = args.strategy;
     let started = std::time::Instant::now();
     let mut prepared = multipose::train::prepare(&config)?;
@@ -351,10 +358,20 @@ fn print_epoch_table(results: &[EpochResult]) {
 
 /// mtenn's model (SchNet 128/128/6/50, cutoff 10 Å) with the flags' strategy and
 /// combination, read out as pIC50, through `train`'s one conversion.
+/// The networks `bench` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Network {
+    Schnet,
+    Visnet,
+}
+
 fn grouped_config(args: &BenchArgs) -> anyhow::Result<GroupedConfig> {
     let mut config = TrainConfig::default();
     let m = &mut config.model;
     m.schnet = SchNetConfig::default();
+    if args.network == Network::Visnet {
+        m.representation = RepresentationSection::ViSNet(ViSNetConfig::default());
+    }
     m.strategy = args.strategy;
     m.combination = args.combination;
     // mtenn's constants: smooth minimum at t = 1000, Boltzmann at T = 1.

@@ -114,6 +114,20 @@ fn buffer_tensor(params: &Params, buffer: &Buffer, device: &Device) -> Result<Te
     Ok(t.to_dtype(params.dtype())?)
 }
 
+/// A learned vector that starts at `start` (torch_geometric's initial radial bases): set
+/// when the parameter is created, left alone when it exists (loaded or trained), and kept
+/// by the seeded initialisation (`Draw::Keep`).
+fn learned_start(params: &Params, vb: &VarBuilder, name: &str, start: Vec<f64>) -> Result<Tensor> {
+    let full = format!("{}.{name}", vb.prefix());
+    let fresh = !params.named().iter().any(|(n, _)| *n == full);
+    let n = start.len();
+    let t = vb.get_with_hints(n, name, candle_nn::Init::Const(0.0))?;
+    if fresh {
+        params.set(&full, &Tensor::from_vec(start, n, &Device::Cpu)?)?;
+    }
+    Ok(t)
+}
+
 fn scalar_of(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
 }
@@ -135,10 +149,10 @@ impl ViSNet {
         let block = vb.pp("visnet").pp("representation_model");
         let (means, betas) = if c.trainable_rbf {
             let vb = block.pp("distance_expansion");
-            let init = candle_nn::Init::Const(0.0);
+            let (m0, b0) = rbf::initial_means_betas(c.cutoff, c.num_rbf);
             (
-                vb.get_with_hints(c.num_rbf, "means", init)?,
-                vb.get_with_hints(c.num_rbf, "betas", init)?,
+                learned_start(params, &vb, "means", m0)?,
+                learned_start(params, &vb, "betas", b0)?,
             )
         } else {
             (
@@ -257,5 +271,44 @@ impl ViSNet {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ModelConfig, PoseModel, RepresentationConfig, StrategyKind, init_params};
+
+    #[test]
+    fn learned_radial_bases_start_where_torch_geometric_starts_them() {
+        let v = ViSNetConfig {
+            hidden_channels: 8,
+            num_heads: 2,
+            num_layers: 1,
+            num_rbf: 6,
+            trainable_rbf: true,
+            ..Default::default()
+        };
+        let model = ModelConfig {
+            representation: RepresentationConfig::ViSNet(v.clone()),
+            strategy: StrategyKind::Complex,
+            ..ModelConfig::default()
+        };
+        let params = Params::new(DType::F64, &Device::Cpu);
+        PoseModel::new(&model, &params, true).unwrap();
+        init_params(&params, &model, 3).unwrap();
+        // Built again over the same parameters (as after loading weights): untouched.
+        PoseModel::new(&model, &params, true).unwrap();
+        let (means, betas) = rbf::initial_means_betas(v.cutoff, v.num_rbf);
+        let got = |n: &str| -> Vec<f64> {
+            let (_, var) = params
+                .named()
+                .into_iter()
+                .find(|(k, _)| k.ends_with(n))
+                .unwrap();
+            var.as_tensor().to_vec1::<f64>().unwrap()
+        };
+        assert_eq!(got("distance_expansion.means"), means);
+        assert_eq!(got("distance_expansion.betas"), betas);
     }
 }
