@@ -144,7 +144,9 @@ impl Model {
         let mut tensors = Vec::with_capacity(state.len());
         for (k, v) in state.iter() {
             let name: String = k.extract()?;
-            let array = numpy.call_method1("ascontiguousarray", (v, "float32"))?;
+            // asarray, not ascontiguousarray: that one turns a 0-d array (ViSNet's mean and std) into
+            // shape (1,).
+            let array = numpy.call_method1("asarray", (v, "float32"))?;
             let dims: Vec<usize> = array.getattr("shape")?.extract()?;
             let values: Vec<f32> = array
                 .call_method0("ravel")?

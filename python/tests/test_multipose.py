@@ -284,3 +284,21 @@ def test_an_ensemble_of_a_run_and_the_polaris_ligand_model_equals_the_cli(traine
 def test_an_ensemble_of_a_missing_folder_raises_naming_it(tmp_path):
     with pytest.raises((OSError, ValueError), match="nowhere"):
         multipose.Ensemble.load(tmp_path / "nowhere")
+
+
+def test_a_visnet_run_predicts_and_round_trips_its_state_dict(tyk2_slice, tmp_path):
+    """ViSNet's scalar buffers (mean, std) keep their 0-d shape through NumPy."""
+    config = small_config(tyk2_slice)
+    config["model"] = {"combination": "mean", "representation": {
+        "kind": "visnet", "hidden_channels": 8, "num_heads": 2, "num_layers": 2,
+        "num_rbf": 6, "cutoff": 4.0, "max_num_neighbors": 8}}
+    out = tmp_path / "visnet"
+    multipose.train(config, out)
+    model = multipose.Model.load(out)
+    poses = str(tyk2_slice / "poses" / "lig_ejm_31.sdf")
+    before = model.predict(tyk2_slice / "receptor.pdb", poses).compounds[0]["prediction"]
+    state = model.state_dict()
+    assert state["representation.visnet.std"].shape == ()
+    model.load_state_dict(state)
+    after = model.predict(tyk2_slice / "receptor.pdb", poses).compounds[0]["prediction"]
+    assert after == before
