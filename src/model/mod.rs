@@ -18,11 +18,9 @@ pub use crate::graph::{CompoundGraphs, PoseGraphs};
 pub use config::{ModelConfig, SchNetConfig, StrategyKind};
 pub use init::init_params;
 pub use layer_norm::LayerNorm;
-pub use params::Params;
+pub use params::{Params, Start};
 pub use pose_model::{PoseModel, ProteinInput};
 pub use readout::Readout;
-pub use representation::{
-    ActivationBytes, Draw, Representation, RepresentationConfig, SCHNET_OFFSETS,
-};
+pub use representation::{ActivationBytes, Representation, RepresentationConfig, SCHNET_OFFSETS};
 pub use strategy::Strategy;
 pub use weights::{load_tensors, load_weights, safetensors_bytes, save_weights, weights_bytes};

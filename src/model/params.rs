@@ -1,18 +1,65 @@
 //! The trainable parameters of a model, by mtenn state-dict name.
 
 use crate::error::Result;
-use candle_core::{DType, Device, Var};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::{DType, Device, Shape, Tensor, Var};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::{Init, VarBuilder, VarMap};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// How each parameter is to be initialised: the hint its layer passed when it created it
+/// (candle's `VarBuilder` hints), or values the network gave (`declare_start`).
+type Hints = Arc<Mutex<HashMap<String, Start>>>;
+
+/// A parameter's declared start.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// The layer's hint.
+    Hint(Init),
+    /// These values.
+    Values(Vec<f64>),
+}
 
 /// Parameters (candle `Var`s keyed by name) plus the networks' non-trainable buffers
 /// (read from weight files; each network reads its own, see `RepresentationConfig`).
 #[derive(Clone)]
 pub struct Params {
     varmap: VarMap,
+    hints: Hints,
     dtype: DType,
     device: Device,
     buffers: std::collections::BTreeMap<String, Vec<f64>>,
+}
+
+/// A `VarMap` that remembers the hint each parameter was created with, so the seeded
+/// initialisation draws what the layer declared (candle's own draw is unseeded on CPU).
+struct Recording {
+    map: VarMap,
+    hints: Hints,
+}
+
+impl SimpleBackend for Recording {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        h: Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let mut hints = self.hints.lock().unwrap_or_else(|e| e.into_inner());
+        hints.entry(name.to_string()).or_insert(Start::Hint(h));
+        drop(hints);
+        self.map.get(s, name, h, dtype, dev)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        SimpleBackend::get_unchecked(&self.map, name, dtype, dev)
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        SimpleBackend::contains_tensor(&self.map, name)
+    }
 }
 
 impl Params {
@@ -20,6 +67,7 @@ impl Params {
     pub fn new(dtype: DType, device: &Device) -> Self {
         Self {
             varmap: VarMap::new(),
+            hints: Hints::default(),
             dtype,
             device: device.clone(),
             buffers: Default::default(),
@@ -28,7 +76,24 @@ impl Params {
 
     /// Builder whose tensors are tracked `Var`s (creating missing ones).
     pub fn vb(&self) -> VarBuilder<'static> {
-        VarBuilder::from_varmap(&self.varmap, self.dtype, &self.device)
+        let backend = Recording {
+            map: self.varmap.clone(),
+            hints: self.hints.clone(),
+        };
+        VarBuilder::from_backend(Box::new(backend), self.dtype, self.device.clone())
+    }
+
+    /// How parameter `name` starts: its layer's hint, or values declared for it.
+    pub fn start(&self, name: &str) -> Option<Start> {
+        let hints = self.hints.lock().unwrap_or_else(|e| e.into_inner());
+        hints.get(name).cloned()
+    }
+
+    /// Declares that parameter `name` starts at `values` (what no hint can say, as
+    /// torch_geometric's initial radial bases).
+    pub fn declare_start(&self, name: &str, values: Vec<f64>) {
+        let mut hints = self.hints.lock().unwrap_or_else(|e| e.into_inner());
+        hints.insert(name.to_string(), Start::Values(values));
     }
 
     /// Builder over detached copies (shared storage, no graph): for passes without gradients.

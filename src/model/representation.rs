@@ -29,19 +29,6 @@ impl Default for RepresentationConfig {
     }
 }
 
-/// How a network draws one of its parameters where torch's Linear default does not apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Draw {
-    /// N(0, 1), as torch's Embedding.
-    StandardNormal,
-    /// U(±√(6 / (fan_in + fan_out))), torch's xavier_uniform_.
-    XavierUniform,
-    /// All zeros.
-    Zeros,
-    /// As built (a learned constant the network sets itself).
-    Keep,
-}
-
 /// Bytes of activations a network keeps for backward, per edge and per atom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ActivationBytes {
@@ -85,17 +72,6 @@ impl RepresentationConfig {
         match self {
             Self::SchNet(s) => s.validate(),
             Self::ViSNet(v) => v.validate(),
-        }
-    }
-
-    /// The network's own initialisation of parameter `name` (as PyG's
-    /// `reset_parameters`), or `None` for torch's Linear default.
-    pub fn init_rule(&self, name: &str) -> Option<Draw> {
-        match self {
-            Self::SchNet(_) => {
-                (name == "representation.embedding.weight").then_some(Draw::StandardNormal)
-            }
-            Self::ViSNet(_) => visnet_init(name),
         }
     }
 
@@ -224,32 +200,6 @@ impl RepresentationConfig {
             }
         }
     }
-}
-
-/// torch_geometric's `reset_parameters` of ViSNet: embeddings N(0, 1), linear weights
-/// Xavier-uniform with zero biases, LayerNorms 1 and 0 (the default rule), the unused
-/// atom-reference embedding a copy of its zero buffer, trainable bases as built.
-fn visnet_init(name: &str) -> Option<Draw> {
-    let leaf = name.rsplit('.').nth(1).unwrap_or("");
-    if name.ends_with("distance_expansion.means") || name.ends_with("distance_expansion.betas") {
-        return Some(Draw::Keep);
-    }
-    if name.ends_with("vec_layernorm.weight") || name.ends_with("vec_out_norm.weight") {
-        return Some(Draw::Keep);
-    }
-    if name.ends_with("prior_model.atomref.weight") {
-        return Some(Draw::Zeros);
-    }
-    if leaf == "embedding" {
-        return Some(Draw::StandardNormal);
-    }
-    if leaf == "layernorm" || leaf == "out_norm" {
-        return None;
-    }
-    if name.ends_with(".bias") {
-        return Some(Draw::Zeros);
-    }
-    Some(Draw::XavierUniform)
 }
 
 /// Name of SchNet's Gaussian-centre buffer (PyG's `distance_expansion.offset`).

@@ -19,8 +19,8 @@ impl NeighborEmbedding {
     pub fn new(hidden: usize, num_rbf: usize, max_z: usize, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
             embedding: candle_nn::embedding(max_z, hidden, vb.pp("embedding"))?,
-            distance_proj: candle_nn::linear(num_rbf, hidden, vb.pp("distance_proj"))?,
-            combine: candle_nn::linear(2 * hidden, hidden, vb.pp("combine"))?,
+            distance_proj: super::linear(num_rbf, hidden, vb.pp("distance_proj"))?,
+            combine: super::linear(2 * hidden, hidden, vb.pp("combine"))?,
         })
     }
 
@@ -55,7 +55,7 @@ impl EdgeEmbedding {
     /// Loads `edge_proj` under `vb`.
     pub fn new(num_rbf: usize, hidden: usize, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            edge_proj: candle_nn::linear(num_rbf, hidden, vb.pp("edge_proj"))?,
+            edge_proj: super::linear(num_rbf, hidden, vb.pp("edge_proj"))?,
         })
     }
 

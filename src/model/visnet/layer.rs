@@ -46,7 +46,7 @@ pub struct Update {
 }
 
 fn no_bias(i: usize, o: usize, vb: VarBuilder) -> Result<Linear> {
-    Ok(candle_nn::linear_no_bias(i, o, vb)?)
+    super::linear_no_bias(i, o, vb)
 }
 
 impl Layer {
@@ -59,7 +59,7 @@ impl Layer {
         vb: VarBuilder,
     ) -> Result<Self> {
         let h = hidden;
-        let lin = |i, o, name| -> Result<Linear> { Ok(candle_nn::linear(i, o, vb.pp(name))?) };
+        let lin = |i, o, name| -> Result<Linear> { super::linear(i, o, vb.pp(name)) };
         let edge = if last {
             None
         } else {

@@ -114,18 +114,39 @@ fn buffer_tensor(params: &Params, buffer: &Buffer, device: &Device) -> Result<Te
     Ok(t.to_dtype(params.dtype())?)
 }
 
-/// A learned vector that starts at `start` (torch_geometric's initial radial bases): set
-/// when the parameter is created, left alone when it exists (loaded or trained), and kept
-/// by the seeded initialisation (`Draw::Keep`).
+/// A learned vector that starts at `start` (torch_geometric's initial radial bases), as
+/// no hint can say: declared for the seeded initialisation, and set when the parameter
+/// is created (left alone when it exists: loaded or trained).
 fn learned_start(params: &Params, vb: &VarBuilder, name: &str, start: Vec<f64>) -> Result<Tensor> {
     let full = format!("{}.{name}", vb.prefix());
     let fresh = !params.named().iter().any(|(n, _)| *n == full);
     let n = start.len();
     let t = vb.get_with_hints(n, name, candle_nn::Init::Const(0.0))?;
     if fresh {
-        params.set(&full, &Tensor::from_vec(start, n, &Device::Cpu)?)?;
+        params.set(&full, &Tensor::from_vec(start.clone(), n, &Device::Cpu)?)?;
+        params.declare_start(&full, start);
     }
     Ok(t)
+}
+
+/// A linear layer as torch_geometric's ViSNet resets it: Xavier-uniform weight, zero bias.
+fn linear(i: usize, o: usize, vb: VarBuilder) -> Result<candle_nn::Linear> {
+    let bias = vb.get_with_hints(o, "bias", candle_nn::Init::Const(0.0))?;
+    Ok(candle_nn::Linear::new(xavier(i, o, &vb)?, Some(bias)))
+}
+
+/// As [`linear`], without a bias.
+fn linear_no_bias(i: usize, o: usize, vb: VarBuilder) -> Result<candle_nn::Linear> {
+    Ok(candle_nn::Linear::new(xavier(i, o, &vb)?, None))
+}
+
+fn xavier(i: usize, o: usize, vb: &VarBuilder) -> Result<Tensor> {
+    let bound = (6.0 / (i + o) as f64).sqrt();
+    let init = candle_nn::Init::Uniform {
+        lo: -bound,
+        up: bound,
+    };
+    Ok(vb.get_with_hints((o, i), "weight", init)?)
 }
 
 fn scalar_of(t: &Tensor) -> Result<f64> {
@@ -181,8 +202,10 @@ impl ViSNet {
             )?);
         }
         vec_norms.push(vec_norm(block.pp("vec_out_norm"), "vec_out_norm.weight")?);
-        // Kept so state dicts round-trip; mtenn's forward never reads the prior.
-        candle_nn::embedding(c.max_z, 1, vb.pp("visnet").pp("prior_model").pp("atomref"))?;
+        // Kept so state dicts round-trip; mtenn's forward never reads the prior. It starts
+        // as a copy of its buffer of zeros.
+        let prior = vb.pp("visnet").pp("prior_model").pp("atomref");
+        prior.get_with_hints((c.max_z, 1), "weight", candle_nn::Init::Const(0.0))?;
         let scalar = |suffix: &str| scalar_of(&find(suffix)?);
         Ok(Self {
             embedding: candle_nn::embedding(c.max_z, h, block.pp("embedding"))?,

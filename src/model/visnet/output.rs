@@ -25,10 +25,10 @@ impl Gated {
     fn new(hidden: usize, out: usize, act: bool, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
             out,
-            vec1_proj: candle_nn::linear_no_bias(hidden, hidden, vb.pp("vec1_proj"))?,
-            vec2_proj: candle_nn::linear_no_bias(hidden, out, vb.pp("vec2_proj"))?,
-            update_in: candle_nn::linear(2 * hidden, hidden, vb.pp("update_net").pp(0))?,
-            update_out: candle_nn::linear(hidden, 2 * out, vb.pp("update_net").pp(2))?,
+            vec1_proj: super::linear_no_bias(hidden, hidden, vb.pp("vec1_proj"))?,
+            vec2_proj: super::linear_no_bias(hidden, out, vb.pp("vec2_proj"))?,
+            update_in: super::linear(2 * hidden, hidden, vb.pp("update_net").pp(0))?,
+            update_out: super::linear(hidden, 2 * out, vb.pp("update_net").pp(2))?,
             act,
         })
     }
