@@ -184,3 +184,45 @@ fn elements_beyond_the_embedding_are_named_by_the_representation() {
     );
     assert!(r.check_elements("ok", &poses(6, 3, 2, 1)).is_ok());
 }
+
+/// A small ViSNet with `max_z` rows of embeddings.
+fn visnet(max_z: usize) -> RepresentationConfig {
+    RepresentationConfig::ViSNet(multipose::model::visnet::ViSNetConfig {
+        hidden_channels: 8,
+        num_heads: 2,
+        num_layers: 1,
+        num_rbf: 4,
+        max_z,
+        ..Default::default()
+    })
+}
+
+#[test]
+fn an_element_outside_visnets_embedding_names_the_atom() {
+    let s = Structure::new("c", vec![6, 17], vec![[0.0; 3], [1.5, 0.0, 0.0]], None).unwrap();
+    let e = visnet(10)
+        .check_elements("lig_1", &[s])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("lig_1") && e.contains("17") && e.contains("ViSNet"),
+        "{e}"
+    );
+}
+
+#[test]
+fn visnet_weights_of_another_width_name_the_tensor() {
+    let mut config = grouped(StrategyKind::Complex, false, CombinationKind::Mean);
+    config.model.representation = visnet(100);
+    let mut params = Params::new(candle_core::DType::F32, &candle_core::Device::Cpu);
+    GroupedModel::new(&config, &params).unwrap();
+    let weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/golden/visnet_delta_max.weights.safetensors");
+    let e = multipose::model::load_weights(&mut params, &config.model, &weights)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("representation.visnet.") && e.contains("the model expects"),
+        "{e}"
+    );
+}
