@@ -152,11 +152,7 @@ impl RepresentationConfig {
             Self::ViSNet(v) => v
                 .buffers()
                 .into_iter()
-                .map(|b| {
-                    let values = params.buffer(&b.name).unwrap_or(&b.default).to_vec();
-                    let t = Tensor::from_vec(values, b.dims.as_slice(), &candle_core::Device::Cpu)?;
-                    Ok((b.name, t.to_dtype(params.dtype())?))
-                })
+                .map(|b| Ok((b.name.clone(), b.tensor(params, &candle_core::Device::Cpu)?)))
                 .collect(),
         }
     }

@@ -66,11 +66,11 @@ impl EdgeGeometry {
 /// torch_geometric's `Sphere`: (x, y, z) for lmax 1, and the five degree-2 terms after
 /// them for lmax 2 (same operation order).
 fn harmonics(unit: &Tensor, lmax: usize) -> Result<Tensor> {
-    let c = |k: usize| unit.narrow(1, k, 1);
-    let (x, y, z) = (c(0)?, c(1)?, c(2)?);
     if lmax == 1 {
         return Ok(unit.clone());
     }
+    let c = |k: usize| unit.narrow(1, k, 1);
+    let (x, y, z) = (c(0)?, c(1)?, c(2)?);
     let s3 = 3f64.sqrt();
     let x2z2 = (x.sqr()? + z.sqr()?)?;
     let terms = [

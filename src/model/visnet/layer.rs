@@ -169,13 +169,11 @@ fn rejection(v: &Tensor, d: &Tensor) -> Result<Tensor> {
 
 impl EdgeUpdate {
     fn forward(&self, vec: &Tensor, f: &Tensor, g: &EdgeGeometry) -> Result<Tensor> {
+        // torch_geometric rejects the source's vectors from −d: the same as from d (the
+        // sign cancels, exactly in floating point), so both use d.
         let d = g.sphere.unsqueeze(2)?;
-        let minus_d = d.neg()?;
         let w1 = rejection(&self.w_trg_proj.forward(vec)?.index_select(&g.dst, 0)?, &d)?;
-        let w2 = rejection(
-            &self.w_src_proj.forward(vec)?.index_select(&g.src, 0)?,
-            &minus_d,
-        )?;
+        let w2 = rejection(&self.w_src_proj.forward(vec)?.index_select(&g.src, 0)?, &d)?;
         let w_dot = (w1 * w2)?.sum(1)?;
         let act = self.f_proj.forward(f)?.silu()?;
         match &self.vertex {
@@ -183,7 +181,7 @@ impl EdgeUpdate {
             Some((t_src, t_trg)) => {
                 // torch_geometric 2.8 projects the target's vectors in both t terms.
                 let t1 = rejection(&t_trg.forward(vec)?.index_select(&g.dst, 0)?, &d)?;
-                let t2 = rejection(&t_src.forward(vec)?.index_select(&g.dst, 0)?, &minus_d)?;
+                let t2 = rejection(&t_src.forward(vec)?.index_select(&g.dst, 0)?, &d)?;
                 let t_dot = (t1 * t2)?.sum(1)?;
                 let h = w_dot.dims()[1];
                 let f1 = act.narrow(1, 0, h)?;

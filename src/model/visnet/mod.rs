@@ -28,6 +28,22 @@ use output::EquivariantScalar;
 
 /// Where mtenn's wrapper keeps torch_geometric's model, under `representation.`.
 const BLOCK: &str = "representation.visnet.representation_model";
+/// The output scale and offset buffers (`x · std`, summed, `+ mean`).
+const MEAN: &str = "representation.visnet.mean";
+const STD: &str = "representation.visnet.std";
+
+/// A radial basis buffer: `means` or `betas`.
+fn basis_name(which: &str) -> String {
+    format!("{BLOCK}.distance_expansion.{which}")
+}
+
+/// A vector norm's weight: layer `i`'s, or (`None`) the output's.
+fn vec_norm_name(layer: Option<usize>) -> String {
+    match layer {
+        Some(i) => format!("{BLOCK}.vis_mp_layers.{i}.vec_layernorm.weight"),
+        None => format!("{BLOCK}.vec_out_norm.weight"),
+    }
+}
 
 /// A non-trainable tensor of the state dict: full name, shape, default values.
 pub struct Buffer {
@@ -37,6 +53,15 @@ pub struct Buffer {
     pub dims: Vec<usize>,
     /// Values when no weight file gives them.
     pub default: Vec<f64>,
+}
+
+impl Buffer {
+    /// Its values from `params` (loaded weights) or the default, in `params`' dtype.
+    pub fn tensor(&self, params: &Params, device: &Device) -> Result<Tensor> {
+        let values = params.buffer(&self.name).unwrap_or(&self.default).to_vec();
+        let t = Tensor::from_vec(values, self.dims.as_slice(), device)?;
+        Ok(t.to_dtype(params.dtype())?)
+    }
 }
 
 impl ViSNetConfig {
@@ -52,27 +77,13 @@ impl ViSNetConfig {
         let mut out = Vec::new();
         if !self.trainable_rbf {
             let k = self.num_rbf;
-            out.push(b(
-                format!("{BLOCK}.distance_expansion.means"),
-                vec![k],
-                means,
-            ));
-            out.push(b(
-                format!("{BLOCK}.distance_expansion.betas"),
-                vec![k],
-                betas,
-            ));
+            out.push(b(basis_name("means"), vec![k], means));
+            out.push(b(basis_name("betas"), vec![k], betas));
         }
         if !self.trainable_vecnorm {
-            for i in 0..self.num_layers {
-                let name = format!("{BLOCK}.vis_mp_layers.{i}.vec_layernorm.weight");
-                out.push(b(name, vec![h], vec![1.0; h]));
+            for layer in (0..self.num_layers).map(Some).chain([None]) {
+                out.push(b(vec_norm_name(layer), vec![h], vec![1.0; h]));
             }
-            out.push(b(
-                format!("{BLOCK}.vec_out_norm.weight"),
-                vec![h],
-                vec![1.0; h],
-            ));
         }
         let z = self.max_z;
         out.push(b(
@@ -80,8 +91,8 @@ impl ViSNetConfig {
             vec![z, 1],
             vec![0.0; z],
         ));
-        out.push(b("representation.visnet.mean".into(), vec![], vec![0.0]));
-        out.push(b("representation.visnet.std".into(), vec![], vec![1.0]));
+        out.push(b(MEAN.into(), vec![], vec![0.0]));
+        out.push(b(STD.into(), vec![], vec![1.0]));
         out
     }
 }
@@ -104,29 +115,55 @@ pub struct ViSNet {
     std: f64,
 }
 
-/// A buffer's values from `params` (loaded weights) or its default, as a tensor.
-fn buffer_tensor(params: &Params, buffer: &Buffer, device: &Device) -> Result<Tensor> {
-    let values = params
-        .buffer(&buffer.name)
-        .unwrap_or(&buffer.default)
-        .to_vec();
-    let t = Tensor::from_vec(values, buffer.dims.as_slice(), device)?;
-    Ok(t.to_dtype(params.dtype())?)
+/// What the network reads from buffers (the tensors a weight file may replace): the radial
+/// bases and vector-norm weights unless they are learned, and the output's mean and std.
+struct Held {
+    /// `means`, `betas`.
+    bases: Option<(Tensor, Tensor)>,
+    /// Each layer's vector-norm weight, then the output's.
+    vec_norms: Option<Vec<Tensor>>,
+    mean: f64,
+    std: f64,
+}
+
+impl Held {
+    fn read(c: &ViSNetConfig, params: &Params) -> Result<Self> {
+        let buffers = c.buffers();
+        let get = |name: &str| -> Result<Tensor> {
+            buffers
+                .iter()
+                .find(|b| b.name == name)
+                .ok_or_else(|| Error::InvalidConfig(format!("ViSNet has no buffer {name}")))?
+                .tensor(params, params.device())
+        };
+        let bases = match c.trainable_rbf {
+            true => None,
+            false => Some((get(&basis_name("means"))?, get(&basis_name("betas"))?)),
+        };
+        let vec_norms = match c.trainable_vecnorm {
+            true => None,
+            false => Some(
+                (0..c.num_layers)
+                    .map(Some)
+                    .chain([None])
+                    .map(|layer| get(&vec_norm_name(layer)))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+        };
+        Ok(Self {
+            bases,
+            vec_norms,
+            mean: scalar_of(&get(MEAN)?)?,
+            std: scalar_of(&get(STD)?)?,
+        })
+    }
 }
 
 /// A learned vector that starts at `start` (torch_geometric's initial radial bases), as
-/// no hint can say: declared for the seeded initialisation, and set when the parameter
-/// is created (left alone when it exists: loaded or trained).
+/// no hint can say: declared for the seeded initialisation.
 fn learned_start(params: &Params, vb: &VarBuilder, name: &str, start: Vec<f64>) -> Result<Tensor> {
-    let full = format!("{}.{name}", vb.prefix());
-    let fresh = !params.named().iter().any(|(n, _)| *n == full);
-    let n = start.len();
-    let t = vb.get_with_hints(n, name, candle_nn::Init::Const(0.0))?;
-    if fresh {
-        params.set(&full, &Tensor::from_vec(start.clone(), n, &Device::Cpu)?)?;
-        params.declare_start(&full, start);
-    }
-    Ok(t)
+    params.declare_start(&format!("{}.{name}", vb.prefix()), start.clone());
+    Ok(vb.get_with_hints(start.len(), name, candle_nn::Init::Const(0.0))?)
 }
 
 /// A linear layer as torch_geometric's ViSNet resets it: Xavier-uniform weight, zero bias.
@@ -158,55 +195,39 @@ impl ViSNet {
     pub fn new(config: &ViSNetConfig, params: &Params, vb: VarBuilder) -> Result<Self> {
         let c = config;
         let h = c.hidden_channels;
-        let device = params.device().clone();
-        let buffers = c.buffers();
-        let find = |suffix: &str| -> Result<Tensor> {
-            let b = buffers
-                .iter()
-                .find(|b| b.name.ends_with(suffix))
-                .ok_or_else(|| Error::InvalidConfig(format!("ViSNet buffer {suffix} missing")))?;
-            buffer_tensor(params, b, &device)
-        };
+        let held = Held::read(c, params)?;
         let block = vb.pp("visnet").pp("representation_model");
-        let (means, betas) = if c.trainable_rbf {
-            let vb = block.pp("distance_expansion");
-            let (m0, b0) = rbf::initial_means_betas(c.cutoff, c.num_rbf);
-            (
-                learned_start(params, &vb, "means", m0)?,
-                learned_start(params, &vb, "betas", b0)?,
-            )
-        } else {
-            (
-                find("distance_expansion.means")?,
-                find("distance_expansion.betas")?,
-            )
-        };
-        let vec_norm = |vb: VarBuilder, suffix: &str| -> Result<Tensor> {
-            match c.trainable_vecnorm {
-                true => Ok(vb.get_with_hints(h, "weight", candle_nn::Init::Const(1.0))?),
-                false => find(suffix),
+        let (means, betas) = match held.bases {
+            Some(bases) => bases,
+            None => {
+                let vb = block.pp("distance_expansion");
+                let (m0, b0) = rbf::initial_means_betas(c.cutoff, c.num_rbf);
+                (
+                    learned_start(params, &vb, "means", m0)?,
+                    learned_start(params, &vb, "betas", b0)?,
+                )
             }
         };
-        let mut vec_norms = Vec::with_capacity(c.num_layers + 1);
+        let learned_norm = |vb: VarBuilder| -> Result<Tensor> {
+            Ok(vb.get_with_hints(h, "weight", candle_nn::Init::Const(1.0))?)
+        };
+        let mut learned_norms = Vec::new();
         let mut layers = Vec::with_capacity(c.num_layers);
         for i in 0..c.num_layers {
             let vb = block.pp("vis_mp_layers").pp(i);
-            let suffix = format!("vis_mp_layers.{i}.vec_layernorm.weight");
-            vec_norms.push(vec_norm(vb.pp("vec_layernorm"), &suffix)?);
-            layers.push(Layer::new(
-                h,
-                c.num_heads,
-                c.vertex,
-                i + 1 == c.num_layers,
-                vb,
-            )?);
+            if c.trainable_vecnorm {
+                learned_norms.push(learned_norm(vb.pp("vec_layernorm"))?);
+            }
+            let last = i + 1 == c.num_layers;
+            layers.push(Layer::new(h, c.num_heads, c.vertex, last, vb)?);
         }
-        vec_norms.push(vec_norm(block.pp("vec_out_norm"), "vec_out_norm.weight")?);
+        if c.trainable_vecnorm {
+            learned_norms.push(learned_norm(block.pp("vec_out_norm"))?);
+        }
         // Kept so state dicts round-trip; mtenn's forward never reads the prior. It starts
         // as a copy of its buffer of zeros.
         let prior = vb.pp("visnet").pp("prior_model").pp("atomref");
         prior.get_with_hints((c.max_z, 1), "weight", candle_nn::Init::Const(0.0))?;
-        let scalar = |suffix: &str| scalar_of(&find(suffix)?);
         Ok(Self {
             embedding: candle_nn::embedding(c.max_z, h, block.pp("embedding"))?,
             neighbor_embedding: NeighborEmbedding::new(
@@ -219,11 +240,11 @@ impl ViSNet {
             means,
             betas,
             layers,
-            vec_norms,
+            vec_norms: held.vec_norms.unwrap_or(learned_norms),
             out_norm: LayerNorm::new(h, block.pp("out_norm"))?,
             output: EquivariantScalar::new(h, vb.pp("visnet").pp("output_model"))?,
-            mean: scalar("visnet.mean")?,
-            std: scalar("visnet.std")?,
+            mean: held.mean,
+            std: held.std,
             config: c.clone(),
         })
     }
@@ -271,28 +292,14 @@ impl ViSNet {
     /// Takes the buffers `params` holds now (after loading weights); trainable ones are
     /// parameters and already current.
     pub fn refresh_buffers(&mut self, params: &Params) -> Result<()> {
-        let device = self.means.device().clone();
-        for b in self.config.buffers() {
-            let t = buffer_tensor(params, &b, &device)?;
-            let suffix = b.name.rsplit_once("representation_model.").map(|(_, s)| s);
-            match suffix {
-                Some("distance_expansion.means") => self.means = t,
-                Some("distance_expansion.betas") => self.betas = t,
-                Some("vec_out_norm.weight") => self.vec_norms[self.config.num_layers] = t,
-                Some(s) => {
-                    let layer = s
-                        .strip_prefix("vis_mp_layers.")
-                        .and_then(|r| r.split('.').next())
-                        .and_then(|i| i.parse::<usize>().ok());
-                    if let Some(i) = layer {
-                        self.vec_norms[i] = t;
-                    }
-                }
-                None if b.name.ends_with("visnet.mean") => self.mean = scalar_of(&t)?,
-                None if b.name.ends_with("visnet.std") => self.std = scalar_of(&t)?,
-                None => {}
-            }
+        let held = Held::read(&self.config, params)?;
+        if let Some((means, betas)) = held.bases {
+            (self.means, self.betas) = (means, betas);
         }
+        if let Some(norms) = held.vec_norms {
+            self.vec_norms = norms;
+        }
+        (self.mean, self.std) = (held.mean, held.std);
         Ok(())
     }
 }
