@@ -2,9 +2,9 @@
 
 use crate::convert::{overrides, to_python};
 use crate::errors::to_py;
-use multipose::dataset::{DatasetSpec, PoseSelection};
+use multipose::dataset::DatasetSpec;
 use multipose::train::{
-    Member, TrainedModel, data_settings, import_mtenn, load_members, mtenn_settings,
+    DataConfig, Member, TrainedModel, data_settings, import_mtenn, load_members, mtenn_settings,
     predict_members,
 };
 use pyo3::prelude::*;
@@ -91,15 +91,7 @@ impl Model {
         poses: &Bound<'_, PyAny>,
         target: Option<String>,
     ) -> PyResult<Prediction> {
-        let d = &self.trained.config.data;
-        let pocket = Some(d.pocket_radius).filter(|r| *r > 0.0);
-        let data = load_poses(
-            Source { receptor, target },
-            poses,
-            d.poses,
-            pocket,
-            d.keep_hydrogens,
-        )?;
+        let data = load_poses(receptor, target, poses, &self.trained.config.data)?;
         let preds = self.trained.predict(&data.compounds).map_err(to_py)?;
         let mut compounds = Vec::new();
         let mut rows = Vec::new();
@@ -210,19 +202,7 @@ impl Ensemble {
         poses: &Bound<'_, PyAny>,
         target: Option<String>,
     ) -> PyResult<Prediction> {
-        let (selection, pocket) = data_settings(&self.members);
-        let keep_h = self
-            .members
-            .iter()
-            .find_map(|(_, m)| m.data_config())
-            .is_some_and(|d| d.keep_hydrogens);
-        let data = load_poses(
-            Source { receptor, target },
-            poses,
-            selection,
-            pocket,
-            keep_h,
-        )?;
+        let data = load_poses(receptor, target, poses, &data_settings(&self.members))?;
         let preds = predict_members(&self.members, &data.compounds).map_err(to_py)?;
         let mut compounds = Vec::new();
         let mut rows = Vec::new();
@@ -268,28 +248,22 @@ fn pose_rows<'a>(
         })
 }
 
-/// The receptor poses were docked into, and its target name ("" = unnamed).
-struct Source {
+/// Every compound of `poses` (files or SDF text) in `receptor`, loaded with `data`'s
+/// settings (pose selection, pocket, hydrogens); `target` names the receptor ("" unnamed).
+fn load_poses(
     receptor: PathBuf,
     target: Option<String>,
-}
-
-/// Every compound of `poses` (files or SDF text) in the receptor, with labels optional.
-fn load_poses(
-    source: Source,
     poses: &Bound<'_, PyAny>,
-    selection: PoseSelection,
-    pocket_radius: Option<f64>,
-    keep_hydrogens: bool,
+    data: &DataConfig,
 ) -> PyResult<multipose::dataset::Dataset> {
     let (files, scratch) = pose_files(poses)?;
     let spec = DatasetSpec {
-        receptor: Some(source.receptor),
-        target: source.target.unwrap_or_default(),
+        receptor: Some(receptor),
+        target: target.unwrap_or_default(),
         poses: files,
-        keep_hydrogens,
-        pocket_radius,
-        selection,
+        keep_hydrogens: data.keep_hydrogens,
+        pocket_radius: data.pocket(),
+        selection: data.poses,
         keep_unlabelled: true,
         ..DatasetSpec::default()
     };

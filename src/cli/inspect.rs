@@ -25,8 +25,9 @@ pub struct InspectArgs {
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     // What `train` would see with its defaults, unless the flags say otherwise.
     let defaults = TrainConfig::default();
-    let pocket = Some(defaults.data.pocket_radius).filter(|r| *r > 0.0);
-    let data = args.data.load(defaults.data.poses, pocket, true)?;
+    let data = args
+        .data
+        .load(defaults.data.poses, defaults.data.pocket(), true)?;
     let graph = SchNetConfig {
         cutoff: args.cutoff.unwrap_or(defaults.model.schnet.cutoff),
         max_num_neighbors: args

@@ -46,8 +46,8 @@ fn predict_all(
             );
         }
     }
-    let (selection, pocket) = data_settings(&models);
-    let data = args.data.load(selection, pocket, labels_required)?;
+    let d = data_settings(&models);
+    let data = args.data.load(d.poses, d.pocket(), labels_required)?;
     let started = std::time::Instant::now();
     let ensembles = predict_members(&models, &data.compounds)?;
     let poses: usize = data.compounds.iter().map(|c| c.poses.len()).sum::<usize>() * models.len();

@@ -36,6 +36,13 @@ pub struct DataConfig {
     pub strict: bool,
 }
 
+impl DataConfig {
+    /// The pocket crop: `None` keeps the whole protein (a radius of 0).
+    pub fn pocket(&self) -> Option<f64> {
+        Some(self.pocket_radius).filter(|r| *r > 0.0)
+    }
+}
+
 impl Default for DataConfig {
     fn default() -> Self {
         Self {

@@ -4,7 +4,7 @@
 use super::{DataConfig, EnsemblePrediction, TrainedModel};
 use crate::baseline::SavedLigandModel;
 use crate::combine::Prediction;
-use crate::dataset::{CompoundData, PoseSelection};
+use crate::dataset::CompoundData;
 use crate::error::{Error, Result};
 use candle_core::Device;
 use std::path::{Path, PathBuf};
@@ -108,15 +108,14 @@ impl Member {
     }
 }
 
-/// The pose selection and pocket radius of an ensemble's data: the first run's, else
-/// every pose and the training default pocket.
-pub fn data_settings(members: &[(PathBuf, Member)]) -> (PoseSelection, Option<f64>) {
-    let default = DataConfig::default();
-    let d = members
+/// The data settings an ensemble predicts with (pose selection, pocket, hydrogens): the
+/// first run's, else the training defaults.
+pub fn data_settings(members: &[(PathBuf, Member)]) -> DataConfig {
+    members
         .iter()
         .find_map(|(_, m)| m.data_config())
-        .unwrap_or(&default);
-    (d.poses, Some(d.pocket_radius).filter(|r| *r > 0.0))
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Per compound, the ensemble (mean ± std) of every member's prediction.

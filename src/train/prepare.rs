@@ -95,7 +95,7 @@ pub fn engine_config(config: &TrainConfig, device: &Device) -> EngineConfig {
 pub fn dataset_options(config: &TrainConfig) -> DatasetSpec {
     DatasetSpec {
         keep_hydrogens: config.data.keep_hydrogens,
-        pocket_radius: Some(config.data.pocket_radius).filter(|r| *r > 0.0),
+        pocket_radius: config.data.pocket(),
         selection: config.data.poses,
         strict: config.data.strict,
         ..DatasetSpec::default()
