@@ -141,6 +141,11 @@ impl ModelSection {
     }
 }
 
+/// `T`'s keys with their default values, as a TOML table.
+fn keys_of<T: Default + Serialize>() -> Result<toml::Table> {
+    toml::Table::try_from(T::default()).map_err(|e| Error::InvalidConfig(e.to_string()))
+}
+
 /// Refuses SchNet keys at the top of `[model]` beside another network.
 fn check_one_network(given: &toml::Table) -> Result<()> {
     let Some(toml::Value::Table(model)) = given.get("model") else {
@@ -154,8 +159,7 @@ fn check_one_network(given: &toml::Table) -> Result<()> {
     if kind == "schnet" {
         return Ok(());
     }
-    let schnet = toml::Table::try_from(SchNetConfig::default())
-        .map_err(|e| Error::InvalidConfig(e.to_string()))?;
+    let schnet = keys_of::<SchNetConfig>()?;
     let mixed: Vec<&str> = model
         .keys()
         .filter(|k| schnet.contains_key(*k))
@@ -452,8 +456,8 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     /// Parses TOML, with `overrides` (`section.key` or `section.table.key`, value text)
-    /// applied on top; keys
-    /// left out take their defaults, keys the defaults lack are errors that list the known.
+    /// applied on top; keys left out take their defaults, keys the defaults lack are errors
+    /// that list the known.
     pub fn from_toml(text: &str, overrides: &[(String, String)]) -> Result<Self> {
         let mut given: toml::Table =
             toml::from_str(text).map_err(|e| Error::InvalidConfig(e.to_string()))?;
@@ -511,7 +515,7 @@ impl TrainConfig {
         // SchNet's keys at the top of [model] mean SchNet: another network's file leaves
         // them out, so that it reads back as written.
         if self.model.representation != RepresentationSection::SchNet {
-            let schnet = toml::Table::try_from(SchNetConfig::default()).map_err(|e| bad(&e))?;
+            let schnet = keys_of::<SchNetConfig>()?;
             if let Some(toml::Value::Table(model)) = table.get_mut("model") {
                 model.retain(|k, _| !schnet.contains_key(k));
             }
@@ -667,8 +671,7 @@ fn check_flattened<T: Default + Serialize + serde::de::DeserializeOwned>(
     merged: &toml::Table,
     section: &str,
 ) -> Result<()> {
-    let own =
-        toml::Table::try_from(T::default()).map_err(|e| Error::InvalidConfig(e.to_string()))?;
+    let own = keys_of::<T>()?;
     let Some(toml::Value::Table(table)) = merged.get(section) else {
         return Ok(());
     };
