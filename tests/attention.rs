@@ -129,8 +129,8 @@ fn scorer_is_initialised_seeded_and_saved_with_the_weights() {
     );
     let (a, model) = build(&config);
     let (b, _) = build(&config);
-    init_params(&a, &config.model, 7).unwrap();
-    init_params(&b, &config.model, 7).unwrap();
+    init_params(&a, 7).unwrap();
+    init_params(&b, 7).unwrap();
     let bound = 1.0 / (config.model.representation.output_width() as f64).sqrt();
     for name in [
         "combination.attention.hidden.weight",

@@ -328,7 +328,7 @@ fn check_attention(strategy: StrategyKind, layer_norm: bool, ns: &[usize]) {
     for &n in ns {
         // Seeded (the trainer's initialisation) so every run checks the same numbers.
         let (params, model) = build(&config);
-        init_params(&params, &config.model, 11 + n as u64).unwrap();
+        init_params(&params, 11 + n as u64).unwrap();
         let c = compound(&config, n, 5 + n as u64);
         for terms in pose_terms() {
             let mut objective = Objective::mse(1.5);

@@ -215,7 +215,7 @@ fn seeded_model(
 ) -> Result<(Params, GroupedModel)> {
     let params = Params::new(dtype, device);
     let model = GroupedModel::new(config, &params)?;
-    crate::model::init_params(&params, &config.model, WEIGHT_SEED)?;
+    crate::model::init_params(&params, WEIGHT_SEED)?;
     Ok((params, model))
 }
 
@@ -292,7 +292,7 @@ pub fn dump_compounds(
         .map_err(|e| io(path.clone())(std::io::Error::other(e.to_string())))?;
     let params = Params::new(DType::F32, &Device::Cpu);
     GroupedModel::new(config, &params)?;
-    crate::model::init_params(&params, &config.model, WEIGHT_SEED)?;
+    crate::model::init_params(&params, WEIGHT_SEED)?;
     crate::model::save_weights(&params, &config.model, &dir.join("weights.safetensors"))?;
     // The mtenn script rebuilds PyG's network: it needs the network's hyper-parameters
     // (ViSNet's under torch_geometric's names, as tools/golden/visnet.py reads them).

@@ -3,8 +3,8 @@
 //! values a network gave with `Params::declare_start`): candle's CPU generator cannot be
 //! seeded, so its own draw is replaced.
 
+use super::Params;
 use super::params::Start;
-use super::{ModelConfig, Params};
 use crate::error::Result;
 use crate::rng::SplitMix;
 use candle_core::{Device, Tensor};
@@ -13,8 +13,8 @@ use candle_nn::Init;
 /// Deterministic initialisation from `seed`, parameter by parameter in name order. The
 /// hint candle's `linear` gives its weight (Kaiming normal) is read as torch's Linear
 /// default, U(±1/√fan_in), which mtenn's models start from; a constant, normal or uniform
-/// hint is drawn as it says. `_model` is kept for callers that pass it.
-pub fn init_params(params: &Params, _model: &ModelConfig, seed: u64) -> Result<()> {
+/// hint is drawn as it says.
+pub fn init_params(params: &Params, seed: u64) -> Result<()> {
     let mut rng = SplitMix(seed);
     for (name, var) in &params.named() {
         let dims = var.dims().to_vec();
@@ -57,7 +57,7 @@ fn draw(hint: Init, dims: &[usize], rng: &mut SplitMix) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{PoseModel, SchNetConfig};
+    use crate::model::{ModelConfig, PoseModel, SchNetConfig};
     use candle_core::DType;
 
     #[test]
@@ -75,7 +75,7 @@ mod tests {
         };
         let params = Params::new(DType::F64, &Device::Cpu);
         PoseModel::new(&model, &params, true).unwrap();
-        init_params(&params, &model, 3).unwrap();
+        init_params(&params, 3).unwrap();
         let values = |name: &str| -> Vec<f64> {
             let (_, v) = params.named().into_iter().find(|(n, _)| n == name).unwrap();
             v.flatten_all().unwrap().to_vec1::<f64>().unwrap()
@@ -111,7 +111,7 @@ mod tests {
         };
         let params = Params::new(DType::F64, &Device::Cpu);
         GroupedModel::new(&config, &params).unwrap();
-        init_params(&params, &config.model, 5).unwrap();
+        init_params(&params, 5).unwrap();
         let values = |suffix: &str| -> Vec<f64> {
             let (_, v) = params
                 .named()

@@ -458,7 +458,7 @@ fn build_model(
 ) -> Result<(Params, GroupedModel)> {
     let mut params = Params::new(DType::F32, device);
     let mut model = new_model(config, grouped, &params)?;
-    init_params(&params, &grouped.model, config.optim.seed)?;
+    init_params(&params, config.optim.seed)?;
     if !config.model.init_weights.as_os_str().is_empty() {
         model.load_weights(&mut params, &config.model.init_weights)?;
     }

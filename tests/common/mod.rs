@@ -144,7 +144,7 @@ pub fn build(config: &GroupedConfig) -> (Params, GroupedModel) {
 pub fn build_seeded(config: &GroupedConfig, seed: u64) -> (Params, GroupedModel) {
     let params = Params::new(DType::F64, &Device::Cpu);
     let model = GroupedModel::new(config, &params).unwrap();
-    multipose::model::init_params(&params, &config.model, seed).unwrap();
+    multipose::model::init_params(&params, seed).unwrap();
     (params, model)
 }
 

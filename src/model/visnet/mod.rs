@@ -326,7 +326,7 @@ mod tests {
         };
         let params = Params::new(DType::F64, &Device::Cpu);
         PoseModel::new(&model, &params, true).unwrap();
-        init_params(&params, &model, 3).unwrap();
+        init_params(&params, 3).unwrap();
         // Built again over the same parameters (as after loading weights): untouched.
         PoseModel::new(&model, &params, true).unwrap();
         let (means, betas) = rbf::initial_means_betas(v.cutoff, v.num_rbf);
