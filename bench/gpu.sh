@@ -3,25 +3,27 @@
 # per-pose scheme in PyTorch (bench/mtenn_compare.py) on the same synthetic complex and the
 # same weights, over an N sweep. Prints both JSON lines per N and a table with the ratio.
 #   bench/gpu.sh            # 4,700-atom complex, N = 1 10 50 200
-# Environment: ATOMS, POSES ("1 10 50 200"), MULTIPOSE (the CUDA binary), PYTHON (with
+# Environment: ATOMS, POSES ("1 10 50 200"), NETWORK (schnet or visnet, for both sides),
+# MULTIPOSE (the CUDA binary), PYTHON (with
 # torch, torch_geometric, safetensors), OURS (extra `multipose bench` arguments, e.g.
-# "--chunk 8"), SKIP_TORCH=1 to time multipose alone.
+# "--chunk 8"), ENGINE (default streaming), SKIP_TORCH=1 to time multipose alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/gpu_env.sh
 atoms=${ATOMS:-4700}
 poses=${POSES:-"1 10 50 200"}
 bin=${MULTIPOSE:-target/cuda/release/multipose}
+network=(--network "${NETWORK:-schnet}")
 python=${PYTHON:-python3}
 rows=()
 for n in $poses; do
-  ours=$("$bin" bench --device cuda --atoms "$atoms" --poses "$n" --engine streaming \
-    --repeats 3 --json ${OURS:-})
+  ours=$("$bin" bench --device cuda --atoms "$atoms" --poses "$n" --engine "${ENGINE:-streaming}" \
+    "${network[@]}" --repeats 3 --json ${OURS:-})
   echo "$ours"
   theirs='{}'
   if [ -z "${SKIP_TORCH:-}" ]; then
     dir=$(mktemp -d)
-    "$bin" bench --atoms "$atoms" --poses "$n" --dump "$dir" 2>/dev/null
+    "$bin" bench --atoms "$atoms" --poses "$n" "${network[@]}" --dump "$dir" 2>/dev/null
     theirs=$("$python" bench/mtenn_compare.py "$dir" --device cuda --repeats 3 || echo '{}')
     rm -rf "$dir"
     echo "$theirs"

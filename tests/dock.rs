@@ -127,7 +127,7 @@ fn smiles_to_a_dataset_resumably_with_every_failure_listed() {
     };
     let data = open(out, &options).unwrap();
     assert_eq!(data.compounds.len(), 1);
-    assert!(!data.compounds[0].reference);
+    assert_eq!(data.compounds[0].references, 0);
     assert_eq!(data.compounds[0].poses.len(), poses.len());
 
     // A rerun docks nothing; one lost result (an interruption) is docked again alone,

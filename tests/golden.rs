@@ -114,6 +114,7 @@ fn load(case: &str) -> Case {
             learnable: false,
         },
         readout,
+        delta_docking: false,
     };
     let mut objective = Objective::mse(f(&json, "target"));
     if let Some(p) = json["pose_loss"].as_object() {

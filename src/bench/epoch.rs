@@ -179,6 +179,7 @@ mod tests {
             },
             combination: CombinationConfig::default(),
             readout: crate::model::Readout::None,
+            delta_docking: false,
         };
         EpochCase {
             base: super::super::BenchCase {

@@ -134,9 +134,9 @@ pub fn needs_docked(arm: Arm) -> bool {
     matches!(arm, Arm::SingleTop | Arm::Vina)
 }
 
-/// Whether a compound has a docked pose (beyond a reference pose 0).
+/// Whether a compound has a docked pose (beyond its reference poses).
 fn has_docked(c: &CompoundData) -> bool {
-    c.poses.len() > usize::from(c.reference)
+    c.poses.len() > c.references
 }
 
 fn create_dir(dir: &Path) -> Result<()> {

@@ -17,6 +17,9 @@ pub struct GroupedConfig {
     pub combination: CombinationConfig,
     /// Readout of the combined value (e.g. pIC50).
     pub readout: Readout,
+    /// Whether the model carries the learned coefficient of the docking score
+    /// (Δ-learning, `docking.coef`; the training loop adds a·s to the read-out value).
+    pub delta_docking: bool,
 }
 
 /// A multi-pose model over a parameter store.
@@ -61,6 +64,13 @@ impl GroupedModel {
             config.model.representation.output_width(),
             params.vb().pp("combination"),
         )?;
+        if config.delta_docking {
+            // a starts at 0: the network first learns alone what the score does not explain.
+            params
+                .vb()
+                .pp("docking")
+                .get_with_hints(1, "coef", candle_nn::Init::Const(0.0))?;
+        }
         // Both views of the model batch the same graphs: they share the host batches.
         let frozen = PoseModel::new(&config.model, params, false)?.sharing_batches(&pose);
         Ok(Self {

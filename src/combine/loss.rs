@@ -29,6 +29,59 @@ pub enum OutputTerm {
     L1 { weight: f64, target: f64 },
     /// w · Huber with threshold β: ½(z−y)²/β inside, |z−y| − β/2 outside.
     SmoothL1 { weight: f64, target: f64, beta: f64 },
+    /// w · z: the first-order stand-in for a loss that couples compounds (the pairwise
+    /// loss), whose gradient at this z it equals when w = ∂L/∂z there.
+    Linear { weight: f64 },
+}
+
+impl OutputTerm {
+    /// The same term of z + δ, written as a term of z (targets and bounds moved by −δ;
+    /// `Linear` changes only by a constant).
+    fn shifted(self, delta: f64) -> Self {
+        match self {
+            Self::Mse { weight, target } => Self::Mse {
+                weight,
+                target: target - delta,
+            },
+            Self::Step {
+                weight,
+                target,
+                side,
+            } => Self::Step {
+                weight,
+                target: target - delta,
+                side,
+            },
+            Self::GaussianNll {
+                weight,
+                target,
+                sigma,
+            } => Self::GaussianNll {
+                weight,
+                target: target - delta,
+                sigma,
+            },
+            Self::Range { weight, lo, hi } => Self::Range {
+                weight,
+                lo: lo - delta,
+                hi: hi - delta,
+            },
+            Self::L1 { weight, target } => Self::L1 {
+                weight,
+                target: target - delta,
+            },
+            Self::SmoothL1 {
+                weight,
+                target,
+                beta,
+            } => Self::SmoothL1 {
+                weight,
+                target: target - delta,
+                beta,
+            },
+            Self::Linear { weight } => Self::Linear { weight },
+        }
+    }
 }
 
 /// A loss term on the per-pose predictions ŷᵢ.
@@ -82,6 +135,26 @@ impl Objective {
             }],
             pose_terms: Vec::new(),
         }
+    }
+
+    /// The objective of z + δ as an objective of z: what training a prediction that adds
+    /// δ to the read-out value minimises (the pose terms, on ŷᵢ, are unchanged).
+    pub fn shifted(&self, delta: f64) -> Self {
+        Self {
+            output_terms: self.output_terms.iter().map(|t| t.shifted(delta)).collect(),
+            pose_terms: self.pose_terms.clone(),
+        }
+    }
+
+    /// ∂(Σ output terms)/∂z at the read-out value `z`, in f64.
+    pub fn output_gradient(&self, z: f64) -> Result<f64> {
+        let v = candle_core::Var::new(&[z], &candle_core::Device::Cpu)?;
+        let grads = self.main(v.as_tensor())?.backward()?;
+        Ok(grads
+            .get(v.as_tensor())
+            .map(|g| g.to_vec1::<f64>())
+            .transpose()?
+            .map_or(0.0, |g| g[0]))
     }
 
     /// Whether every pose term depends on one pose only (what streaming needs).
@@ -142,6 +215,7 @@ impl Objective {
                     let outer = a.affine(1.0, -beta)?.relu()?;
                     ((inner + outer)? * weight)?
                 }
+                OutputTerm::Linear { weight } => (z * weight)?,
             };
             total = (total + value)?;
         }
@@ -273,6 +347,56 @@ mod tests {
         });
         assert!((value(&huber, 0.5, &[0.0]) - 0.125).abs() < 1e-12);
         assert!((value(&huber, -3.0, &[0.0]) - 2.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_shifted_objective_of_z_is_the_objective_of_z_plus_delta() {
+        let terms = [
+            OutputTerm::Mse {
+                weight: 2.0,
+                target: 5.0,
+            },
+            OutputTerm::Step {
+                weight: 1.0,
+                target: 5.0,
+                side: -1,
+            },
+            OutputTerm::GaussianNll {
+                weight: 1.0,
+                target: 5.0,
+                sigma: 0.5,
+            },
+            OutputTerm::Range {
+                weight: 1.0,
+                lo: 4.0,
+                hi: 8.0,
+            },
+            OutputTerm::L1 {
+                weight: 1.0,
+                target: 5.0,
+            },
+            OutputTerm::SmoothL1 {
+                weight: 1.0,
+                target: 0.0,
+                beta: 1.0,
+            },
+        ];
+        let o = Objective {
+            output_terms: terms.to_vec(),
+            pose_terms: vec![],
+        };
+        for (z, delta) in [(6.5, -1.25), (3.0, 2.5), (9.0, -4.0)] {
+            let a = value(&o.shifted(delta), z, &[0.0]);
+            let b = value(&o, z + delta, &[0.0]);
+            assert!((a - b).abs() < 1e-12, "z {z} δ {delta}: {a} vs {b}");
+            // The gradient at z against a central difference.
+            let h = 1e-6;
+            let fd = (value(&o, z + h, &[0.0]) - value(&o, z - h, &[0.0])) / (2.0 * h);
+            assert!((o.output_gradient(z).unwrap() - fd).abs() < 1e-6);
+        }
+        let linear = single(OutputTerm::Linear { weight: -3.0 });
+        assert_eq!(value(&linear, 2.0, &[0.0]), -6.0);
+        assert_eq!(linear.output_gradient(7.0).unwrap(), -3.0);
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod targets;
 pub use cache::{GraphCache, Lookup, cache_key};
 pub use labels::{Assay, Label, Qualifier, read_labels};
 pub use layout::{DatasetSpec, GroupBy};
-pub use selection::{PoseSelection, SCORE_FIELDS, docking_score, has_reference};
+pub use selection::{PoseSelection, SCORE_FIELDS, docking_score, has_reference, reference_poses};
 pub use targets::{TargetSummary, open, summarise_targets};
 
 use crate::error::{Error, Result};
@@ -36,9 +36,10 @@ pub struct CompoundData {
     pub rmsd: Vec<Option<f64>>,
     /// Docking score of each pose (lower is better), when the file records one.
     pub scores: Vec<Option<f64>>,
-    /// Whether pose 0 is a reference pose rather than docking output (see
-    /// [`has_reference`]).
-    pub reference: bool,
+    /// How many leading poses are reference poses (modelled or crystal) rather than
+    /// docking output: 0 when every pose is docked, else 1 and any alternative modelled
+    /// poses after pose 0 (see [`has_reference`]).
+    pub references: usize,
     /// Heavy-atom ligand bonds of pose 0 (atom indices within the ligand).
     pub ligand_bonds: Vec<(usize, usize, u8)>,
     /// The measurement, if any.
@@ -54,12 +55,12 @@ pub struct CompoundData {
 }
 
 impl CompoundData {
-    /// The best (lowest) docking score of the docked poses (all but a reference pose 0),
+    /// The best (lowest) docking score of the docked poses (all but the reference poses),
     /// if any has one.
     pub fn best_docked_score(&self) -> Option<f64> {
         self.scores
             .iter()
-            .skip(usize::from(self.reference))
+            .skip(self.references)
             .flatten()
             .copied()
             .reduce(f64::min)
@@ -333,7 +334,7 @@ fn build_compound(
         sources,
         rmsd,
         scores,
-        reference: has_reference(&molecules),
+        references: reference_poses(&molecules),
         label,
         warnings,
     })

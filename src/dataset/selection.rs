@@ -35,6 +35,21 @@ pub fn has_reference(poses: &[Molecule]) -> bool {
         .is_some_and(|s| DOCKED_SOURCES.contains(&s.trim()))
 }
 
+/// How many leading poses are reference poses: none when pose 0 is docking output, else
+/// pose 0 and the poses after it whose `pose_source` names no docking program (the
+/// alternative modelled poses of `data/fepplus`, folded into one compound); a pose without
+/// the field after pose 0 counts as docked, as `tools/dock` has always written them.
+pub fn reference_poses(poses: &[Molecule]) -> usize {
+    if poses.is_empty() || !has_reference(poses) {
+        return 0;
+    }
+    let modelled = |m: &Molecule| {
+        m.property("pose_source")
+            .is_some_and(|s| !DOCKED_SOURCES.contains(&s.trim()))
+    };
+    1 + poses[1..].iter().take_while(|m| modelled(m)).count()
+}
+
 crate::choice! {
     /// Which poses of every compound are kept. Pose 0 is the reference pose in datasets
     /// made by `tools/dock` (the modelled or crystal pose); the others are docking output.
@@ -59,7 +74,7 @@ impl PoseSelection {
     /// Indices of the kept poses among `poses` (empty when nothing qualifies, e.g. a
     /// compound with only its reference pose asked for its docked ones).
     pub fn pick(self, poses: &[Molecule]) -> Vec<usize> {
-        let docked = usize::from(has_reference(poses)).min(poses.len())..poses.len();
+        let docked = reference_poses(poses)..poses.len();
         match self {
             Self::All => (0..poses.len()).collect(),
             Self::Reference => (0..poses.len().min(1)).collect(),
@@ -121,5 +136,16 @@ mod tests {
         assert!(!has_reference(&docked) && has_reference(&poses));
         assert_eq!(PoseSelection::TopDocked.pick(&docked), vec![0]);
         assert_eq!(PoseSelection::Docked.pick(&docked), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn leading_modelled_poses_are_not_docked() {
+        let mut poses = vec![pose(Some("-9.0")), pose(Some("-9.5")), pose(Some("-8.0"))];
+        for (m, source) in poses.iter_mut().zip(["reference", "reference", "vina"]) {
+            m.properties.push(("pose_source".into(), source.into()));
+        }
+        assert_eq!(PoseSelection::Docked.pick(&poses), vec![2]);
+        assert_eq!(PoseSelection::TopDocked.pick(&poses), vec![2]);
+        assert_eq!(PoseSelection::Reference.pick(&poses), vec![0]);
     }
 }

@@ -108,6 +108,7 @@ mod tests {
                 learnable: false,
             },
             readout: crate::model::Readout::None,
+            delta_docking: false,
         };
         let params = Params::new(DType::F64, &Device::Cpu);
         GroupedModel::new(&config, &params).unwrap();

@@ -2,6 +2,7 @@
 //! (`--section.key value`). Unknown keys and wrong types are errors that name the key.
 
 use super::OptimizerKind;
+use super::shift::Offsets;
 use super::split::{SplitGroup, SplitKind};
 use super::stopping::StoppingKind;
 use super::targets::PoseLabel;
@@ -90,6 +91,9 @@ pub struct ModelSection {
     pub attention_width: usize,
     /// Start from these weights (mtenn safetensors; "" = random, seeded).
     pub init_weights: PathBuf,
+    /// Δ-learning: the prediction is a·s + the network's, s the compound's best docking
+    /// score (`vina_score`) and a learned (from 0).
+    pub delta_docking: bool,
 }
 
 impl Default for ModelSection {
@@ -114,6 +118,7 @@ impl Default for ModelSection {
             learnable: false,
             attention_width: 16,
             init_weights: PathBuf::new(),
+            delta_docking: false,
         }
     }
 }
@@ -286,6 +291,12 @@ pub struct LossConfig {
     pub rmsd_scale: f64,
     /// τ of the pose cross-entropy.
     pub pose_temperature: f64,
+    /// Within-target pairwise loss on ΔΔG: w · the mean over pairs (i, j) of one target in
+    /// a batch of ((zᵢ − zⱼ) − (yᵢ − yⱼ))²; batches are then composed by target.
+    pub pairwise: f64,
+    /// Labels centred per target (`per_target`): the network learns each target's
+    /// deviations from its mean training label, which predictions add back.
+    pub offsets: Offsets,
 }
 
 impl Default for LossConfig {
@@ -305,6 +316,8 @@ impl Default for LossConfig {
             pose_label: PoseLabel::Reference,
             rmsd_scale: 1.0,
             pose_temperature: 1.0,
+            pairwise: 0.0,
+            offsets: Offsets::None,
         }
     }
 }
@@ -554,6 +567,7 @@ impl TrainConfig {
             l.smooth_l1,
             l.range,
             l.pose_cross_entropy,
+            l.pairwise,
         ];
         if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
             || weights.iter().all(|w| *w == 0.0)

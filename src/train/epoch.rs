@@ -1,13 +1,18 @@
 //! One epoch: optimiser steps over the shuffled training compounds, then validation.
 
+use super::pairwise::{Member, batches_by_target, pair_loss};
 use super::parallel::{Gathered, Outcome, ParallelTimes, gather, my_share, summed_gradients};
 use super::plots::EpochLosses;
 use super::prepare::Prepared;
 use super::report::metrics_of;
 use super::run_dir::{RunDir, append_line};
+use super::shift::Shift;
 use super::split::{self, Split};
 use super::{Optimizer, RunOptions, TrainConfig};
-use crate::combine::{ChunkPolicy, EngineConfig, GroupedModel, Objective, train_batch};
+use crate::combine::{
+    ChunkPolicy, EngineConfig, GroupedModel, Objective, OutputTerm, Prediction, train_batch,
+};
+use crate::dataset::{CompoundData, Qualifier};
 use crate::distributed::Collective;
 use crate::error::{Error, Result};
 use crate::model::Params;
@@ -30,6 +35,8 @@ pub(super) struct EpochContext<'a> {
     pub dir: &'a RunDir,
     /// The other ranks of a data-parallel run (or none).
     pub collective: &'a Collective,
+    /// What the predictions add to the read-out values (offsets, Δ-learning).
+    pub shift: &'a Shift,
 }
 
 /// One part's results: mean loss, `(compound, output)` pairs and `poses.jsonl` lines.
@@ -72,26 +79,39 @@ pub(super) fn train_epoch(
     );
     let single = cx.collective.world().size == 1;
     let mut out = PartResult::default();
-    for batch in order.chunks(cx.config.optim.batch_size) {
+    for batch in batches(cx, &order) {
         // One process stops at once; several agree first (in the step), so none waits alone.
         let stop = options.interrupted();
         if stop && single {
             return Err(interrupted(cx));
         }
         let ids: Vec<usize> = batch.iter().map(|&k| train[k]).collect();
-        let step = shared_step(cx, &t, &ids, stop)?;
+        let plan = plan_batch(cx, &t, &ids)?;
+        let mut step = shared_step(cx, &t, &ids, &plan.objectives, stop)?;
         if step.shared.stop {
             return Err(interrupted(cx));
         }
-        for (&i, c) in ids.iter().zip(&step.shared.outcomes) {
+        let mut coef_terms = Vec::with_capacity(ids.len());
+        for (k, (&i, c)) in ids.iter().zip(&step.shared.outcomes).enumerate() {
             let id = &cx.prepared.compounds[i].id;
-            if !c.loss.is_finite() {
-                return Err(diverged(cx, id, c.loss));
+            let loss = match plan.pair_loss {
+                // The step's loss holds the pair loss's linear stand-in: report the real one.
+                Some(pair) => loss_at(&plan.own[k], c.output, &c.poses)? + pair,
+                None => c.loss,
+            };
+            if !loss.is_finite() {
+                return Err(diverged(cx, id, loss));
             }
-            out.loss += c.loss;
-            out.preds.push((i, c.output));
+            let output = c.output + plan.shifts[k];
+            out.loss += loss;
+            out.preds.push((i, output));
             out.tracker
-                .push(pose_line(cx.index, id, "train", &c.poses, c.output));
+                .push(pose_line(cx.index, id, "train", &c.poses, output));
+            coef_terms.push((&cx.prepared.compounds[i], &plan.objectives[k], c.output));
+        }
+        if let Some(like) = step.grads.get(super::shift::DOCKING_COEF).cloned() {
+            cx.shift
+                .add_coef_gradient(&mut step.grads, &coef_terms, &like)?;
         }
         if !single {
             let times = out.parallel.get_or_insert_default();
@@ -103,6 +123,83 @@ pub(super) fn train_epoch(
     }
     out.loss /= train.len() as f64;
     Ok(out)
+}
+
+/// The epoch's optimiser batches (positions in the training part, in `order`): chunks of
+/// `optim.batch_size`, each of one target when the pairwise loss is on.
+fn batches(cx: &EpochContext, order: &[usize]) -> Vec<Vec<usize>> {
+    let size = cx.config.optim.batch_size;
+    if cx.config.loss.pairwise > 0.0 {
+        let targets: Vec<&str> = (cx.split.train.iter())
+            .map(|&i| cx.prepared.compounds[i].target.as_str())
+            .collect();
+        return batches_by_target(order, &targets, size);
+    }
+    order.chunks(size).map(<[usize]>::to_vec).collect()
+}
+
+/// What one batch trains on.
+struct BatchPlan {
+    /// Per compound: its own objective, moved by its shift.
+    own: Vec<Objective>,
+    /// Per compound: what it trains on (`own` plus the pair loss's linear term).
+    objectives: Vec<Objective>,
+    /// Per compound: the shift its prediction adds to the read-out value.
+    shifts: Vec<f64>,
+    /// The batch's pair loss, when the pairwise loss is on.
+    pair_loss: Option<f64>,
+}
+
+/// The batch compounds' objectives for this step: their own terms moved by their shifts,
+/// and with the pairwise loss the linear term gᵢ·z of its gradient at the current
+/// predictions (a pass without gradients over the batch, on every rank alike; weighted
+/// by the batch size because the step averages over compounds).
+fn plan_batch(cx: &EpochContext, t: &Trainee, ids: &[usize]) -> Result<BatchPlan> {
+    let compounds = &cx.prepared.compounds;
+    let coef = cx.shift.coef(t.params)?;
+    let shifts = (ids.iter())
+        .map(|&i| cx.shift.of(&compounds[i], coef))
+        .collect::<Result<Vec<f64>>>()?;
+    let own: Vec<Objective> = (ids.iter().zip(&shifts))
+        .map(|(&i, &s)| cx.prepared.objectives[i].shifted(s))
+        .collect();
+    let mut objectives = own.clone();
+    let weight = cx.config.loss.pairwise;
+    let mut pair = None;
+    if weight > 0.0 {
+        let graphs: Vec<_> = ids.iter().map(|&i| &cx.prepared.graphs[i]).collect();
+        let preds = t.model.predict_batch(&graphs, &t.engine.chunk)?;
+        let (loss, grad) = pair_loss(&members(compounds, ids, &preds, &shifts), weight);
+        let n = ids.len() as f64;
+        for (o, g) in objectives.iter_mut().zip(grad) {
+            o.output_terms.push(OutputTerm::Linear { weight: n * g });
+        }
+        pair = Some(loss);
+    }
+    Ok(BatchPlan {
+        own,
+        objectives,
+        shifts,
+        pair_loss: pair,
+    })
+}
+
+/// The compounds `ids` as the pair loss sees them: target, exact label, shifted prediction.
+fn members<'a>(
+    compounds: &'a [CompoundData],
+    ids: &[usize],
+    preds: &[Prediction],
+    shifts: &[f64],
+) -> Vec<Member<'a>> {
+    (ids.iter().zip(preds).zip(shifts))
+        .map(|((&i, p), s)| Member {
+            target: &compounds[i].target,
+            label: (compounds[i].label.as_ref())
+                .filter(|l| l.qualifier == Qualifier::Exact)
+                .map(|l| l.value),
+            z: p.output + s,
+        })
+        .collect()
 }
 
 /// One optimiser batch across the ranks.
@@ -119,12 +216,18 @@ struct SharedStep {
 
 /// This rank's share of the compounds `ids` forward and backward, then every rank's
 /// results and the summed gradient.
-fn shared_step(cx: &EpochContext, t: &Trainee, ids: &[usize], stop: bool) -> Result<SharedStep> {
+fn shared_step(
+    cx: &EpochContext,
+    t: &Trainee,
+    ids: &[usize],
+    objectives: &[Objective],
+    stop: bool,
+) -> Result<SharedStep> {
     let graphs = &cx.prepared.graphs;
     let mine = my_share(cx.collective, graphs, ids);
     let items: Vec<_> = mine
         .iter()
-        .map(|&k| (&graphs[ids[k]], &cx.prepared.objectives[ids[k]]))
+        .map(|&k| (&graphs[ids[k]], &objectives[k]))
         .collect();
     let started = Instant::now();
     let step = match items.is_empty() {
@@ -177,6 +280,7 @@ fn interrupted(cx: &EpochContext) -> Error {
 pub(super) fn validate(
     cx: &EpochContext,
     model: &GroupedModel,
+    model_params: &Params,
     chunk: &ChunkPolicy,
     train_loss: f64,
 ) -> Result<PartResult> {
@@ -199,12 +303,32 @@ pub(super) fn validate(
         .collect();
     let shared = gather(cx.collective, graphs, val, &results, false, 0.0)?;
     let mut out = PartResult::default();
+    let coef = cx.shift.coef(model_params)?;
+    let mut shifted = Vec::with_capacity(val.len());
     for (&i, p) in val.iter().zip(&shared.outcomes) {
-        out.loss += loss_at(&cx.prepared.objectives[i], p.output, &p.poses)?;
-        out.preds.push((i, p.output));
-        let id = &cx.prepared.compounds[i].id;
+        let c = &cx.prepared.compounds[i];
+        let shift = cx.shift.of(c, coef)?;
+        let objective = cx.prepared.objectives[i].shifted(shift);
+        out.loss += loss_at(&objective, p.output, &p.poses)?;
+        let output = p.output + shift;
+        shifted.push(output);
+        out.preds.push((i, output));
         out.tracker
-            .push(pose_line(cx.index, id, "val", &p.poses, p.output));
+            .push(pose_line(cx.index, &c.id, "val", &p.poses, output));
+    }
+    if cx.config.loss.pairwise > 0.0 && !val.is_empty() {
+        // Over the whole part: every pair of one target, as in training batches.
+        let compounds = &cx.prepared.compounds;
+        let members: Vec<Member> = (val.iter().zip(&shifted))
+            .map(|(&i, &z)| Member {
+                target: &compounds[i].target,
+                label: (compounds[i].label.as_ref())
+                    .filter(|l| l.qualifier == Qualifier::Exact)
+                    .map(|l| l.value),
+                z,
+            })
+            .collect();
+        out.loss += pair_loss(&members, cx.config.loss.pairwise).0 * val.len() as f64;
     }
     out.loss = match val.len() {
         0 => train_loss,

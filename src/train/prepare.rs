@@ -69,6 +69,7 @@ pub fn grouped_config(config: &TrainConfig, assay: Assay) -> Result<GroupedConfi
             learnable: m.learnable,
         },
         readout,
+        delta_docking: m.delta_docking,
     })
 }
 

@@ -72,7 +72,7 @@ pub(super) fn report(
     config: &TrainConfig,
     dir: &RunDir,
     prepared: &Prepared,
-    model: &GroupedModel,
+    (model, shifts): (&GroupedModel, &[f64]),
     split: &Split,
     curve: &[EpochLosses],
     ending: Ending,
@@ -87,9 +87,13 @@ pub(super) fn report(
     };
     let mut csv = csv::Writer::from_writer(Vec::new());
     let mut by_part: HashMap<&str, Vec<(usize, f64)>> = HashMap::new();
-    for ((i, c), p) in prepared.compounds.iter().enumerate().zip(&predictions) {
+    for (((i, c), p), shift) in (prepared.compounds.iter().enumerate())
+        .zip(&predictions)
+        .zip(shifts)
+    {
         let part = split.part_of(i);
-        by_part.entry(part).or_default().push((i, p.output));
+        let output = p.output + shift;
+        by_part.entry(part).or_default().push((i, output));
         let label = c.label.as_ref();
         csv.serialize(Row {
             compound_id: &c.id,
@@ -101,7 +105,7 @@ pub(super) fn report(
                 Qualifier::Below => "<",
                 Qualifier::Above => ">",
             }),
-            prediction: format!("{:.4}", p.output),
+            prediction: format!("{output:.4}"),
             n_poses: p.poses.len(),
             top_pose: top_pose(&p.weights),
             pose_predictions: joined(&p.poses),

@@ -71,6 +71,11 @@ impl RunDir {
         self.root.join("predictions.csv")
     }
 
+    /// `offsets.json`: the per-target label offsets of `loss.offsets = "per_target"`.
+    pub fn offsets(&self) -> PathBuf {
+        self.root.join("offsets.json")
+    }
+
     /// `summary.json`.
     pub fn summary(&self) -> PathBuf {
         self.root.join("summary.json")

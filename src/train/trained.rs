@@ -3,6 +3,7 @@
 use super::TrainConfig;
 use super::prepare::{engine_config, grouped_config, stored_assay};
 use super::run_dir::RunDir;
+use super::shift::Shift;
 use crate::combine::{GroupedModel, Prediction, top_pose};
 use crate::dataset::CompoundData;
 use crate::error::{Error, Result};
@@ -23,6 +24,8 @@ pub struct TrainedModel {
     pub weights: PathBuf,
     /// Whether `summary.json` named that file (else the stopping rule chose it).
     pub weights_recorded: bool,
+    /// What its predictions add to the read-out value (offsets, Δ-learning).
+    pub shift: Shift,
 }
 
 impl TrainedModel {
@@ -34,6 +37,7 @@ impl TrainedModel {
         let mut params = Params::new(DType::F32, device);
         let mut model = GroupedModel::new(&grouped, &params)?;
         let (weights, weights_recorded) = run.reported_weights(&config)?;
+        let shift = Shift::load(&config, &run)?;
         model.load_weights(&mut params, &weights)?;
         // Prediction visits each batch once: keeping batches would only hold memory.
         model.set_batch_cache_bytes(0);
@@ -43,6 +47,7 @@ impl TrainedModel {
             params,
             weights,
             weights_recorded,
+            shift,
         })
     }
 
@@ -86,7 +91,12 @@ impl TrainedModel {
             .collect::<Result<Vec<_>>>()?;
         let refs: Vec<&CompoundGraphs> = graphs.iter().collect();
         let chunk = engine_config(&self.config, self.model.device()).chunk;
-        self.model.predict_batch(&refs, &chunk)
+        let mut predictions = self.model.predict_batch(&refs, &chunk)?;
+        let shifts = self.shift.all(compounds, &self.params)?;
+        for (p, s) in predictions.iter_mut().zip(shifts) {
+            p.output += s;
+        }
+        Ok(predictions)
     }
 }
 

@@ -7,6 +7,7 @@ use super::plots::EpochLosses;
 use super::prepare::{Prepared, engine_config, make_split, prepare};
 use super::report::{Ending, Summary, report};
 use super::run_dir::{BEST_WEIGHTS, LAST_OPTIM, LAST_WEIGHTS, RunDir, STATE_FILE, truncate_lines};
+use super::shift::Shift;
 use super::split::Split;
 use super::{EarlyStopping, Optimizer, StoppingKind, TrainConfig};
 use crate::combine::{GroupedConfig, GroupedModel};
@@ -256,6 +257,10 @@ fn run(
         false => indicatif::ProgressBar::hidden(),
     };
     let first_epoch = s.state.epochs_done;
+    let shift = Shift::fit(config, &s.prepared.compounds, &s.state.split.train);
+    if leader {
+        shift.save(&dir)?;
+    }
     // MULTIPOSE_PROFILE=1: each epoch's line in metrics.jsonl splits its time into phases
     // (every phase then waits for the device, which costs a little).
     crate::profile::enable(std::env::var_os("MULTIPOSE_PROFILE").is_some());
@@ -277,6 +282,7 @@ fn run(
             split: &s.state.split,
             dir: &dir,
             collective: &collective,
+            shift: &shift,
         };
         let trainee = Trainee {
             model: &s.model,
@@ -286,7 +292,7 @@ fn run(
         };
         let train =
             train_epoch(&cx, trainee, options, &bar).inspect_err(|_| bar.finish_and_clear())?;
-        let val = validate(&cx, &s.model, &engine.chunk, train.loss)?;
+        let val = validate(&cx, &s.model, &s.params, &engine.chunk, train.loss)?;
         let epoch = cx.index;
         let decision = s.state.stopping.update(epoch, train.loss, val.loss);
         let seconds = epoch_start.elapsed().as_secs_f64();
@@ -307,11 +313,17 @@ fn run(
             ..Summary::default()
         });
     }
-    finish(config, &dir, s, started)
+    finish(config, &dir, s, &shift, started)
 }
 
 /// Reports with the weights the stopping rule keeps: the best epoch's under `best`.
-fn finish(config: &TrainConfig, dir: &RunDir, mut s: Session, started: Instant) -> Result<Summary> {
+fn finish(
+    config: &TrainConfig,
+    dir: &RunDir,
+    mut s: Session,
+    shift: &Shift,
+    started: Instant,
+) -> Result<Summary> {
     let best = dir.checkpoint().map(|c| c.join(BEST_WEIGHTS));
     let mut weights = LAST_WEIGHTS;
     if let Some(best) =
@@ -327,11 +339,12 @@ fn finish(config: &TrainConfig, dir: &RunDir, mut s: Session, started: Instant) 
         weights,
         seconds: started.elapsed().as_secs_f64(),
     };
+    let shifts = shift.all(&s.prepared.compounds, &s.params)?;
     report(
         config,
         dir,
         &s.prepared,
-        &s.model,
+        (&s.model, &shifts),
         &s.state.split,
         &s.curve,
         ending,

@@ -127,6 +127,7 @@ pub fn grouped_with(
             substrate: Some(2.0),
             km: Some(1.0),
         },
+        delta_docking: false,
     }
 }
 

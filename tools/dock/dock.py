@@ -35,7 +35,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
+try:
+    import yaml
+except ImportError:  # the device's docking kit has no PyYAML: only the TYK2/plb label readers use it
+    yaml = None
 from rdkit import Chem, RDLogger
 from rdkit.Chem import rdMolAlign, rdMolDescriptors
 from rdkit.Geometry import Point3D
@@ -206,6 +209,15 @@ def heavy_rmsd(probe: Chem.Mol, ref: Chem.Mol) -> float:
     return float(rdMolAlign.CalcRMS(p, r))
 
 
+def heavy_rmsd_or_nan(probe: Chem.Mol, ref: Chem.Mol) -> float:
+    """heavy_rmsd, or NaN where the two records' graphs cannot be matched (protomers or
+    tautomers of one compound whose bond orders differ)."""
+    try:
+        return heavy_rmsd(probe, ref)
+    except (RuntimeError, ValueError):
+        return float("nan")
+
+
 def graph_signature(m: Chem.Mol) -> tuple:
     """Element sequence and bond table: equal signatures = same atom order."""
     return (tuple(a.GetAtomicNum() for a in m.GetAtoms()),
@@ -286,9 +298,10 @@ def clean_template(m: Chem.Mol, name: str) -> Chem.Mol:
 
 
 # ---------------------------------------------------------------- docking
-def prepare_receptor(pdb: Path, work: Path) -> Path:
+def prepare_receptor(pdb: Path, work: Path, extra: tuple = ()) -> Path:
     """meeko's mk_prepare_receptor.py (template-based typing, Gasteiger charges
-    from the templates, existing H kept, non-polar H merged)."""
+    from the templates, existing H kept, non-polar H merged); `extra` are further
+    options of it."""
     base = work / "receptor"
     exe = Path(sys.executable).parent / "mk_prepare_receptor.py"
     if exe.exists():
@@ -296,7 +309,7 @@ def prepare_receptor(pdb: Path, work: Path) -> Path:
     else:  # e.g. meeko installed with pip --target: same entry point, run from the module
         cmd = [sys.executable, "-c", "import sys; from meeko.cli.mk_prepare_receptor import main; "
                "sys.argv[0] = 'mk_prepare_receptor.py'; sys.exit(main())"]
-    cmd += ["--read_pdb", str(pdb), "-o", str(base), "-p"]
+    cmd += ["--read_pdb", str(pdb), "-o", str(base), "-p", *extra]
     res = subprocess.run(cmd, capture_output=True, text=True)
     (work / "receptor_prep.log").write_text(res.stdout + res.stderr)
     if res.returncode != 0:
@@ -419,7 +432,8 @@ def write_sdf(path: Path, name: str, records) -> None:
         m.SetProp("compound_id", name)
         m.SetProp("pose_index", str(i))
         m.SetProp("pose_source", src)
-        m.SetProp("vina_score", f"{score:.3f}")
+        if score is not None:  # None: Vina could not score the pose
+            m.SetProp("vina_score", f"{score:.3f}")
         m.SetProp("rmsd_to_reference", f"{rmsd:.3f}")
         w.write(m)
     w.close()
@@ -877,7 +891,7 @@ def plb_receptor_task(task: dict) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     try:
-        rec = prepare_receptor(Path(task["pdb"]), work)
+        rec = prepare_receptor(Path(task["pdb"]), work, tuple(task.get("extra", ())))
     except Exception as e:
         return {"failed": f"{type(e).__name__}: {e}".replace("\n", " ")[:500]}
     r_in, r_out = pdb_residues(Path(task["pdb"])), pdb_residues(rec)
