@@ -235,5 +235,16 @@ fn a_run_with_every_objective_trains_on_two_real_targets_and_predicts_what_it_re
         checked += 1;
     }
     assert_eq!(checked, 19);
+
+    // Coordinate noise: the same seed repeats the run exactly, and it is not the run above.
+    let noisy = |name: &str| {
+        let text = format!("{text}[augment]\nnoise = 0.3\n");
+        let config = TrainConfig::from_toml(&text, &[]).unwrap();
+        train(&config, &base.join(name), &options).unwrap();
+        std::fs::read_to_string(base.join(name).join("predictions.csv")).unwrap()
+    };
+    let (a, b) = (noisy("noisy_a"), noisy("noisy_b"));
+    assert_eq!(a, b);
+    assert_ne!(a, csv);
     std::fs::remove_dir_all(&base).ok();
 }

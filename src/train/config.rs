@@ -465,6 +465,17 @@ pub struct TrainConfig {
     pub early_stopping: StoppingConfig,
     /// Readout.
     pub readout: ReadoutConfig,
+    /// Data augmentation.
+    pub augment: AugmentConfig,
+}
+
+/// Data augmentation during training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AugmentConfig {
+    /// Å: standard deviation of the Gaussian noise added to every ligand coordinate of the
+    /// training poses, drawn anew each epoch (0 = off; graphs are then rebuilt every step).
+    pub noise: f64,
 }
 
 impl TrainConfig {
@@ -598,6 +609,14 @@ impl TrainConfig {
                 "optim.lr",
                 o.lr.to_string(),
                 "it must be a positive finite number",
+            );
+        }
+        let noise = self.augment.noise;
+        if !(noise.is_finite() && noise >= 0.0) {
+            return bad(
+                "augment.noise",
+                noise.to_string(),
+                "it must be 0 (off) or a positive number of Å",
             );
         }
         let cache = self.engine.batch_cache_mib;

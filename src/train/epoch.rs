@@ -1,5 +1,6 @@
 //! One epoch: optimiser steps over the shuffled training compounds, then validation.
 
+use super::augment::{noise_seed, noised_graphs};
 use super::pairwise::{Member, batches_by_target, pair_loss};
 use super::parallel::{Gathered, Outcome, ParallelTimes, gather, my_share, summed_gradients};
 use super::plots::EpochLosses;
@@ -15,9 +16,11 @@ use crate::combine::{
 use crate::dataset::{CompoundData, Qualifier};
 use crate::distributed::Collective;
 use crate::error::{Error, Result};
+use crate::model::CompoundGraphs;
 use crate::model::Params;
 use crate::profile::{Phase, span};
 use candle_core::{DType, Device, Tensor};
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -86,8 +89,13 @@ pub(super) fn train_epoch(
             return Err(interrupted(cx));
         }
         let ids: Vec<usize> = batch.iter().map(|&k| train[k]).collect();
-        let plan = plan_batch(cx, &t, &ids)?;
-        let mut step = shared_step(cx, &t, &ids, &plan.objectives, stop)?;
+        let noised = noised_batch(cx, &ids)?;
+        let graphs: Vec<&CompoundGraphs> = match &noised {
+            Some(g) => g.iter().collect(),
+            None => ids.iter().map(|&i| &cx.prepared.graphs[i]).collect(),
+        };
+        let plan = plan_batch(cx, &t, &ids, &graphs)?;
+        let mut step = shared_step(cx, &t, &ids, (&graphs, &plan.objectives), stop)?;
         if step.shared.stop {
             return Err(interrupted(cx));
         }
@@ -138,6 +146,23 @@ fn batches(cx: &EpochContext, order: &[usize]) -> Vec<Vec<usize>> {
     order.chunks(size).map(<[usize]>::to_vec).collect()
 }
 
+/// The batch compounds' graphs rebuilt from noised poses, under `augment.noise`.
+fn noised_batch(cx: &EpochContext, ids: &[usize]) -> Result<Option<Vec<CompoundGraphs>>> {
+    let sigma = cx.config.augment.noise;
+    if sigma == 0.0 {
+        return Ok(None);
+    }
+    let model = &cx.prepared.grouped.model;
+    let seed = cx.config.optim.seed;
+    ids.par_iter()
+        .map(|&i| {
+            let c = &cx.prepared.compounds[i];
+            noised_graphs(c, model, sigma, noise_seed(seed, cx.index, i))
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
 /// What one batch trains on.
 struct BatchPlan {
     /// Per compound: its own objective, moved by its shift.
@@ -154,7 +179,12 @@ struct BatchPlan {
 /// and with the pairwise loss the linear term gᵢ·z of its gradient at the current
 /// predictions (a pass without gradients over the batch, on every rank alike; weighted
 /// by the batch size because the step averages over compounds).
-fn plan_batch(cx: &EpochContext, t: &Trainee, ids: &[usize]) -> Result<BatchPlan> {
+fn plan_batch(
+    cx: &EpochContext,
+    t: &Trainee,
+    ids: &[usize],
+    graphs: &[&CompoundGraphs],
+) -> Result<BatchPlan> {
     let compounds = &cx.prepared.compounds;
     let coef = cx.shift.coef(t.params)?;
     let shifts = (ids.iter())
@@ -167,8 +197,7 @@ fn plan_batch(cx: &EpochContext, t: &Trainee, ids: &[usize]) -> Result<BatchPlan
     let weight = cx.config.loss.pairwise;
     let mut pair = None;
     if weight > 0.0 {
-        let graphs: Vec<_> = ids.iter().map(|&i| &cx.prepared.graphs[i]).collect();
-        let preds = t.model.predict_batch(&graphs, &t.engine.chunk)?;
+        let preds = t.model.predict_batch(graphs, &t.engine.chunk)?;
         let (loss, grad) = pair_loss(&members(compounds, ids, &preds, &shifts), weight);
         let n = ids.len() as f64;
         for (o, g) in objectives.iter_mut().zip(grad) {
@@ -216,18 +245,21 @@ struct SharedStep {
 
 /// This rank's share of the compounds `ids` forward and backward, then every rank's
 /// results and the summed gradient.
+/// `batch` holds each compound's graphs for this step (noised or not) and objective, in
+/// the order of `ids`; shares and results are laid out by the prepared graphs, whose pose
+/// counts noise does not change.
 fn shared_step(
     cx: &EpochContext,
     t: &Trainee,
     ids: &[usize],
-    objectives: &[Objective],
+    (step_graphs, objectives): (&[&CompoundGraphs], &[Objective]),
     stop: bool,
 ) -> Result<SharedStep> {
     let graphs = &cx.prepared.graphs;
     let mine = my_share(cx.collective, graphs, ids);
     let items: Vec<_> = mine
         .iter()
-        .map(|&k| (&graphs[ids[k]], &objectives[k]))
+        .map(|&k| (step_graphs[k], &objectives[k]))
         .collect();
     let started = Instant::now();
     let step = match items.is_empty() {

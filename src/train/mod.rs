@@ -1,6 +1,7 @@
 //! Training: configuration, targets, optimisers, splits, metrics, early stopping and the
 //! training loop with checkpoints and exact resume.
 
+mod augment;
 mod checkpoint;
 mod config;
 mod ensemble;
@@ -27,7 +28,7 @@ pub use checkpoint::{
     CHECKPOINT, RunLock, current_checkpoint, lock_run, verify_checkpoint, write_text,
 };
 pub use config::{
-    DataConfig, EngineSection, LossConfig, ModelSection, OptimConfig, ReadoutConfig,
+    AugmentConfig, DataConfig, EngineSection, LossConfig, ModelSection, OptimConfig, ReadoutConfig,
     RepresentationSection, SplitConfig, StoppingConfig, TrainConfig, default_toml_commented,
 };
 pub use ensemble::{ENSEMBLE_FILE, Member, data_settings, load_members, predict_members};

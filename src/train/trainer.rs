@@ -489,6 +489,10 @@ fn new_model(
     if let Ok(mib) = usize::try_from(config.engine.batch_cache_mib) {
         model.set_batch_cache_bytes(mib << 20);
     }
+    if config.augment.noise > 0.0 {
+        // Every step's graphs are built anew from moved poses: kept batches would not be met again.
+        model.set_batch_cache_bytes(0);
+    }
     Ok(model)
 }
 
