@@ -3,7 +3,7 @@
 //! errors a user meets.
 
 use multipose::baseline::{LigandModelKind, SavedLigandModel};
-use multipose::benchmark::{all_features, fold_splits, ligand_predictions};
+use multipose::benchmark::{Regime, all_features, fold_splits, ligand_predictions};
 use multipose::dataset::{CompoundData, DatasetSpec, open};
 use multipose::train::{Member, TrainConfig, load_members};
 use std::path::{Path, PathBuf};
@@ -107,7 +107,7 @@ fn ligand_arms_score_every_compound_once_out_of_fold() {
     let compounds = load(&dir);
     let mut base = TrainConfig::default();
     base.split.group = multipose::train::SplitGroup::Cluster;
-    let splits = fold_splits(&base, &compounds, 4).unwrap();
+    let splits = fold_splits(&base, &compounds, 4, Regime::Within).unwrap();
     let feats = all_features(&compounds);
     for kind in [
         LigandModelKind::TrainMean,

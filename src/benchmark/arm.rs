@@ -32,11 +32,14 @@ pub enum Arm {
     MaxPoseCe,
     /// Learned attention over the poses' embeddings.
     Attention,
+    /// FEP+'s own predictions shipped with the dataset (`<target>/fep_plus.csv`): a
+    /// reference row, never a model input (within-target folds only).
+    FepPlus,
 }
 
 impl Arm {
     /// Every arm, in report order.
-    pub const ALL: [Arm; 12] = [
+    pub const ALL: [Arm; 13] = [
         Arm::TrainMean,
         Arm::MwLinear,
         Arm::Vina,
@@ -49,6 +52,7 @@ impl Arm {
         Arm::Boltzmann,
         Arm::MaxPoseCe,
         Arm::Attention,
+        Arm::FepPlus,
     ];
 
     /// Name as used on the command line and in reports.
@@ -66,12 +70,13 @@ impl Arm {
             Arm::Boltzmann => "boltzmann",
             Arm::MaxPoseCe => "max_pose_ce",
             Arm::Attention => "attention",
+            Arm::FepPlus => "fep_plus",
         }
     }
 
     /// Whether the arm trains a structure-based model (a `multipose train` run per fold).
     pub fn trains(self) -> bool {
-        self != Arm::Vina && self.ligand_model().is_none()
+        !matches!(self, Arm::Vina | Arm::FepPlus) && self.ligand_model().is_none()
     }
 
     /// The ligand-only model of a baseline arm, fitted in process on each fold.
@@ -94,9 +99,12 @@ impl Arm {
     /// this arm.
     pub fn overrides(self) -> Vec<(&'static str, &'static str)> {
         let mut o = match self {
-            Arm::Vina | Arm::VinaLinear | Arm::TrainMean | Arm::MwLinear | Arm::Fingerprint => {
-                vec![]
-            }
+            Arm::Vina
+            | Arm::VinaLinear
+            | Arm::TrainMean
+            | Arm::MwLinear
+            | Arm::Fingerprint
+            | Arm::FepPlus => vec![],
             Arm::SingleRef => vec![
                 ("data.poses", "\"reference\""),
                 ("model.combination", "\"mean\""),

@@ -8,14 +8,16 @@ mod ligand;
 mod plot;
 mod report;
 mod runner;
+mod variant;
 
 pub use arm::Arm;
 pub use ligand::{all_features, ligand_predictions};
 pub use report::{
-    ArmReport, ArmScores, KCAL_PER_P, Report, Scored, build, markdown, read_test_predictions,
-    vina_predictions,
+    ArmReport, ArmScores, KCAL_PER_P, Report, Scored, build, fep_plus_predictions, markdown,
+    read_test_predictions, vina_predictions,
 };
-pub use runner::{Outcome, RunSpec, fold_splits, plan_runs, run_all, run_config};
+pub use runner::{Outcome, Regime, RunSpec, fold_splits, plan_runs, run_all, run_config};
+pub use variant::{ArmObjective, Variant};
 
 use crate::error::{Error, Result};
 use crate::train::{TrainConfig, dataset_options, write_text};
@@ -30,12 +32,14 @@ pub struct Plan {
     pub base: TrainConfig,
     /// Output folder: one folder per arm with a run per fold, and the report.
     pub out: PathBuf,
-    /// Number of within-target folds.
+    /// Number of folds.
     pub folds: usize,
+    /// Within-target folds or whole targets held out.
+    pub regime: Regime,
     /// Models per arm and fold (seeds); their test predictions are averaged.
     pub seeds: usize,
-    /// The arms, in report order.
-    pub arms: Vec<Arm>,
+    /// The arms with their objectives, in report order.
+    pub arms: Vec<Variant>,
     /// Training runs at a time.
     pub jobs: usize,
     /// The `multipose` binary that trains the runs.
@@ -71,13 +75,18 @@ pub fn run(
             plan.folds
         )));
     }
+    if plan.regime == Regime::Whole && plan.arms.iter().any(|a| a.arm == Arm::FepPlus) {
+        return Err(Error::InvalidConfig(
+            "arm fep_plus is a within-target reference (FEP+ predicts relative to a series' own measurements); leave it out of --regime whole".into(),
+        ));
+    }
     let data = crate::dataset::open(&plan.base.data.path, &dataset_options(&plan.base))?;
     std::fs::create_dir_all(&plan.out).map_err(|source| Error::Io {
         path: plan.out.clone(),
         source,
     })?;
     write_text(&plan.out.join("base_config.toml"), &plan.base.to_toml()?)?;
-    let splits = fold_splits(&plan.base, &data.compounds, plan.folds)?;
+    let splits = fold_splits(&plan.base, &data.compounds, plan.folds, plan.regime)?;
     let runs = plan_runs(
         &plan.base,
         &data.compounds,
@@ -94,7 +103,7 @@ pub fn run(
             .collect::<std::collections::BTreeSet<_>>()
             .len(),
         runs.len(),
-        plan.arms.iter().filter(|a| a.trains()).count(),
+        plan.arms.iter().filter(|a| a.arm.trains()).count(),
         plan.folds,
         plan.seeds.max(1),
         plan.jobs
@@ -124,7 +133,7 @@ fn collect(
     outcomes: &[Outcome],
 ) -> (Vec<ArmScores>, Vec<String>) {
     let mut problems = Vec::new();
-    let feats = if plan.arms.iter().any(|a| a.ligand_model().is_some()) {
+    let feats = if plan.arms.iter().any(|a| a.arm.ligand_model().is_some()) {
         all_features(compounds)
     } else {
         Vec::new()
@@ -133,11 +142,16 @@ fn collect(
         .arms
         .iter()
         .map(|&arm| {
-            if !arm.trains() {
+            if !arm.arm.trains() {
                 let started = Instant::now();
-                let scored = match arm.ligand_model() {
-                    Some(kind) => ligand_predictions(kind, compounds, &feats, splits),
-                    None => vina_predictions(compounds),
+                let scored = match (arm.arm, arm.arm.ligand_model()) {
+                    (_, Some(kind)) => ligand_predictions(kind, compounds, &feats, splits),
+                    (Arm::FepPlus, _) => fep_plus_predictions(&plan.base.data.path, compounds)
+                        .unwrap_or_else(|e| {
+                            problems.push(format!("fep_plus: {e}"));
+                            Vec::new()
+                        }),
+                    _ => vina_predictions(compounds),
                 };
                 return ArmScores {
                     arm,

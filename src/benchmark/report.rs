@@ -1,7 +1,7 @@
 //! Scoring the arms: out-of-fold test predictions pooled per arm, per-target metrics,
 //! paired differences against the baselines, a Markdown table and a plot.
 
-use super::Arm;
+use super::{Arm, Variant};
 use crate::dataset::{CompoundData, Qualifier};
 use crate::error::{Error, Result};
 use crate::train::metrics::Interval;
@@ -74,8 +74,9 @@ pub fn read_test_predictions(run_dir: &Path) -> Result<Vec<Scored>> {
     Ok(out)
 }
 
-/// The docking baseline: the best (lowest) score of the docked poses (all but a
-/// reference pose 0) as pK.
+/// The docking baseline: the best (lowest) score of the docked poses (all but the
+/// reference poses) as pK; a compound without docked poses has its modelled poses'
+/// score in place instead (what a user with only the modelled pose has).
 pub fn vina_predictions(compounds: &[CompoundData]) -> Vec<Scored> {
     compounds
         .iter()
@@ -84,7 +85,7 @@ pub fn vina_predictions(compounds: &[CompoundData]) -> Vec<Scored> {
                 .label
                 .as_ref()
                 .filter(|l| l.qualifier == Qualifier::Exact)?;
-            let best = c.best_docked_score()?;
+            let best = crate::train::shift::docking_score(c).ok()?;
             Some(Scored {
                 id: c.id.clone(),
                 target: c.target.clone(),
@@ -95,11 +96,72 @@ pub fn vina_predictions(compounds: &[CompoundData]) -> Vec<Scored> {
         .collect()
 }
 
+/// FEP+'s predictions as pK, from `<root>/<target>/fep_plus.csv` (`compound_id`,
+/// `fep_plus_dg` in kcal/mol, as `tools/dock/fepplus.py` writes it) for every target that
+/// has the file; an error when none has.
+pub fn fep_plus_predictions(root: &Path, compounds: &[CompoundData]) -> Result<Vec<Scored>> {
+    let targets: BTreeSet<&str> = compounds.iter().map(|c| c.target.as_str()).collect();
+    let mut predicted: BTreeMap<String, f64> = BTreeMap::new();
+    let mut files = 0;
+    for t in targets {
+        let path = root.join(t).join("fep_plus.csv");
+        if !path.is_file() {
+            continue;
+        }
+        files += 1;
+        let parse = |line: usize, message: String| Error::Parse {
+            path: path.clone(),
+            line,
+            message,
+        };
+        let mut reader = csv::Reader::from_path(&path).map_err(|e| parse(0, e.to_string()))?;
+        let headers = reader.headers().map_err(|e| parse(1, e.to_string()))?;
+        let col = |name: &str| {
+            (headers.iter().position(|h| h == name))
+                .ok_or_else(|| parse(1, format!("no `{name}` column")))
+        };
+        let (id, dg) = (col("compound_id")?, col("fep_plus_dg")?);
+        for (k, record) in reader.records().enumerate() {
+            let r = record.map_err(|e| parse(k + 2, e.to_string()))?;
+            let value: f64 = r[dg]
+                .trim()
+                .parse()
+                .map_err(|_| parse(k + 2, format!("expected a number, found `{}`", &r[dg])))?;
+            let key = match t.is_empty() {
+                true => r[id].to_string(),
+                false => format!("{t}/{}", &r[id]),
+            };
+            predicted.insert(key, -value / KCAL_PER_P);
+        }
+    }
+    if files == 0 {
+        return Err(Error::InvalidConfig(format!(
+            "arm fep_plus reads <target>/fep_plus.csv under {}, and no target has one (data/fepplus does)",
+            root.display()
+        )));
+    }
+    Ok(compounds
+        .iter()
+        .filter_map(|c| {
+            let l = c
+                .label
+                .as_ref()
+                .filter(|l| l.qualifier == Qualifier::Exact)?;
+            Some(Scored {
+                id: c.id.clone(),
+                target: c.target.clone(),
+                prediction: *predicted.get(&c.id)?,
+                label: l.value,
+            })
+        })
+        .collect())
+}
+
 /// One arm's scores.
 #[derive(Debug, Clone, Serialize)]
 pub struct ArmReport {
-    /// The arm.
-    pub arm: Arm,
+    /// The arm and its objectives.
+    pub arm: Variant,
     /// Compounds scored (out-of-fold, exact labels).
     pub compounds: usize,
     /// Runs that finished / that were planned.
@@ -112,6 +174,9 @@ pub struct ArmReport {
     pub rho_minus_vina: Option<Interval>,
     /// Per-target mean ρ of this arm minus that of `single_top` (paired bootstrap).
     pub rho_minus_single_top: Option<Interval>,
+    /// Per-target mean ρ of this arm minus FEP+'s (paired bootstrap, on the compounds
+    /// FEP+ predicted).
+    pub rho_minus_fep_plus: Option<Interval>,
 }
 
 /// Everything the benchmark reports.
@@ -127,8 +192,8 @@ pub struct Report {
 
 /// What the runs of one arm gave.
 pub struct ArmScores {
-    /// The arm.
-    pub arm: Arm,
+    /// The arm and its objectives.
+    pub arm: Variant,
     /// Pooled test predictions.
     pub scored: Vec<Scored>,
     /// Runs finished / planned.
@@ -139,7 +204,7 @@ pub struct ArmScores {
 
 /// Scores every arm; differences are paired on the compounds both arms scored.
 pub fn build(arms: &[ArmScores], min_size: usize, samples: usize, seed: u64) -> Report {
-    let find = |a: Arm| arms.iter().find(|s| s.arm == a);
+    let find = |a: Arm| arms.iter().find(|s| s.arm == Variant::plain(a));
     let records = |s: &[Scored]| -> Vec<(String, f64, f64)> {
         s.iter()
             .map(|r| (r.target.clone(), r.prediction, r.label))
@@ -165,6 +230,7 @@ pub fn build(arms: &[ArmScores], min_size: usize, samples: usize, seed: u64) -> 
                 train_seconds: s.seconds,
                 rho_minus_vina: versus(Arm::Vina),
                 rho_minus_single_top: versus(Arm::SingleTop),
+                rho_minus_fep_plus: versus(Arm::FepPlus),
                 metrics,
             }
         })
@@ -205,13 +271,13 @@ fn ci(i: Option<Interval>) -> String {
 /// The report as Markdown: the headline table and per-target ρ.
 pub fn markdown(report: &Report) -> String {
     let mut s = String::from(
-        "| arm | compounds | runs | per-target mean ρ | mean τ | mean MAE | mean RMSE | Δρ vs vina | Δρ vs single_top |\n\
-         |---|---:|---:|---|---|---|---|---|---|\n",
+        "| arm | compounds | runs | per-target mean ρ | mean τ | mean MAE | mean RMSE | Δρ vs vina | Δρ vs single_top | Δρ vs fep_plus |\n\
+         |---|---:|---:|---|---|---|---|---|---|---|\n",
     );
     for a in &report.arms {
         let m = &a.metrics;
         s.push_str(&format!(
-            "| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} |\n",
             a.arm,
             a.compounds,
             a.runs.0,
@@ -221,7 +287,8 @@ pub fn markdown(report: &Report) -> String {
             ci(m.mean_mae),
             ci(m.mean_rmse),
             ci(a.rho_minus_vina),
-            ci(a.rho_minus_single_top)
+            ci(a.rho_minus_single_top),
+            ci(a.rho_minus_fep_plus)
         ));
     }
     let targets: Vec<&String> = report.targets.keys().collect();

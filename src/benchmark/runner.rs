@@ -2,7 +2,7 @@
 //! at a time, every run in its own folder so that an interrupted benchmark continues
 //! where it stopped and a finished run is never trained twice.
 
-use super::Arm;
+use super::{Arm, Variant};
 use crate::dataset::CompoundData;
 use crate::error::{Error, Result};
 use crate::train::{Split, TrainConfig, make_split_grouped, split_groups};
@@ -15,8 +15,8 @@ use std::time::Instant;
 /// One training run of the benchmark.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
-    /// The arm.
-    pub arm: Arm,
+    /// The arm and its objectives.
+    pub arm: Variant,
     /// The test fold.
     pub fold: usize,
     /// Ensemble member (0-based); member `s` trains with `optim.seed + s`.
@@ -42,7 +42,7 @@ pub enum Outcome {
 
 /// The configuration of `arm` on `fold`: the base with the arm's overrides and a manual
 /// split file holding the fold's ids (the same split for every arm).
-pub fn run_config(base: &TrainConfig, arm: Arm, split_file: &Path) -> Result<TrainConfig> {
+pub fn run_config(base: &TrainConfig, arm: Variant, split_file: &Path) -> Result<TrainConfig> {
     let mut overrides: Vec<(String, String)> = arm
         .overrides()
         .into_iter()
@@ -56,15 +56,33 @@ pub fn run_config(base: &TrainConfig, arm: Arm, split_file: &Path) -> Result<Tra
     TrainConfig::from_toml(&base.to_toml()?, &overrides)
 }
 
-/// The test folds of the benchmark: fold k of every target as test, validation a share
-/// of the rest (the same folds for every arm, grouped as `base.split.group` says).
+crate::choice! {
+    /// What a benchmark fold holds out.
+    #[derive(Default)]
+    pub enum Regime {
+        /// Fold k of every target: ranking within a series the model has seen.
+        #[default]
+        Within = "within",
+        /// Whole targets: series (and, where targets share a protein, that protein's
+        /// other series may remain in training) the model has never seen.
+        Whole = "whole",
+    }
+}
+
+/// The test folds of the benchmark: fold k of every target (or of the targets) as test,
+/// validation a share of the rest (the same folds for every arm, grouped as
+/// `base.split.group` says).
 pub fn fold_splits(
     base: &TrainConfig,
     compounds: &[CompoundData],
     folds: usize,
+    regime: Regime,
 ) -> Result<Vec<Split>> {
     let mut per_target = base.clone();
-    per_target.split.kind = crate::train::SplitKind::PerTarget;
+    per_target.split.kind = match regime {
+        Regime::Within => crate::train::SplitKind::PerTarget,
+        Regime::Whole => crate::train::SplitKind::Target,
+    };
     per_target.split.folds = folds;
     let groups = split_groups(&per_target, compounds);
     (0..folds)
@@ -83,14 +101,14 @@ pub fn fold_splits(
 pub fn plan_runs(
     base: &TrainConfig,
     compounds: &[CompoundData],
-    arms: &[Arm],
+    arms: &[Variant],
     (splits, members): (&[Split], usize),
     out: &Path,
 ) -> Result<Vec<RunSpec>> {
     let mut runs = Vec::new();
     for (fold, split) in splits.iter().enumerate() {
-        for &arm in arms.iter().filter(|a| a.trains()) {
-            let usable = |i: &usize| !needs_docked(arm) || has_docked(&compounds[*i]);
+        for &arm in arms.iter().filter(|a| a.arm.trains()) {
+            let usable = |i: &usize| !needs_docked(arm.arm) || has_docked(&compounds[*i]);
             let ids = |part: &[usize]| -> Vec<String> {
                 part.iter()
                     .filter(|i| usable(i))

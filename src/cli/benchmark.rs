@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use multipose::benchmark::{Arm, Plan, run as run_benchmark};
+use multipose::benchmark::{Plan, Regime, Variant, run as run_benchmark};
 use multipose::train::TrainConfig;
 use std::path::PathBuf;
 
@@ -26,6 +26,10 @@ pub struct BenchmarkArgs {
     /// measured on several targets in one fold).
     #[arg(long, default_value_t = 5)]
     folds: usize,
+    /// What a fold holds out: `within` (fold k of every target, the compounds of a series
+    /// the model has seen others of) or `whole` (whole targets, dealt to folds).
+    #[arg(long, default_value = "within")]
+    regime: Regime,
     /// Models per arm and fold, trained with seeds `optim.seed`, `+1`, ...: an ensemble
     /// whose test predictions are averaged per compound (`<arm>/fold<k>-seed<s>`).
     #[arg(long, default_value_t = 1)]
@@ -33,9 +37,13 @@ pub struct BenchmarkArgs {
     /// Arms (comma-separated). Fitted in process on each fold (no training run):
     /// train_mean, mw_linear (molecular weight), vina (the raw best score, for ranking),
     /// vina_linear (a line on it), fingerprint (kernel ridge on Morgan counts, ligand-only).
-    /// Trained: single_ref, single_top, mean, max, boltzmann, max_pose_ce, attention.
+    /// Trained: single_ref, single_top, mean, max, boltzmann, max_pose_ce, attention; each
+    /// takes objectives after `+` (`mean+pairwise+offsets`): pairwise (within-target ΔΔG
+    /// pairs), offsets (labels centred per target), delta (Δ-learning on the docking score),
+    /// noise (0.3 Å on the training poses). fep_plus: FEP+'s shipped predictions
+    /// (`<target>/fep_plus.csv`, within-target regime only), a reference row.
     #[arg(long, value_delimiter = ',', default_values = ["vina", "single_ref", "single_top", "mean", "max", "boltzmann", "max_pose_ce", "attention"])]
-    arms: Vec<Arm>,
+    arms: Vec<Variant>,
     /// Training runs at a time (child processes sharing the CPU cores or the GPU).
     #[arg(long, default_value_t = 1)]
     jobs: usize,
@@ -66,6 +74,7 @@ pub fn run(args: BenchmarkArgs, overrides: Vec<(String, String)>) -> anyhow::Res
         base,
         out: args.out.clone(),
         folds: args.folds,
+        regime: args.regime,
         seeds: args.seeds.max(1),
         arms: args.arms,
         jobs: args.jobs.max(1),
