@@ -42,6 +42,32 @@ fn tyk2_pdb_elements_with_charges_caps_and_waters() {
 }
 
 #[test]
+fn a_gzipped_receptor_reads_as_the_plain_file_and_a_corrupt_one_is_named() {
+    let plain = root().join("data/tyk2/receptor.pdb");
+    let gz = tmp("receptor.pdb.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, &std::fs::read(&plain).unwrap()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let (a, b) = (
+        read_protein(&plain, false).unwrap(),
+        read_protein(&gz, false).unwrap(),
+    );
+    assert_eq!((a.z, a.pos), (b.z, b.pos));
+    // A dataset folder finds it as its receptor.
+    let dir = tmp("gz_dataset");
+    std::fs::create_dir_all(dir.join("poses")).unwrap();
+    std::fs::copy(&gz, dir.join("receptor.pdb.gz")).unwrap();
+    let pose = root().join("data/tyk2/poses/lig_ejm_31.sdf");
+    std::fs::copy(pose, dir.join("poses/lig_ejm_31.sdf")).unwrap();
+    let spec = multipose::dataset::DatasetSpec::from_dir(&dir).unwrap();
+    assert_eq!(spec.receptor, Some(dir.join("receptor.pdb.gz")));
+    let bad = tmp("bad.pdb.gz");
+    std::fs::write(&bad, b"ATOM  not gzip").unwrap();
+    let e = read_protein(&bad, false).unwrap_err().to_string();
+    assert!(e.contains("bad.pdb.gz") && e.contains("gzip"), "{e}");
+}
+
+#[test]
 fn mmcif_reads_the_same_atoms_as_pdb() {
     let pdb_path = root().join("data/tyk2/receptor.pdb");
     let (pdb, _) = pdbtbx::ReadOptions::new()

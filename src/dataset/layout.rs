@@ -117,7 +117,8 @@ impl DatasetSpec {
         dir.join("poses").is_dir() || dir.join("complexes").is_dir()
     }
 
-    /// The conventional layout of a dataset folder: `receptor.pdb` (or `.cif`),
+    /// The conventional layout of a dataset folder: `receptor.pdb` (or `.cif`, either
+    /// gzip-compressed as `.pdb.gz`),
     /// `poses/*.sdf|mol2` (or `complexes/<compound>/*.pdb|cif`), `labels.csv` (or `.json`).
     pub fn from_dir(dir: &Path) -> Result<Self> {
         if !dir.is_dir() {
@@ -128,7 +129,14 @@ impl DatasetSpec {
         }
         let first = |names: &[&str]| names.iter().map(|n| dir.join(n)).find(|p| p.is_file());
         let mut spec = DatasetSpec {
-            receptor: first(&["receptor.pdb", "receptor.cif", "protein.pdb", "protein.cif"]),
+            receptor: first(&[
+                "receptor.pdb",
+                "receptor.cif",
+                "receptor.pdb.gz",
+                "receptor.cif.gz",
+                "protein.pdb",
+                "protein.cif",
+            ]),
             labels: first(&["labels.csv", "labels.json"]),
             target: dir
                 .canonicalize()

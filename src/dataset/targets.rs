@@ -69,7 +69,7 @@ fn load_targets(root: &Path, options: &DatasetSpec) -> Result<Dataset> {
         spec.target = name.clone();
         if spec.receptor.is_none() && !spec.poses.is_empty() {
             let why = format!(
-                "{}: no receptor.pdb (or receptor.cif, protein.pdb) in the target folder; its {} pose file(s) are left out",
+                "{}: no receptor.pdb (or receptor.cif, receptor.pdb.gz, protein.pdb) in the target folder; its {} pose file(s) are left out",
                 dir.display(),
                 spec.poses.len()
             );

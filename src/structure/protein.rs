@@ -43,10 +43,24 @@ pub fn is_water(name: &str) -> bool {
 /// PDB and mmCIF are ASCII formats: a byte outside it is reported with its line (the
 /// parser would fail on it with a less helpful message, or panic).
 fn check_ascii(path: &Path) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+    let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let mut bytes = std::fs::read(path).map_err(io)?;
+    if path.extension().is_some_and(|e| e == "gz") {
+        // pdbtbx decompresses `.pdb.gz` / `.cif.gz` itself; the check reads what it will.
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::MultiGzDecoder::new(&bytes[..]),
+            &mut text,
+        )
+        .map_err(|e| Error::Input {
+            path: path.to_path_buf(),
+            message: format!("not a gzip file ({e})"),
+        })?;
+        bytes = text;
+    }
     match bytes.iter().position(|b| !b.is_ascii()) {
         None => Ok(()),
         Some(k) => Err(Error::Parse {
@@ -57,7 +71,8 @@ fn check_ascii(path: &Path) -> Result<()> {
     }
 }
 
-/// Reads the first model of a PDB or mmCIF file (format from the extension).
+/// Reads the first model of a PDB or mmCIF file (format from the extension; `.pdb.gz` and
+/// `.cif.gz` are read decompressed).
 pub fn read_protein(path: &Path, keep_hydrogens: bool) -> Result<ProteinAtoms> {
     let input = |message: String| Error::Input {
         path: path.to_path_buf(),

@@ -3,9 +3,9 @@
 multi-pose dataset, one target per series.
 
 Per series `<group>__<series>` of the input (`fepplus.tar.xz`, unpacked or not):
-- `receptor.pdb`: `protein.pdb` without its H, cropped to the residues (waters and ions
-  included) with an atom within CROP Å of a heavy atom of any ligand record, to keep the
-  repository small; every pocket multipose cuts (≤ 10 Å around poses inside the Vina box)
+- `receptor.pdb.gz`: `protein.pdb` without its H, cropped to the residues (waters and
+  ions included) with an atom within CROP Å of a heavy atom of any ligand record, and
+  gzip-compressed, to keep the repository small; every pocket multipose cuts (≤ 10 Å around poses inside the Vina box)
   lies inside it. Vina docks into the whole protein with its H (meeko receptor).
 - `poses/<compound>.sdf`: record 0 = the modelled pose of the compound's primary record,
   then the modelled poses of the records folded into it (all `pose_source` `reference`, the
@@ -39,9 +39,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import json
 import os
 import re
+import shutil
 import tarfile
 import time
 from pathlib import Path
@@ -259,18 +261,34 @@ def compound_task(task: dict) -> dict:
             reasons.append(f"docking failed ({type(e).__name__}: {e})".replace("\n", " ")[:400])
     p0 = modelled[0][0]
     recs = [modelled[0]] + [(m, s, v, dock.heavy_rmsd_or_nan(m, p0)) for m, s, v, _ in modelled[1:]]
-    write_sdf(out, name, recs + docked)
+    plain = out.with_suffix("")  # poses/<id>.sdf, gzip-compressed into poses/<id>.sdf.gz
+    write_sdf(plain, name, recs + docked)
+    compress(plain)
     return {"written": len(recs) + len(docked), "n_vina": len(docked),
             "scores": [x[2] for x in recs + docked], "failed": "; ".join(reasons) or None,
             "seconds": round(time.time() - t0, 1)}
 
 
+def compress(plain: Path) -> None:
+    """`x.sdf` -> `x.sdf.gz` (written whole, then renamed), `x.sdf` removed: the poses of
+    532 compounds x 10 records fit the repository only compressed."""
+    tmp = plain.with_suffix(".sdf.gz.tmp")
+    with open(plain, "rb") as src, gzip.GzipFile(tmp, "wb", mtime=0) as dst:
+        shutil.copyfileobj(src, dst)
+    os.replace(tmp, plain.with_suffix(".sdf.gz"))
+    plain.unlink()
+
+
 def poses_done(path: Path, score_only: bool) -> bool:
     """Whether an existing poses file already holds what this run would write."""
+    if path.with_suffix("").exists() and not path.exists():
+        compress(path.with_suffix(""))  # written plain by an earlier version of this script
     if not path.exists():
         return False
-    sources = [m.GetProp("pose_source") for m in Chem.SDMolSupplier(str(path), removeHs=False,
-                                                                     sanitize=False) if m is not None]
+    with gzip.open(path, "rb") as fh:
+        sources = [m.GetProp("pose_source") for m in Chem.ForwardSDMolSupplier(fh, removeHs=False,
+                                                                                sanitize=False)
+                   if m is not None]
     return bool(sources) and (score_only or "vina" in sources)
 
 
@@ -319,18 +337,23 @@ def prepare_series(root: Path, out: Path, work: Path, series: str, args) -> dict
     records, unreadable = read_records(src / "ligands.sdf")
     preds = read_predictions(src / "fep_plus_predictions.csv")
     compounds, unlabelled = fold(records, preds)
-    stripped = strip_h_pdb(src / "protein.pdb", d / "receptor.pdb")
-    crop = crop_receptor(d / "receptor.pdb", [r["mol"] for r in records], CROP)
+    plain = d / "receptor.pdb"
+    stripped = strip_h_pdb(src / "protein.pdb", plain)
+    crop = crop_receptor(plain, [r["mol"] for r in records], CROP)
+    with open(plain, "rb") as fh, gzip.GzipFile(d / "receptor.pdb.gz", "wb", mtime=0) as gz:
+        shutil.copyfileobj(fh, gz)
+    plain.unlink()
     failures = [[series, name, reason] for name, reason in unreadable]
     failures += [[series, r["name"], "no experimental dG (no r_exp_dg, not in fep_plus_predictions.csv)"]
                  for r in unlabelled]
     ids = {c["id"] for c in compounds}
     for f in (d / "poses").glob("*.sdf*"):
-        if f.name.endswith(".tmp") or f.stem not in ids:
+        stem = f.name.removesuffix(".gz").removesuffix(".sdf")
+        if f.name.endswith(".tmp") or stem not in ids:
             f.unlink()
     tasks = [{"series": series, "id": c["id"], "sdf": str(src / "ligands.sdf"),
               "indices": [r["index"] for r in c["records"]], "names": [r["name"] for r in c["records"]],
-              "out": str(d / "poses" / f"{c['id']}.sdf"), "score_only": args.score_only,
+              "out": str(d / "poses" / f"{c['id']}.sdf.gz"), "score_only": args.score_only,
               "receptor": str(work / series / "receptor.pdbqt"),
               "cost": c["records"][0]["mol"].GetNumHeavyAtoms()} for c in compounds]
     return {"tasks": tasks, "failures": failures, "folding": series_outputs(d, series, compounds, preds),
@@ -403,6 +426,7 @@ def main() -> int:
     deadline_at = t_start + args.deadline if args.deadline else None
     left = run_tasks(compound_task, tasks, args.jobs, deadline_at, done)
     save()
+    shutil.copyfile(root / "LICENSE", args.out / "LICENSE")
     write_tables(args.out, prepared, summary, receptors)
     log(f"[fepplus] {len(left)} compounds not started (deadline); wall {time.time() - t_start:.0f} s")
     return 0
@@ -421,11 +445,55 @@ def write_tables(out: Path, prepared: dict, summary: dict, receptors: dict) -> N
                 failures.append([s, cid, res["failed"]])
         done = summary["compounds"].get(s, {})
         rows.append([s, p["records"], p["compounds"], sum(1 for r in done.values() if r["n_vina"] > 0),
-                     p["receptor"]["atoms_kept"], p["receptor"]["residues_kept"]])
+                     p["receptor"]["atoms_kept"], p["receptor"]["residues_kept"],
+                     "; ".join(receptors.get(s, {}).get("left_out", []))])
     write_csv(out / "failures.csv", ["series", "record_or_compound", "reason"], sorted(failures))
     write_csv(out / "folding.csv", ["series", "compound_id", "kind", "records", "dG"], sorted(folding))
     write_csv(out / "series.csv", ["series", "records", "compounds", "docked", "receptor_atoms",
-                                   "receptor_residues"], rows)
+                                   "receptor_residues", "left_out_of_vina_receptor"], rows)
+    write_readme(out, rows, failures, folding)
+
+
+def write_readme(out: Path, rows: list, failures: list, folding: list) -> None:
+    """data/fepplus/README.md: what is here, the counts of this state, how to regenerate."""
+    records, compounds, docked = (sum(r[k] for r in rows) for k in (1, 2, 3))
+    folded = [f for f in folding if f[2] == "folded"]
+    apart = [f for f in folding if f[2] != "folded"]
+    kinds: dict = {}
+    for f in failures:
+        reason = f[2]
+        key = ("no experimental dG" if "no experimental" in reason else
+               "Vina receptor not built" if "receptor" in reason else
+               "docking failed" if "docking failed" in reason else
+               "unreadable record" if "RDKit" in reason else "other")
+        kinds[key] = kinds.get(key, 0) + 1
+    text = f"""# FEP+ benchmark series as a multi-target dataset
+
+Schrödinger's public binding free energy benchmark (Ross et al., Commun. Chem. 2023;
+`schrodinger/public_binding_free_energy_benchmark`, MIT, `LICENSE`), from
+`../shared/data/fepplus.tar.xz`: {len(rows)} series, one target folder each, built by
+`tools/dock/fepplus.sh` (`tools/dock/fepplus.py`; the rules are in its docstring).
+
+Per series: `receptor.pdb.gz` (the prepared protein without H, cropped to residues within
+{CROP:g} Å of any ligand record, gzip-compressed), `poses/<compound>.sdf.gz` (record 0 = the modelled pose
+of the compound's primary record, then the modelled poses of records folded into it, then
+Vina poses; `vina_score` per record, in place for modelled poses), `labels.csv` (ΔG,
+kcal/mol, `type` dG), `fep_plus.csv` (FEP+ 21.4's predicted ΔG: a reference for reports,
+never a model input). `series.csv` has the counts per series, `folding.csv` every folded
+compound and every pair of compounds kept apart although their graphs match, and
+`failures.csv` every record or compound with a problem and its reason.
+
+State: {records} records, {compounds} compounds ({len(folded)} of them folded from several
+records; {len(apart)} compounds share a heavy-atom graph with another of a different ΔG and
+are kept apart); Vina poses for {docked} of {compounds} compounds
+({'none docked yet: every compound has its modelled poses, scored in place' if docked == 0 else 'the rest have their modelled poses only'}).
+Listed in `failures.csv`: {', '.join(f'{v} {k}' for k, v in sorted(kinds.items())) or 'nothing'}.
+
+Regenerate: `tools/dock/fepplus.sh --score-only` (modelled poses and their scores, minutes),
+then `tools/dock/fepplus.sh --jobs 16` (adds 9 Vina poses per compound; resumable, e.g.
+with `--deadline 400` per device call).
+"""
+    (out / "README.md").write_text(text)
 
 
 if __name__ == "__main__":
