@@ -10,9 +10,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// kcal/mol per unit of p (RT ln 10 at 298.15 K): a docking score in kcal/mol read as ΔG
-/// becomes pK = −score / RT ln 10.
-pub const KCAL_PER_P: f64 = 0.592_487 * std::f64::consts::LN_10;
+pub use crate::dataset::KCAL_PER_P;
 
 /// One out-of-fold test prediction of a compound with an exact label.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -18,7 +18,8 @@ pub struct GroupedConfig {
     /// Readout of the combined value (e.g. pIC50).
     pub readout: Readout,
     /// Whether the model carries the learned coefficient of the docking score
-    /// (Δ-learning, `docking.coef`; the training loop adds a·s to the read-out value).
+    /// (Δ-learning, `docking.coef`, starting at −1/RT ln 10; the training loop adds a·s
+    /// to the read-out value).
     pub delta_docking: bool,
 }
 
@@ -65,11 +66,13 @@ impl GroupedModel {
             params.vb().pp("combination"),
         )?;
         if config.delta_docking {
-            // a starts at 0: the network first learns alone what the score does not explain.
+            // a starts as the docking score read as pK (−1/RT ln 10 per kcal/mol): the
+            // model starts from Vina's own estimate and learns what it misses.
+            let start = -1.0 / crate::dataset::KCAL_PER_P;
             params
                 .vb()
                 .pp("docking")
-                .get_with_hints(1, "coef", candle_nn::Init::Const(0.0))?;
+                .get_with_hints(1, "coef", candle_nn::Init::Const(start))?;
         }
         // Both views of the model batch the same graphs: they share the host batches.
         let frozen = PoseModel::new(&config.model, params, false)?.sharing_batches(&pose);

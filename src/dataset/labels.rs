@@ -11,6 +11,10 @@ use std::path::Path;
 /// RT at 298.15 K in kcal/mol.
 const RT_KCAL: f64 = 0.592_487;
 
+/// kcal/mol per unit of p (RT ln 10 at 298.15 K): a ΔG or docking score in kcal/mol is
+/// pK = −value / KCAL_PER_P.
+pub const KCAL_PER_P: f64 = RT_KCAL * std::f64::consts::LN_10;
+
 /// Which read-out the label is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Assay {

@@ -9,7 +9,7 @@ mod selection;
 mod targets;
 
 pub use cache::{GraphCache, Lookup, cache_key};
-pub use labels::{Assay, Label, Qualifier, read_labels};
+pub use labels::{Assay, KCAL_PER_P, Label, Qualifier, read_labels};
 pub use layout::{DatasetSpec, GroupBy};
 pub use selection::{PoseSelection, SCORE_FIELDS, docking_score, has_reference, reference_poses};
 pub use targets::{TargetSummary, open, summarise_targets};

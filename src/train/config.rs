@@ -92,7 +92,7 @@ pub struct ModelSection {
     /// Start from these weights (mtenn safetensors; "" = random, seeded).
     pub init_weights: PathBuf,
     /// Δ-learning: the prediction is a·s + the network's, s the compound's best docking
-    /// score (`vina_score`) and a learned (from 0).
+    /// score (`vina_score`, kcal/mol) and a learned, from −1/RT ln 10 (the score as pK).
     pub delta_docking: bool,
 }
 
