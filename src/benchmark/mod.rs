@@ -108,6 +108,18 @@ pub fn run(
         plan.seeds.max(1),
         plan.jobs
     ));
+    let few = fewer_than_folds(&data.compounds, plan.folds, plan.regime);
+    if !few.is_empty() {
+        progress(&format!(
+            "{} targets have fewer compounds than the {} folds, so some folds test none of them: {}",
+            few.len(),
+            plan.folds,
+            few.iter()
+                .map(|(t, n)| format!("{t} ({n})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let outcomes = run_all(&runs, &plan.exe, plan.jobs, interrupt, progress);
     let (scores, problems) = collect(plan, (&data.compounds, &splits), &runs, &outcomes);
     let report = build(
@@ -116,7 +128,7 @@ pub fn run(
         plan.samples,
         plan.base.optim.seed,
     );
-    write_outputs(&plan.out, &report, &problems, &data.skipped)?;
+    write_outputs(&plan.out, &report, (&problems, &few), &data.skipped)?;
     Ok(Finished {
         report,
         problems,
@@ -217,15 +229,35 @@ fn ensemble_mean(rows: Vec<Scored>) -> Vec<Scored> {
         .collect()
 }
 
+/// Targets with fewer compounds than folds (within-target folds only), with their count.
+fn fewer_than_folds(
+    compounds: &[crate::dataset::CompoundData],
+    folds: usize,
+    regime: Regime,
+) -> Vec<(String, usize)> {
+    if regime != Regime::Within {
+        return Vec::new();
+    }
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for c in compounds {
+        *counts.entry(c.target.as_str()).or_default() += 1;
+    }
+    (counts.into_iter())
+        .filter(|(_, n)| *n < folds)
+        .map(|(t, n)| (t.to_string(), n))
+        .collect()
+}
+
 fn write_outputs(
     out: &Path,
     report: &Report,
-    problems: &[String],
+    (problems, few): (&[String], &[(String, usize)]),
     skipped: &[(String, String)],
 ) -> Result<()> {
     let json = serde_json::json!({
         "report": report,
         "problems": problems,
+        "fewer_compounds_than_folds": few,
         "skipped": skipped,
     });
     write_text(
@@ -233,6 +265,13 @@ fn write_outputs(
         &serde_json::to_string_pretty(&json).unwrap_or_default(),
     )?;
     let mut md = markdown(report);
+    if !few.is_empty() {
+        let list: Vec<String> = few.iter().map(|(t, n)| format!("{t} ({n})")).collect();
+        md.push_str(&format!(
+            "\nTargets with fewer compounds than folds (some folds test none of them): {}.\n",
+            list.join(", ")
+        ));
+    }
     for p in problems {
         md.push_str(&format!("\n- incomplete: {p}"));
     }

@@ -22,6 +22,12 @@ rm -rf "$T/dockpy/rdkit-stubs" "$T/dockpy/rdkit/Contrib" "$T/dockpy/rdkit/sping"
 find "$T/dockpy" -name '*.so*' -type f -exec strip --strip-unneeded {} +
 tar -C "$T" -cf - dockpy | xz -9 -T0 >"$HERE/work/py/dockpy.tar.xz"
 rm -rf "$T"
+# The Vina receptors of data/fepplus, prepared by tools/dock/fepplus.sh from the source
+# (which the device does not have): tools/dock/device_fepplus.sh docks into them.
+if ls "$HERE"/work/fepplus/*/receptor.pdbqt >/dev/null 2>&1; then
+  (cd "$HERE/work/fepplus" && tar -cf - */receptor.pdbqt --transform 's,^,work/,') \
+    | xz -9 -T0 >"$HERE/work/fepplus_pdbqt.tar.xz"
+fi
 cargo build --release
 xz -6 -kc target/release/multipose > "$HERE/work/multipose.xz"
 ls -la "$HERE/work/py/dockpy.tar.xz" "$HERE/work/multipose.xz"

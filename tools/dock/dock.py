@@ -577,6 +577,10 @@ POLARIS_NOTE = (
     " and MERS-CoV Mpro) docked from SMILES by `multipose dock` (`tools/dock/polaris.sh`),"
     " and `polaris/embedded/` with one RDKit conformer per compound for ligand-only models;"
     " state, settings and provenance in `polaris/README.md`."
+    "\n\n`fepplus/`: Schrödinger's public FEP+ benchmark (62 congeneric series on 28 proteins,"
+    " ΔG in kcal/mol, FEP+ 21.4's predictions beside as `fep_plus.csv`), one target folder per"
+    " series, made by `tools/dock/fepplus.sh`; folding of duplicate records, failures and"
+    " state in `fepplus/README.md`."
 )
 
 

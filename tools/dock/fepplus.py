@@ -279,6 +279,72 @@ def compress(plain: Path) -> None:
     plain.unlink()
 
 
+def read_gz(path: Path) -> list[Chem.Mol]:
+    with gzip.open(path, "rb") as fh:
+        return [m for m in Chem.ForwardSDMolSupplier(fh, removeHs=False, sanitize=True)]
+
+
+def existing_task(task: dict) -> dict:
+    """Add Vina poses to a poses file that has only its modelled records (`--from-poses`):
+    record 0 is docked as `compound_task` docks the primary record."""
+    RDLogger.DisableLog("rdApp.*")
+    t0 = time.time()
+    out = Path(task["out"])
+    mols = read_gz(out)
+    if any(m is None for m in mols):
+        return {"failed": "a record of the poses file does not parse", "n_vina": 0, "written": 0}
+    name = mols[0].GetProp("_Name")
+    modelled = []
+    for m in mols:
+        if m.GetProp("pose_source") != "reference":
+            break
+        score = float(m.GetProp("vina_score")) if m.HasProp("vina_score") else None
+        modelled.append((m, "reference", score, float(m.GetProp("rmsd_to_reference"))))
+    try:
+        docked = dock_one(Path(task["receptor"]), mols[0], name, "reference")["records"][1:]
+    except Exception as e:  # noqa: BLE001 (Vina/meeko raise many types)
+        return {"failed": f"docking failed ({type(e).__name__}: {e})".replace("\n", " ")[:400],
+                "n_vina": 0, "written": len(mols), "seconds": round(time.time() - t0, 1)}
+    plain = out.with_suffix("")
+    write_sdf(plain, name, modelled + docked)
+    compress(plain)
+    return {"written": len(modelled) + len(docked), "n_vina": len(docked), "failed": None,
+            "scores": [x[2] for x in modelled + docked], "seconds": round(time.time() - t0, 1)}
+
+
+def dock_existing(args) -> int:
+    """`--from-poses`: dock every compound of `args.out` without Vina poses into the
+    receptor PDBQTs under `args.work/<series>/` (prepared by an earlier run with the
+    source): what a device call needs without the source archive."""
+    t_start = time.time()
+    tasks = []
+    for d in sorted(p for p in args.out.iterdir() if (p / "poses").is_dir()):
+        if args.series and d.name not in args.series.split(","):
+            continue
+        rec = args.work / d.name / "receptor.pdbqt"
+        for f in sorted((d / "poses").glob("*.sdf.gz")):
+            if not rec.exists() or poses_done(f, False):
+                continue
+            tasks.append({"series": d.name, "out": str(f), "receptor": str(rec),
+                          "cost": read_gz(f)[0].GetNumHeavyAtoms()})
+    tasks.sort(key=lambda t: -t["cost"])
+    log(f"[fepplus] {len(tasks)} compounds to dock from their poses files, {args.jobs} worker(s)")
+    results = args.work / "docked_from_poses.jsonl"
+    n = {"done": 0}
+
+    def done(task, res):
+        n["done"] += 1
+        with open(results, "a") as fh:
+            fh.write(json.dumps({"series": task["series"], "file": Path(task["out"]).name, **res}) + "\n")
+        log(f"[fepplus {task['series']}] {Path(task['out']).name}: {res['n_vina']} Vina poses"
+            + (f" FAILED: {res['failed']}" if res.get("failed") else "")
+            + f", {res.get('seconds', 0)} s [{n['done']}/{len(tasks)} at {time.time() - t_start:.0f} s]")
+    deadline_at = t_start + args.deadline if args.deadline else None
+    left = run_tasks(existing_task, tasks, args.jobs, deadline_at, done)
+    log(f"[fepplus] {len(left)} compounds not started (deadline); wall {time.time() - t_start:.0f} s")
+    return 0
+
+
 def poses_done(path: Path, score_only: bool) -> bool:
     """Whether an existing poses file already holds what this run would write."""
     if path.with_suffix("").exists() and not path.exists():
@@ -370,8 +436,13 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=1, help="compounds in parallel (one Vina CPU each)")
     ap.add_argument("--score-only", action="store_true", help="modelled poses and their Vina scores only")
     ap.add_argument("--deadline", type=float, default=None, help="start no compound after this many seconds")
+    ap.add_argument("--from-poses", action="store_true",
+                    help="dock the compounds of --out that lack Vina poses into the receptors under "
+                         "--work, without the source (device calls)")
     args = ap.parse_args()
     RDLogger.DisableLog("rdApp.*")
+    if args.from_poses:
+        return dock_existing(args)
     t_start = time.time()
     root = unpack(args.src, args.work)
     series = sorted(p.name for p in root.iterdir() if (p / "ligands.sdf").exists())
@@ -427,14 +498,24 @@ def main() -> int:
     left = run_tasks(compound_task, tasks, args.jobs, deadline_at, done)
     save()
     shutil.copyfile(root / "LICENSE", args.out / "LICENSE")
-    write_tables(args.out, prepared, summary, receptors)
+    write_tables(args.out, prepared, summary, receptors, args.work)
     log(f"[fepplus] {len(left)} compounds not started (deadline); wall {time.time() - t_start:.0f} s")
     return 0
 
 
-def write_tables(out: Path, prepared: dict, summary: dict, receptors: dict) -> None:
-    """failures.csv, folding.csv and series.csv over every series of this run."""
+def write_tables(out: Path, prepared: dict, summary: dict, receptors: dict, work: Path) -> None:
+    """failures.csv, folding.csv and series.csv over every series of this run (docking
+    failures of `--from-poses` calls included, their last result per compound)."""
     failures, folding, rows = [], [], []
+    from_poses: dict = {}
+    log_path = work / "docked_from_poses.jsonl"
+    if log_path.exists():
+        last = {}
+        for line in log_path.read_text().splitlines():
+            r = json.loads(line)
+            last[(r["series"], r["file"])] = r
+        for (s, _), r in sorted(last.items()):
+            from_poses.setdefault(s, []).append(r)
     for s, p in prepared.items():
         failures += p["failures"]
         folding += p["folding"]
@@ -443,8 +524,11 @@ def write_tables(out: Path, prepared: dict, summary: dict, receptors: dict) -> N
         for cid, res in sorted(summary["compounds"].get(s, {}).items()):
             if res.get("failed"):
                 failures.append([s, cid, res["failed"]])
-        done = summary["compounds"].get(s, {})
-        rows.append([s, p["records"], p["compounds"], sum(1 for r in done.values() if r["n_vina"] > 0),
+        for res in from_poses.get(s, []):
+            if res.get("failed"):
+                failures.append([s, res["file"].removesuffix(".sdf.gz"), res["failed"]])
+        docked = sum(poses_done(f, False) for f in (out / s / "poses").glob("*.sdf.gz"))
+        rows.append([s, p["records"], p["compounds"], docked,
                      p["receptor"]["atoms_kept"], p["receptor"]["residues_kept"],
                      "; ".join(receptors.get(s, {}).get("left_out", []))])
     write_csv(out / "failures.csv", ["series", "record_or_compound", "reason"], sorted(failures))
