@@ -209,13 +209,13 @@ fn benchmark_end_to_end_on_two_real_targets_and_reuses_finished_runs() {
     let dir = two_targets("bench");
     std::fs::remove_dir_all(dir.join("orphan")).unwrap();
     let out = dir.join("out");
-    let run = |arms: &str, seeds: &str| {
+    let run_with = |arms: &str, seeds: &str, folds: &str, epochs: &str| {
         Command::new(env!("CARGO_BIN_EXE_multipose"))
             .args(["benchmark", "--data"])
             .arg(&dir)
             .arg("--out")
             .arg(&out)
-            .args(["--folds", "2", "--arms", arms, "--seeds", seeds])
+            .args(["--folds", folds, "--arms", arms, "--seeds", seeds])
             .args(["--samples", "50"])
             .args(["--model.hidden_channels", "8", "--model.num_filters", "8"])
             .args([
@@ -225,10 +225,11 @@ fn benchmark_end_to_end_on_two_real_targets_and_reuses_finished_runs() {
                 "8",
             ])
             .args(["--model.cutoff", "4.0", "--data.pocket_radius", "4.0"])
-            .args(["--optim.epochs", "1", "--data.min_target_size", "3"])
+            .args(["--optim.epochs", epochs, "--data.min_target_size", "3"])
             .output()
             .unwrap()
     };
+    let run = |arms: &str, seeds: &str| run_with(arms, seeds, "2", "1");
     let first = run("vina,single_top,mean", "1");
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert!(first.status.success(), "{stderr}");
@@ -275,4 +276,29 @@ fn benchmark_end_to_end_on_two_real_targets_and_reuses_finished_runs() {
         results["report"]["arms"][0]["runs"],
         serde_json::json!([4, 4])
     );
+    // Changed settings or folds are refused before anything is written: the finished
+    // report and the runs' split files stay as they were.
+    let kept = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    let before = [
+        kept("results.json"),
+        kept("benchmark.md"),
+        kept("base_config.toml"),
+        kept("mean/fold0.split.json"),
+    ];
+    for (folds, epochs, why) in [("2", "2", "other settings"), ("3", "1", "other compounds")] {
+        let refused = run_with("mean", "1", folds, epochs);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(why) && stderr.contains("nothing was changed"),
+            "{stderr}"
+        );
+        let after = [
+            kept("results.json"),
+            kept("benchmark.md"),
+            kept("base_config.toml"),
+            kept("mean/fold0.split.json"),
+        ];
+        assert_eq!(after, before);
+    }
 }

@@ -16,7 +16,9 @@ pub use report::{
     ArmReport, ArmScores, KCAL_PER_P, Report, Scored, build, fep_plus_predictions, markdown,
     read_test_predictions, vina_predictions,
 };
-pub use runner::{Outcome, Regime, RunSpec, fold_splits, plan_runs, run_all, run_config};
+pub use runner::{
+    Outcome, Regime, RunSpec, fold_splits, plan_runs, prepare_runs, run_all, run_config,
+};
 pub use variant::{ArmObjective, Variant};
 
 use crate::error::{Error, Result};
@@ -81,11 +83,6 @@ pub fn run(
         ));
     }
     let data = crate::dataset::open(&plan.base.data.path, &dataset_options(&plan.base))?;
-    std::fs::create_dir_all(&plan.out).map_err(|source| Error::Io {
-        path: plan.out.clone(),
-        source,
-    })?;
-    write_text(&plan.out.join("base_config.toml"), &plan.base.to_toml()?)?;
     let splits = fold_splits(&plan.base, &data.compounds, plan.folds, plan.regime)?;
     let runs = plan_runs(
         &plan.base,
@@ -94,6 +91,12 @@ pub fn run(
         (&splits, plan.seeds),
         &plan.out,
     )?;
+    std::fs::create_dir_all(&plan.out).map_err(|source| Error::Io {
+        path: plan.out.clone(),
+        source,
+    })?;
+    prepare_runs(&runs)?;
+    write_text(&plan.out.join("base_config.toml"), &plan.base.to_toml()?)?;
     progress(&format!(
         "{} compounds in {} targets; {} training runs ({} arms x {} folds x {} seeds), {} at a time",
         data.compounds.len(),

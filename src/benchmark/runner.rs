@@ -25,6 +25,8 @@ pub struct RunSpec {
     pub dir: PathBuf,
     /// The complete configuration of the run.
     pub config: TrainConfig,
+    /// Its split file (`OUT/<arm>/fold<k>.split.json`) and the ids it must hold.
+    pub split: (PathBuf, String),
 }
 
 /// How a run ended.
@@ -94,8 +96,8 @@ pub fn fold_splits(
         .collect()
 }
 
-/// Writes the split files of every fold and arm (ids of the compounds the arm can use)
-/// and returns the runs: `members` per arm and fold, which differ only in their training
+/// The runs, each with the split file it reads (ids of the compounds the arm can use,
+/// written by [`prepare_runs`]): `members` per arm and fold, which differ only in their training
 /// seed. `compounds` is the dataset with all poses; compounds without a docked pose are
 /// left out of the arms that need one.
 pub fn plan_runs(
@@ -119,9 +121,7 @@ pub fn plan_runs(
                 "train": ids(&split.train), "val": ids(&split.val), "test": ids(&split.test),
             });
             let arm_dir = out.join(arm.name());
-            create_dir(&arm_dir)?;
             let split_file = arm_dir.join(format!("fold{fold}.split.json"));
-            crate::train::write_text(&split_file, &json.to_string())?;
             for member in 0..members.max(1) {
                 let mut config = run_config(base, arm, &split_file)?;
                 config.optim.seed = base.optim.seed.wrapping_add(member as u64);
@@ -131,11 +131,50 @@ pub fn plan_runs(
                     member,
                     dir: arm_dir.join(run_name(fold, member)),
                     config,
+                    split: (split_file.clone(), json.to_string()),
                 });
             }
         }
     }
     Ok(runs)
+}
+
+/// Checks every planned run against what `--out` already holds, then writes the split
+/// files. A run folder is reused only when its configuration and its fold's ids are the
+/// planned ones; when any differs (other settings, other folds, changed data) nothing is
+/// written and the error names every such run, so a finished benchmark's folders and
+/// report stay as they are.
+pub fn prepare_runs(runs: &[RunSpec]) -> Result<()> {
+    let mut conflicts = Vec::new();
+    for run in runs {
+        let files = crate::train::RunDir::new(&run.dir);
+        let Ok(text) = std::fs::read_to_string(files.config()) else {
+            continue;
+        };
+        if TrainConfig::from_toml(&text, &[])?.to_toml()? != run.config.to_toml()? {
+            conflicts.push(format!("{}: other settings", run.dir.display()));
+            continue;
+        }
+        let (path, ids) = &run.split;
+        if std::fs::read_to_string(path).is_ok_and(|old| old != *ids) {
+            conflicts.push(format!(
+                "{}: its fold holds other compounds (--folds, the grouping or the data changed)",
+                run.dir.display()
+            ));
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(Error::InvalidConfig(format!(
+            "{} run folder(s) were made with other settings or folds; nothing was changed. Remove them or choose another --out:\n  {}",
+            conflicts.len(),
+            conflicts.join("\n  ")
+        )));
+    }
+    for run in runs {
+        create_dir(run.split.0.parent().unwrap_or(Path::new(".")))?;
+        crate::train::write_text(&run.split.0, &run.split.1)?;
+    }
+    Ok(())
 }
 
 /// `fold<k>` for the first member (the folder name of a benchmark without ensembles),

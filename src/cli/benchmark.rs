@@ -13,8 +13,11 @@ pub struct BenchmarkArgs {
     #[arg(long, default_value = "data/plb")]
     data: PathBuf,
     /// Output folder: `<arm>/fold<k>` run folders, results.json, benchmark.md and
-    /// per_target_{rho,mae}.{png,svg}. Finished runs found here are reused, so an interrupted
-    /// benchmark continues where it stopped.
+    /// per_target_{rho,mae}.{png,svg}. A run found here is reused (finished) or resumed
+    /// (interrupted) only when its configuration and its fold's compound ids equal the
+    /// planned ones, so an interrupted benchmark continues where it stopped; if any run
+    /// folder differs (other settings, --folds, grouping or data), the benchmark stops
+    /// before writing anything and names those folders.
     #[arg(long, default_value = "runs/benchmark")]
     out: PathBuf,
     /// Base training configuration (TOML) shared by every arm; `--section.key value`
