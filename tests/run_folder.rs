@@ -381,3 +381,47 @@ fn an_override_without_its_value_does_not_swallow_the_next_option() {
     );
     assert!(!base.join("x").exists());
 }
+
+#[test]
+fn a_new_run_refuses_a_folder_of_other_files_or_of_a_run_without_its_checkpoint() {
+    let base = setup("fresh", "none");
+    // A folder of the user's own files: nothing in it is overwritten or appended to.
+    let mine = base.join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("predictions.csv"), "my notes\n").unwrap();
+    let refused = train(&base, "mine", None);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("is not empty") && text(&refused).contains("predictions.csv"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(
+        std::fs::read_to_string(mine.join("predictions.csv")).unwrap(),
+        "my notes\n"
+    );
+    // A finished run whose checkpoint/ was deleted: neither trained into again (which
+    // would append epochs 1, 2, ... to its metrics.jsonl) nor resumed.
+    let done = train(&base, "run", None);
+    assert!(done.status.success(), "{}", text(&done));
+    std::fs::remove_dir_all(base.join("run/checkpoint")).unwrap();
+    let metrics = std::fs::read_to_string(base.join("run/metrics.jsonl")).unwrap();
+    let again = train(&base, "run", None);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("checkpoint"), "{}", text(&again));
+    assert_eq!(
+        std::fs::read_to_string(base.join("run/metrics.jsonl")).unwrap(),
+        metrics
+    );
+    let resumed = multipose(&["train", "--resume", "run", "--quiet"], &base, None);
+    assert!(!resumed.status.success());
+    assert!(
+        text(&resumed).contains("checkpoint/ was deleted"),
+        "{}",
+        text(&resumed)
+    );
+    // An empty folder is fine.
+    std::fs::create_dir_all(base.join("empty")).unwrap();
+    let fresh = train(&base, "empty", None);
+    assert!(fresh.status.success(), "{}", text(&fresh));
+}

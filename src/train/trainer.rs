@@ -81,8 +81,42 @@ pub fn train(config: &TrainConfig, out: &Path, options: &RunOptions) -> Result<S
             out.display()
         )));
     }
+    check_fresh(out)?;
     write_text(&RunDir::new(out).config(), &config.to_toml()?)?;
     run(config, out, None, options)
+}
+
+/// What a run writes before its first epoch ends: a folder holding only these (a run
+/// stopped in epoch 1) may be trained into again.
+const BEFORE_FIRST_EPOCH: [&str; 3] = [".lock", "config.toml", "offsets.json"];
+
+/// Refuses an `--out` that holds anything but a run stopped in its first epoch: a new
+/// run would overwrite the files (predictions.csv) or append to them (metrics.jsonl).
+fn check_fresh(out: &Path) -> Result<()> {
+    let mut foreign: Vec<String> = std::fs::read_dir(out)
+        .map_err(Error::io(out))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !BEFORE_FIRST_EPOCH.contains(&n.as_str()))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.sort();
+    let what = match foreign
+        .iter()
+        .any(|n| n == "metrics.jsonl" || n == "summary.json")
+    {
+        true => {
+            "holds the files of a run without a complete checkpoint (checkpoint/ deleted, or its first one never written), which cannot be resumed"
+        }
+        false => "is not empty",
+    };
+    Err(Error::InvalidConfig(format!(
+        "{} {what} ({}); a run folder must be new, empty, or a run to continue with --resume: choose another --out or empty it",
+        out.display(),
+        foreign.join(", ")
+    )))
 }
 
 /// Refuses several devices in a process that is not one of their workers: the workers
@@ -125,10 +159,12 @@ pub fn resume_with(out: &Path, epochs: Option<usize>, options: &RunOptions) -> R
     })?;
     check_workers(&config, options)?;
     let checkpoint = dir.checkpoint().ok_or_else(|| {
-        Error::InvalidConfig(format!(
-            "{} has no complete checkpoint (no epoch finished); start it again with `multipose train --out`",
-            out.display()
-        ))
+        let why = match dir.metrics().exists() {
+            // An epoch was recorded: its checkpoint was removed, or writing it failed.
+            true => "has no complete checkpoint although metrics.jsonl records epochs (checkpoint/ was deleted, or writing the first one failed); it cannot be resumed: train into a new --out",
+            false => "has no complete checkpoint (no epoch finished); start it again with `multipose train --out` into it",
+        };
+        Error::InvalidConfig(format!("{} {why}", out.display()))
     })?;
     verify_checkpoint(&checkpoint)?;
     let state_path = checkpoint.join(STATE_FILE);
