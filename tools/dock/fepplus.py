@@ -535,10 +535,23 @@ def write_tables(out: Path, prepared: dict, summary: dict, receptors: dict, work
     write_csv(out / "folding.csv", ["series", "compound_id", "kind", "records", "dG"], sorted(folding))
     write_csv(out / "series.csv", ["series", "records", "compounds", "docked", "receptor_atoms",
                                    "receptor_residues", "left_out_of_vina_receptor"], rows)
-    write_readme(out, rows, failures, folding)
+    docked_rows = [[s, r["file"].removesuffix(".sdf.gz"), r["n_vina"], r.get("seconds", ""), r.get("failed") or ""]
+                   for s, rs in sorted(from_poses.items()) for r in rs]
+    write_csv(out / "docking.csv", ["series", "compound_id", "vina_poses", "seconds", "failed"], docked_rows)
+    write_readme(out, rows, failures, folding, docked_rows)
 
 
-def write_readme(out: Path, rows: list, failures: list, folding: list) -> None:
+def timing(docked_rows: list) -> str:
+    """The docking throughput line of the README (from docking.csv)."""
+    secs = sorted(float(r[3]) for r in docked_rows if r[3] != "" and not r[4])
+    if not secs:
+        return "No compound docked yet."
+    return (f"Docking (`docking.csv`, one Vina CPU per compound on the device machine's 16 Xeon "
+            f"cores, exhaustiveness 8, largest compounds first): {len(secs)} compounds, median "
+            f"{secs[len(secs) // 2]:.0f} s, max {secs[-1]:.0f} s, {sum(secs) / 3600:.1f} CPU-hours.")
+
+
+def write_readme(out: Path, rows: list, failures: list, folding: list, docked_rows: list) -> None:
     """data/fepplus/README.md: what is here, the counts of this state, how to regenerate."""
     records, compounds, docked = (sum(r[k] for r in rows) for k in (1, 2, 3))
     folded = [f for f in folding if f[2] == "folded"]
@@ -572,6 +585,8 @@ records; {len(apart)} compounds share a heavy-atom graph with another of a diffe
 are kept apart); Vina poses for {docked} of {compounds} compounds
 ({'none docked yet: every compound has its modelled poses, scored in place' if docked == 0 else 'the rest have their modelled poses only'}).
 Listed in `failures.csv`: {', '.join(f'{v} {k}' for k, v in sorted(kinds.items())) or 'nothing'}.
+
+{timing(docked_rows)}
 
 Regenerate: `tools/dock/fepplus.sh --score-only` (modelled poses and their scores, minutes),
 then `tools/dock/fepplus.sh --jobs 16` (adds 9 Vina poses per compound; resumable, e.g.
