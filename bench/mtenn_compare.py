@@ -73,8 +73,9 @@ class MemoDistance(torch.nn.Module):
     def forward(self, pos, batch):
         key = hashlib.sha1(pos.detach().cpu().numpy().tobytes()).hexdigest()
         if key not in self.memo:
-            pairs, _ = fast_radius_edges(pos, torch.zeros_like(batch, dtype=torch.long),
-                                         self.cutoff, self.max_nb - 1)
+            # One graph per call; `batch` may live on the CPU while pos is on the GPU.
+            single = torch.zeros(pos.shape[0], dtype=torch.long, device=pos.device)
+            pairs, _ = fast_radius_edges(pos, single, self.cutoff, self.max_nb - 1)
             loops = torch.arange(pos.shape[0], device=pos.device).repeat(2, 1)
             self.memo[key] = torch.cat([pairs.to(pos.device), loops], dim=1)
         ei = self.memo[key]

@@ -183,6 +183,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             .arg(format!("--engine={}", case.engine.name()))
             .arg(format!("--combination={}", args.combination))
             .arg(format!("--strategy={}", args.strategy))
+            // Every child times the network asked for (it once fell back to SchNet).
+            .arg(format!("--network={}", args.network.name()))
             .arg(format!("--budget-mib={}", args.budget_mib))
             .arg(format!("--repeats={}", args.repeats))
             .arg(format!("--device={}", args.device))
@@ -356,8 +358,6 @@ fn print_epoch_table(results: &[EpochResult]) {
     }
 }
 
-/// mtenn's model (SchNet 128/128/6/50, cutoff 10 Å) with the flags' strategy and
-/// combination, read out as pIC50, through `train`'s one conversion.
 /// The networks `bench` times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Network {
@@ -365,6 +365,19 @@ enum Network {
     Visnet,
 }
 
+impl Network {
+    /// Its name on the command line.
+    fn name(self) -> &'static str {
+        match self {
+            Network::Schnet => "schnet",
+            Network::Visnet => "visnet",
+        }
+    }
+}
+
+/// mtenn's model (SchNet 128/128/6/50, cutoff 10 Å, or ViSNet at torch_geometric's
+/// defaults) with the flags' strategy and combination, read out as pIC50, through
+/// `train`'s one conversion.
 fn grouped_config(args: &BenchArgs) -> anyhow::Result<GroupedConfig> {
     let mut config = TrainConfig::default();
     let m = &mut config.model;

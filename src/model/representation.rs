@@ -36,6 +36,10 @@ pub struct ActivationBytes {
     pub per_edge: u64,
     /// Per atom.
     pub per_atom: u64,
+    /// Whether a chunk computes the protein–protein part of every pose's complex graph
+    /// once (SchNet: its edge lengths are deduplicated), or every pose's whole complex
+    /// graph (ViSNet: every edge carries its own vectors).
+    pub shares_protein_edges: bool,
 }
 
 impl RepresentationConfig {
@@ -117,16 +121,19 @@ impl RepresentationConfig {
             Self::SchNet(s) => ActivationBytes {
                 per_edge: 4 * (s.num_gaussians + 6 * s.num_filters * s.num_interactions) as u64 / 2,
                 per_atom: 4 * (10 * s.hidden_channels * s.num_interactions) as u64,
+                shares_protein_edges: true,
             },
-            // ViSNet: per layer some twenty-four `[edges, H]`-sized tensors per harmonic
+            // ViSNet: per layer some thirty-two `[edges, H]`-sized tensors per harmonic
             // component plus one (every edge, loops included; candle's autograd keeps each
-            // op's output), and a dozen `[atoms, C, H]` ones. 24 from a TYK2 run: 6.4 GB
-            // peak for 10 poses of 8.5k edges at H = 64, three layers.
+            // op's output), and a dozen `[atoms, C, H]` ones. 32 from an H100 run of
+            // mtenn's size (H = 128, six layers, lmax 1): 61 GB peak for 10 poses of a
+            // 600-atom complex (14.1k edges each); a TYK2 run on the CPU gave 24.
             Self::ViSNet(v) => {
                 let c = 1 + v.harmonics();
                 ActivationBytes {
-                    per_edge: 4 * (v.num_rbf + 24 * c * v.hidden_channels * v.num_layers) as u64,
+                    per_edge: 4 * (v.num_rbf + 32 * c * v.hidden_channels * v.num_layers) as u64,
                     per_atom: 4 * (12 * c * v.hidden_channels * v.num_layers) as u64,
+                    shares_protein_edges: false,
                 }
             }
         }

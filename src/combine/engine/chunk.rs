@@ -132,12 +132,21 @@ pub fn pose_cost(config: &ModelConfig, compound: &CompoundGraphs, pose: usize) -
     let protein_edges = p
         .protein
         .and_then(|i| compound.proteins.get(i))
-        .map_or(0, |g| g.num_edges() as u64)
-        .min(edges);
+        .map_or(0, |g| g.num_edges() as u64);
     let (per_edge, per_atom) = (bytes.per_edge, bytes.per_atom);
-    PoseCost {
-        shared: protein_edges * per_edge,
-        own: (edges - protein_edges) * per_edge + atoms * per_atom,
+    match bytes.shares_protein_edges {
+        true => {
+            let shared = protein_edges.min(edges);
+            PoseCost {
+                shared: shared * per_edge,
+                own: (edges - shared) * per_edge + atoms * per_atom,
+            }
+        }
+        // The protein's own graph once (its energy), every pose's complex whole.
+        false => PoseCost {
+            shared: protein_edges * per_edge,
+            own: edges * per_edge + atoms * per_atom,
+        },
     }
 }
 
@@ -180,6 +189,32 @@ mod tests {
         assert_eq!(sizes(shared + 3 * own), [3, 3, 1]);
         assert_eq!(sizes(shared + 3 * own - 1), [2, 2, 2, 1]);
         assert_eq!(sizes(1), [1; 7], "at least one pose per chunk");
+    }
+
+    #[test]
+    fn visnet_counts_every_pose_complex_whole() {
+        let schnet = ModelConfig::default();
+        let visnet = ModelConfig {
+            representation: crate::model::RepresentationConfig::ViSNet(Default::default()),
+            ..ModelConfig::default()
+        };
+        let c = compound(1, 2);
+        let (s, v) = (pose_cost(&schnet, &c, 0), pose_cost(&visnet, &c, 0));
+        let p = &c.poses[0];
+        let edges = |g: Option<&crate::graph::Graph>| g.map_or(0, |g| g.num_edges() as u64);
+        let own_edges = edges(p.complex.as_ref()) + edges(p.ligand.as_ref());
+        let protein = edges(p.protein.and_then(|i| c.proteins.get(i)));
+        let bytes = visnet.representation.activation_bytes();
+        let atoms: u64 = [p.complex.as_ref(), p.ligand.as_ref()]
+            .iter()
+            .flatten()
+            .map(|g| g.num_atoms() as u64)
+            .sum();
+        assert_eq!(v.own, own_edges * bytes.per_edge + atoms * bytes.per_atom);
+        assert_eq!(v.shared, protein * bytes.per_edge);
+        // SchNet's own part leaves the protein's edges to the shared one.
+        let sb = schnet.representation.activation_bytes();
+        assert!(s.own < own_edges * sb.per_edge + atoms * sb.per_atom);
     }
 
     #[test]
