@@ -301,4 +301,17 @@ fn benchmark_end_to_end_on_two_real_targets_and_reuses_finished_runs() {
         ];
         assert_eq!(after, before);
     }
+    // The same compounds with a pose moved: the data changed under the finished runs.
+    let pose = dir.join("tyk2/poses/lig_ejm_31.sdf");
+    let text = std::fs::read_to_string(&pose).unwrap();
+    let line = text.lines().nth(5).unwrap(); // a carbon (the models see no H)
+    let moved = format!("{}9{}", &line[..9], &line[10..]);
+    std::fs::write(&pose, text.replacen(line, &moved, 1)).unwrap();
+    let refused = run("mean", "1");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("other data"),
+        "{stderr}"
+    );
+    assert_eq!(kept("results.json"), before[0]);
 }

@@ -25,8 +25,10 @@ pub struct RunSpec {
     pub dir: PathBuf,
     /// The complete configuration of the run.
     pub config: TrainConfig,
-    /// Its split file (`OUT/<arm>/fold<k>.split.json`) and the ids it must hold.
-    pub split: (PathBuf, String),
+    /// The files it reads, with the text each must hold: its split file
+    /// (`OUT/<arm>/fold<k>.split.json`, ids) and the fingerprint of the fold's data
+    /// (`fold<k>.data.sha256`).
+    pub inputs: Vec<(PathBuf, String)>,
 }
 
 /// How a run ended.
@@ -117,11 +119,24 @@ pub fn plan_runs(
                     .map(|&i| compounds[i].id.clone())
                     .collect()
             };
+            let all: Vec<usize> = [&split.train, &split.val, &split.test]
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|i| usable(i))
+                .collect();
             let json = serde_json::json!({
                 "train": ids(&split.train), "val": ids(&split.val), "test": ids(&split.test),
             });
             let arm_dir = out.join(arm.name());
             let split_file = arm_dir.join(format!("fold{fold}.split.json"));
+            let inputs = vec![
+                (split_file.clone(), json.to_string()),
+                (
+                    arm_dir.join(format!("fold{fold}.data.sha256")),
+                    fingerprint(compounds, &all),
+                ),
+            ];
             for member in 0..members.max(1) {
                 let mut config = run_config(base, arm, &split_file)?;
                 config.optim.seed = base.optim.seed.wrapping_add(member as u64);
@@ -131,7 +146,7 @@ pub fn plan_runs(
                     member,
                     dir: arm_dir.join(run_name(fold, member)),
                     config,
-                    split: (split_file.clone(), json.to_string()),
+                    inputs: inputs.clone(),
                 });
             }
         }
@@ -155,10 +170,11 @@ pub fn prepare_runs(runs: &[RunSpec]) -> Result<()> {
             conflicts.push(format!("{}: other settings", run.dir.display()));
             continue;
         }
-        let (path, ids) = &run.split;
-        if std::fs::read_to_string(path).is_ok_and(|old| old != *ids) {
+        let changed = (run.inputs.iter())
+            .any(|(path, text)| std::fs::read_to_string(path).map_or(true, |old| old != *text));
+        if changed {
             conflicts.push(format!(
-                "{}: its fold holds other compounds (--folds, the grouping or the data changed)",
+                "{}: its fold holds other compounds or other data (--folds, the grouping or the data changed)",
                 run.dir.display()
             ));
         }
@@ -170,11 +186,34 @@ pub fn prepare_runs(runs: &[RunSpec]) -> Result<()> {
             conflicts.join("\n  ")
         )));
     }
-    for run in runs {
-        create_dir(run.split.0.parent().unwrap_or(Path::new(".")))?;
-        crate::train::write_text(&run.split.0, &run.split.1)?;
+    for (path, text) in runs.iter().flat_map(|r| &r.inputs) {
+        create_dir(path.parent().unwrap_or(Path::new(".")))?;
+        crate::train::write_text(path, text)?;
     }
     Ok(())
+}
+
+/// SHA-256 of what the models see of the compounds `ids`: each one's id, label, and every
+/// pose's elements and coordinates. A run trained on other data (an edited pose file, a
+/// relabelled compound) then no longer matches its split file and is not reused.
+fn fingerprint(compounds: &[CompoundData], ids: &[usize]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for c in ids.iter().map(|&i| &compounds[i]) {
+        h.update(c.id.as_bytes());
+        if let Some(l) = &c.label {
+            h.update(l.value.to_le_bytes());
+            h.update([l.qualifier as u8]);
+        }
+        for p in &c.poses {
+            h.update((p.len() as u64).to_le_bytes());
+            for (z, x) in p.z().iter().zip(p.pos()) {
+                h.update(z.to_le_bytes());
+                x.iter().for_each(|v| h.update(v.to_le_bytes()));
+            }
+        }
+    }
+    format!("{:x}", h.finalize())
 }
 
 /// `fold<k>` for the first member (the folder name of a benchmark without ensembles),
