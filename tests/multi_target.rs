@@ -315,3 +315,28 @@ fn benchmark_end_to_end_on_two_real_targets_and_reuses_finished_runs() {
     );
     assert_eq!(kept("results.json"), before[0]);
 }
+
+#[test]
+fn whole_target_folds_that_leave_a_test_part_empty_are_refused() {
+    let dir = two_targets("emptyfold");
+    std::fs::remove_dir_all(dir.join("orphan")).unwrap();
+    let text = format!(
+        "[data]\npath = {:?}\npocket_radius = 4.0\n[model]\nhidden_channels = 8\nnum_filters = 8\n\
+         num_interactions = 1\nnum_gaussians = 6\ncutoff = 4.0\n[optim]\nepochs = 1\n\
+         [split]\nkind = \"target\"\nfolds = 3\nfold = 2\n",
+        dir.display().to_string()
+    );
+    let config = TrainConfig::from_toml(&text, &[]).unwrap();
+    let options = multipose::train::RunOptions {
+        quiet: true,
+        ..Default::default()
+    };
+    let e = multipose::train::train(&config, &dir.join("run"), &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no test compound") && e.contains("fewer folds"),
+        "{e}"
+    );
+    assert!(!dir.join("run/metrics.jsonl").exists());
+}

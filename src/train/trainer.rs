@@ -450,11 +450,7 @@ fn open(
                 (state, Vec::new())
             }
         };
-    if state.split.train.is_empty() {
-        return Err(Error::InvalidConfig(
-            "the split leaves no training compounds".into(),
-        ));
-    }
+    check_parts(config, &state.split)?;
     Ok(Session {
         prepared,
         params,
@@ -463,6 +459,30 @@ fn open(
         state,
         curve,
     })
+}
+
+/// Refuses a split without training compounds, or a fold whose test part is empty (more
+/// folds than the targets or groups can fill), and says when there are no validation
+/// compounds (early stopping then watches the training loss).
+fn check_parts(config: &TrainConfig, split: &crate::train::Split) -> Result<()> {
+    if split.train.is_empty() {
+        return Err(Error::InvalidConfig(
+            "the split leaves no training compounds".into(),
+        ));
+    }
+    let s = &config.split;
+    if s.folds > 0 && split.test.is_empty() {
+        return Err(Error::InvalidConfig(format!(
+            "split.fold {} of split.folds {} holds no test compound ({} splits fewer targets or groups than folds); use fewer folds",
+            s.fold, s.folds, s.kind
+        )));
+    }
+    if split.val.is_empty() {
+        eprintln!(
+            "warning: the split leaves no validation compounds: the validation loss and early stopping use the training loss"
+        );
+    }
+    Ok(())
 }
 
 /// The learning curve recorded in `metrics.jsonl` lines.
