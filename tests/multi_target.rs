@@ -126,6 +126,20 @@ fn manifest_rows_resolve_relative_paths_and_missing_files_are_listed_by_line() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("set.csv:4"), "{e}");
+    // One pose file listed twice in a cell would count its poses twice: refused.
+    let twice = dir.join("twice.csv");
+    std::fs::write(
+        &twice,
+        "compound_id,target,receptor,poses,value,unit,type
+         lig_ejm_31,tyk2,files/tyk2/receptor.pdb,files/tyk2/poses/lig_ejm_31.sdf; files/tyk2/poses/lig_ejm_31.sdf,0.096,uM,Ki
+",
+    )
+    .unwrap();
+    let e = open(&twice, &options()).unwrap_err().to_string();
+    assert!(
+        e.contains("twice.csv:2") && e.contains("lig_ejm_31.sdf twice"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -67,17 +67,25 @@ impl Entry {
             true => Some(cols.label.label(record)?),
             false => None,
         };
+        let poses: Vec<PathBuf> = (get(cols.poses).split(';'))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| base.join(p))
+            .collect();
+        // Listed twice, a file's poses would count twice in the combination.
+        let mut listed = HashSet::new();
+        if let Some(twice) = poses.iter().find(|p| !listed.insert(*p)) {
+            return Err(format!(
+                "the poses cell lists {} twice",
+                twice.strip_prefix(base).unwrap_or(twice).display()
+            ));
+        }
         Ok(Self {
             id: id.to_string(),
             target: target.to_string(),
             label,
             receptor: base.join(get(cols.receptor)),
-            poses: get(cols.poses)
-                .split(';')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(|p| base.join(p))
-                .collect(),
+            poses,
         })
     }
 }
