@@ -34,15 +34,20 @@ fn compounds(config: &multipose::combine::GroupedConfig) -> Vec<CompoundGraphs> 
         .collect()
 }
 
-/// The batch loss: mean of each compound's MSE on z + shift, plus the pair loss.
-fn batch_loss(model: &multipose::combine::GroupedModel, graphs: &[CompoundGraphs]) -> f64 {
+/// Each compound's read-out value plus its shift, at the current parameters.
+fn shifted(model: &multipose::combine::GroupedModel, graphs: &[CompoundGraphs]) -> Vec<f64> {
     let refs: Vec<&CompoundGraphs> = graphs.iter().collect();
     let preds = model.predict_batch(&refs, &ChunkPolicy::Fixed(64)).unwrap();
-    let z: Vec<f64> = preds
+    preds
         .iter()
         .zip(SHIFTS)
         .map(|(p, s)| p.output + s)
-        .collect();
+        .collect()
+}
+
+/// The batch loss: mean of each compound's MSE on z + shift, plus the pair loss.
+fn batch_loss(model: &multipose::combine::GroupedModel, graphs: &[CompoundGraphs]) -> f64 {
+    let z = shifted(model, graphs);
     let own: f64 = z.iter().zip(LABELS).map(|(z, y)| (z - y).powi(2)).sum();
     own / z.len() as f64 + pair_loss(&members(&z), PAIR_WEIGHT).0
 }
@@ -60,13 +65,7 @@ fn members(z: &[f64]) -> Vec<Member<'static>> {
 /// What the training loop hands the engines: each compound's MSE moved by its shift, plus
 /// the linear term n·∂L_pair/∂zᵢ at the current predictions.
 fn planned(model: &multipose::combine::GroupedModel, graphs: &[CompoundGraphs]) -> Vec<Objective> {
-    let refs: Vec<&CompoundGraphs> = graphs.iter().collect();
-    let preds = model.predict_batch(&refs, &ChunkPolicy::Fixed(64)).unwrap();
-    let z: Vec<f64> = preds
-        .iter()
-        .zip(SHIFTS)
-        .map(|(p, s)| p.output + s)
-        .collect();
+    let z = shifted(model, graphs);
     let (_, grad) = pair_loss(&members(&z), PAIR_WEIGHT);
     (0..graphs.len())
         .map(|i| {

@@ -76,6 +76,15 @@ pub fn read_test_predictions(run_dir: &Path) -> Result<Vec<Scored>> {
 /// reference poses) as pK; a compound without docked poses has its modelled poses'
 /// score in place instead (what a user with only the modelled pose has).
 pub fn vina_predictions(compounds: &[CompoundData]) -> Vec<Scored> {
+    let score = |c: &CompoundData| crate::train::shift::docking_score(c).ok();
+    scored_where(compounds, |c| score(c).map(|s| -s / KCAL_PER_P))
+}
+
+/// The compounds with an exact label for which `predict` has a value, scored by it.
+fn scored_where(
+    compounds: &[CompoundData],
+    predict: impl Fn(&CompoundData) -> Option<f64>,
+) -> Vec<Scored> {
     compounds
         .iter()
         .filter_map(|c| {
@@ -83,11 +92,10 @@ pub fn vina_predictions(compounds: &[CompoundData]) -> Vec<Scored> {
                 .label
                 .as_ref()
                 .filter(|l| l.qualifier == Qualifier::Exact)?;
-            let best = crate::train::shift::docking_score(c).ok()?;
             Some(Scored {
                 id: c.id.clone(),
                 target: c.target.clone(),
-                prediction: -best / KCAL_PER_P,
+                prediction: predict(c)?,
                 label: l.value,
             })
         })
@@ -138,21 +146,7 @@ pub fn fep_plus_predictions(root: &Path, compounds: &[CompoundData]) -> Result<V
             root.display()
         )));
     }
-    Ok(compounds
-        .iter()
-        .filter_map(|c| {
-            let l = c
-                .label
-                .as_ref()
-                .filter(|l| l.qualifier == Qualifier::Exact)?;
-            Some(Scored {
-                id: c.id.clone(),
-                target: c.target.clone(),
-                prediction: *predicted.get(&c.id)?,
-                label: l.value,
-            })
-        })
-        .collect())
+    Ok(scored_where(compounds, |c| predicted.get(&c.id).copied()))
 }
 
 /// One arm's scores.
