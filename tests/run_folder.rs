@@ -425,3 +425,35 @@ fn a_new_run_refuses_a_folder_of_other_files_or_of_a_run_without_its_checkpoint(
     let fresh = train(&base, "empty", None);
     assert!(fresh.status.success(), "{}", text(&fresh));
 }
+
+#[test]
+fn an_ensemble_of_runs_that_read_their_data_differently_is_refused() {
+    let base = setup("ensemble-data", "none");
+    let a = train_with(&base, "a", &["--data.pocket_radius", "5.0"], None);
+    let b = train_with(&base, "b", &["--data.pocket_radius", "7.0"], None);
+    assert!(a.status.success() && b.status.success(), "{}", text(&b));
+    for (first, second) in [("a", "b"), ("b", "a")] {
+        let out = multipose(
+            &[
+                "predict", "--model", first, "--model", second, "data", "--out", "p.csv",
+            ],
+            &base,
+            None,
+        );
+        assert!(!out.status.success());
+        let e = text(&out);
+        assert!(
+            e.contains("data.pocket_radius") && e.contains("separately"),
+            "{e}"
+        );
+    }
+    // Runs that agree still make an ensemble.
+    let same = multipose(
+        &[
+            "predict", "--model", "a", "--model", "a", "data", "--out", "p.csv",
+        ],
+        &base,
+        None,
+    );
+    assert!(same.status.success(), "{}", text(&same));
+}

@@ -202,7 +202,8 @@ impl Ensemble {
         poses: &Bound<'_, PyAny>,
         target: Option<String>,
     ) -> PyResult<Prediction> {
-        let data = load_poses(receptor, target, poses, &data_settings(&self.members))?;
+        let settings = data_settings(&self.members).map_err(to_py)?;
+        let data = load_poses(receptor, target, poses, &settings)?;
         let preds = predict_members(&self.members, &data.compounds).map_err(to_py)?;
         let mut compounds = Vec::new();
         let mut rows = Vec::new();

@@ -46,7 +46,7 @@ fn predict_all(
             );
         }
     }
-    let d = data_settings(&models);
+    let d = data_settings(&models)?;
     let data = args.data.load(d.poses, d.pocket(), labels_required)?;
     let started = std::time::Instant::now();
     let ensembles = predict_members(&models, &data.compounds)?;

@@ -109,13 +109,46 @@ impl Member {
 }
 
 /// The data settings an ensemble predicts with (pose selection, pocket, hydrogens): the
-/// first run's, else the training defaults.
-pub fn data_settings(members: &[(PathBuf, Member)]) -> DataConfig {
-    members
+/// runs', else the training defaults. Runs that read their data differently cannot share
+/// one loaded dataset: an error names them and the setting (each member must see what it
+/// was trained on).
+pub fn data_settings(members: &[(PathBuf, Member)]) -> Result<DataConfig> {
+    let mut runs = members
         .iter()
-        .find_map(|(_, m)| m.data_config())
-        .cloned()
-        .unwrap_or_default()
+        .filter_map(|(p, m)| m.data_config().map(|d| (p, d)));
+    let Some((first_path, first)) = runs.next() else {
+        return Ok(DataConfig::default());
+    };
+    for (path, d) in runs {
+        let differs = [
+            (
+                "data.poses",
+                d.poses != first.poses,
+                format!("{}", d.poses),
+                format!("{}", first.poses),
+            ),
+            (
+                "data.pocket_radius",
+                d.pocket_radius != first.pocket_radius,
+                d.pocket_radius.to_string(),
+                first.pocket_radius.to_string(),
+            ),
+            (
+                "data.keep_hydrogens",
+                d.keep_hydrogens != first.keep_hydrogens,
+                d.keep_hydrogens.to_string(),
+                first.keep_hydrogens.to_string(),
+            ),
+        ];
+        if let Some((key, _, theirs, ours)) = differs.into_iter().find(|x| x.1) {
+            return Err(Error::InvalidConfig(format!(
+                "the models read their data differently: {} has {key} = {ours}, {} has {theirs}; predict with them separately",
+                first_path.display(),
+                path.display()
+            )));
+        }
+    }
+    Ok(first.clone())
 }
 
 /// Per compound, the ensemble (mean ± std) of every member's prediction.
