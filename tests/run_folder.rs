@@ -457,3 +457,38 @@ fn an_ensemble_of_runs_that_read_their_data_differently_is_refused() {
     );
     assert!(same.status.success(), "{}", text(&same));
 }
+
+#[test]
+fn predict_refuses_a_run_whose_config_was_edited_after_training() {
+    let base = setup("edited", "none");
+    let run = train(&base, "run", None);
+    assert!(run.status.success(), "{}", text(&run));
+    let config = base.join("run/config.toml");
+    let saved = std::fs::read_to_string(&config).unwrap();
+    assert!(saved.contains("combination = \"max\""), "{saved}");
+    std::fs::write(
+        &config,
+        saved.replace("combination = \"max\"", "combination = \"mean\""),
+    )
+    .unwrap();
+    for verb in ["predict", "evaluate"] {
+        let out = multipose(
+            &[verb, "--model", "run", "data", "--out", "p.csv"],
+            &base,
+            None,
+        );
+        assert!(!out.status.success(), "{verb} accepted the edit");
+        let e = text(&out);
+        assert!(
+            e.contains("config.toml") && e.contains("model.combination"),
+            "{e}"
+        );
+    }
+    std::fs::write(&config, &saved).unwrap();
+    let restored = multipose(
+        &["predict", "--model", "run", "data", "--out", "p.csv"],
+        &base,
+        None,
+    );
+    assert!(restored.status.success(), "{}", text(&restored));
+}

@@ -33,6 +33,7 @@ impl TrainedModel {
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let run = RunDir::new(dir);
         let config = run.read_config()?;
+        super::trainer::check_unedited(&run, &config)?;
         let grouped = grouped_config(&config, stored_assay(&config))?;
         let mut params = Params::new(DType::F32, device);
         let mut model = GroupedModel::new(&grouped, &params)?;

@@ -259,6 +259,39 @@ fn changed_keys(a: &str, b: &str, skip: &[&str]) -> Result<Vec<String>> {
         .collect())
 }
 
+/// Refuses a run whose `config.toml` no longer says what its weights were trained with
+/// (a hand edit: `combination = "max"` made `"mean"` would predict with another model);
+/// the epoch count may differ (a resume extends it). Runs without a checkpoint, or of an
+/// older version that did not record their configuration, are not checked.
+pub(super) fn check_unedited(dir: &RunDir, config: &TrainConfig) -> Result<()> {
+    let Some(checkpoint) = dir.checkpoint() else {
+        return Ok(());
+    };
+    let state_path = checkpoint.join(STATE_FILE);
+    let Ok(text) = std::fs::read_to_string(&state_path) else {
+        return Ok(());
+    };
+    let state: State = serde_json::from_str(&text).map_err(|e| Error::Parse {
+        path: state_path.clone(),
+        line: e.line(),
+        message: e.to_string(),
+    })?;
+    if state.config.is_empty() {
+        return Ok(());
+    }
+    let changed = changed_keys(&state.config, &config.to_toml()?, &["optim.epochs"])?;
+    match changed.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Input {
+            path: dir.config(),
+            message: format!(
+                "differs from the configuration its weights were trained with ({}); restore it to predict with this run",
+                changed.join(", ")
+            ),
+        }),
+    }
+}
+
 /// Whether `out` holds a run that has finished at least one epoch.
 pub fn holds_run(out: &Path) -> bool {
     RunDir::new(out).holds_run()
