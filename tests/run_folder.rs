@@ -492,3 +492,50 @@ fn predict_refuses_a_run_whose_config_was_edited_after_training() {
     );
     assert!(restored.status.success(), "{}", text(&restored));
 }
+
+#[test]
+fn predict_warns_of_a_ligand_far_from_its_receptor_without_a_pocket_crop() {
+    let base = setup("far", "none");
+    let run = train(&base, "run", None);
+    assert!(run.status.success(), "{}", text(&run));
+    let far = base.join("far");
+    std::fs::create_dir_all(far.join("poses")).unwrap();
+    std::fs::copy(base.join("data/receptor.pdb"), far.join("receptor.pdb")).unwrap();
+    let text_sdf = std::fs::read_to_string(base.join("data/poses/lig_ejm_31.sdf")).unwrap();
+    let first = text_sdf.split_inclusive("$$$$\n").next().unwrap();
+    // Every atom line moved 60 Å along x: the pose is out of the receptor's frame.
+    let moved: Vec<String> = first
+        .lines()
+        .map(
+            |l| match l.len() > 40 && l[..10].trim().parse::<f64>().is_ok() {
+                true => format!(
+                    "{:10.4}{}",
+                    l[..10].trim().parse::<f64>().unwrap() + 60.0,
+                    &l[10..]
+                ),
+                false => l.to_string(),
+            },
+        )
+        .collect();
+    std::fs::write(far.join("poses/lig_ejm_31.sdf"), moved.join("\n") + "\n").unwrap();
+    let out = multipose(
+        &[
+            "predict",
+            "--model",
+            "run",
+            "far",
+            "--pocket-radius",
+            "0",
+            "--out",
+            "p.csv",
+        ],
+        &base,
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("warning") && text(&out).contains("no protein atom within"),
+        "{}",
+        text(&out)
+    );
+}

@@ -48,6 +48,8 @@ fn predict_all(
     }
     let d = data_settings(&models)?;
     let data = args.data.load(d.poses, d.pocket(), labels_required)?;
+    // A pose far from its receptor (a frame mismatch) predicts a number all the same: say so.
+    multipose::train::report_warnings(&data.compounds);
     let started = std::time::Instant::now();
     let ensembles = predict_members(&models, &data.compounds)?;
     let poses: usize = data.compounds.iter().map(|c| c.poses.len()).sum::<usize>() * models.len();

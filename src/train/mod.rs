@@ -36,7 +36,7 @@ pub use import::{Inferred, import_mtenn, infer, mtenn_config_overrides, mtenn_se
 pub use optim::{Optimizer, OptimizerKind};
 pub use prepare::{
     Prepared, dataset_options, engine_config, grouped_config, make_split, make_split_grouped,
-    prepare, split_groups,
+    prepare, report_warnings, split_groups,
 };
 pub use report::Summary;
 pub use run_dir::{BEST_WEIGHTS, LAST_WEIGHTS, Plot, RunDir};

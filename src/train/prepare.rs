@@ -105,7 +105,7 @@ pub fn dataset_options(config: &TrainConfig) -> DatasetSpec {
 
 /// Prints the compounds' data warnings (implausible geometry, poses with other atoms),
 /// the first few in full; `multipose inspect` lists them all.
-fn report_warnings(compounds: &[CompoundData]) {
+pub fn report_warnings(compounds: &[CompoundData]) {
     const SHOWN: usize = 10;
     let all: Vec<String> = compounds
         .iter()
