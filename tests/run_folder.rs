@@ -539,3 +539,30 @@ fn predict_warns_of_a_ligand_far_from_its_receptor_without_a_pocket_crop() {
         text(&out)
     );
 }
+
+#[test]
+fn predict_checks_its_out_path_before_predicting() {
+    let base = setup("unwritable", "none");
+    let run = train(&base, "run", None);
+    assert!(run.status.success(), "{}", text(&run));
+    let out = multipose(
+        &[
+            "predict",
+            "--model",
+            "run",
+            "data",
+            "--out",
+            "no/such/dir/p.csv",
+        ],
+        &base,
+        None,
+    );
+    assert!(!out.status.success());
+    let e = text(&out);
+    assert!(
+        e.contains("--out") && e.contains("no/such/dir/p.csv"),
+        "{e}"
+    );
+    // Refused before the models ran: nothing about predicted compounds was printed.
+    assert!(!e.contains("poses/s"), "{e}");
+}

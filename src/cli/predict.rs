@@ -132,12 +132,32 @@ fn write_outputs(
     Ok(())
 }
 
+/// Fails at once, before any prediction, when `--out` (or its poses file) cannot be
+/// written: a long prediction must not end in a path error.
+fn check_writable(out: Option<&Path>) -> anyhow::Result<()> {
+    let Some(path) = out else { return Ok(()) };
+    for p in [path.to_path_buf(), path.with_extension("poses.csv")] {
+        let existed = p.exists();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&p)
+            .with_context(|| format!("--out: cannot write {}", p.display()))?;
+        if !existed {
+            std::fs::remove_file(&p).ok();
+        }
+    }
+    Ok(())
+}
+
 pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
+    check_writable(args.out.as_deref())?;
     let (compounds, preds) = predict_all(&args, false)?;
     write_outputs(args.out.as_deref(), &compounds, &preds)
 }
 
 pub fn evaluate_cmd(args: PredictArgs) -> anyhow::Result<()> {
+    check_writable(args.out.as_deref())?;
     let (compounds, preds) = predict_all(&args, true)?;
     if compounds.iter().all(|c| c.label.is_none()) {
         anyhow::bail!(
