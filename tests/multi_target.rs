@@ -354,3 +354,32 @@ fn whole_target_folds_that_leave_a_test_part_empty_are_refused() {
     );
     assert!(!dir.join("run/metrics.jsonl").exists());
 }
+
+#[test]
+fn a_benchmark_stopped_by_ctrl_c_exits_130_with_one_message() {
+    let dir = two_targets("ctrlc");
+    std::fs::remove_dir_all(dir.join("orphan")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_multipose"))
+        .args(["benchmark", "--data"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .args(["--folds", "2", "--arms", "mean", "--samples", "20"])
+        .args(["--model.hidden_channels", "8", "--model.num_filters", "8"])
+        .args(["--optim.epochs", "200", "--data.pocket_radius", "4.0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough to be inside the first run, far shorter than 2 x 200 epochs.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(stderr.matches("interrupted").count(), 1, "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}

@@ -70,7 +70,9 @@ pub fn run(args: BenchmarkArgs, overrides: Vec<(String, String)>) -> anyhow::Res
     // Ctrl-C reaches the training children too: they stop resumably, and a rerun of the
     // same command continues.
     let _ = ctrlc::set_handler(move || {
-        eprintln!("\ninterrupt: no new runs; rerun the same command to continue");
+        eprintln!(
+            "\ninterrupted: no new runs start, finished ones are kept; rerun the same command to continue"
+        );
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
     });
     let plan = Plan {
@@ -87,6 +89,10 @@ pub fn run(args: BenchmarkArgs, overrides: Vec<(String, String)>) -> anyhow::Res
     let progress = |line: &str| eprintln!("{line}");
     let done = run_benchmark(&plan, &interrupt, &progress)
         .with_context(|| format!("benchmark into {}", args.out.display()))?;
+    if interrupt.load(std::sync::atomic::Ordering::SeqCst) {
+        // The handler has said what happened and what to do; the finished runs are kept.
+        std::process::exit(130);
+    }
     print!("{}", multipose::benchmark::markdown(&done.report));
     for (id, why) in &done.skipped {
         eprintln!("skipped while loading: {id}: {why}");
