@@ -424,3 +424,42 @@ fn a_killed_rank_stops_the_run_which_then_resumes() {
     resume_one_more(&dir);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn workers_die_with_a_launcher_killed_by_signal_9() {
+    let base = scratch("orphans");
+    let (mut child, _dir) = long_run(&base);
+    let launcher = child.id().to_string();
+    let listed = Command::new("pgrep")
+        .args(["-P", &launcher])
+        .output()
+        .unwrap();
+    let workers: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        workers.len(),
+        2,
+        "two ranks under the launcher: {workers:?}"
+    );
+    Command::new("kill")
+        .args(["-9", &launcher])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    let alive = |pid: &str| {
+        // A zombie (dead, not yet reaped by init) counts as gone.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| !s.split_whitespace().nth(2).is_some_and(|st| st == "Z"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while workers.iter().any(|w| alive(w)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        workers.iter().all(|w| !alive(w)),
+        "workers {workers:?} outlived their launcher"
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}

@@ -138,6 +138,7 @@ fn spawn(launch: &Launch, rank: usize, port: u16) -> Result<Child> {
     // share per rank cut the 2-GPU speed-up from 1.91 to 1.47.
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    die_with_launcher(&mut command);
     command.spawn().map_err(|e| {
         Error::Distributed(format!(
             "starting rank {rank} ({}) as {}: {e}",
@@ -146,6 +147,32 @@ fn spawn(launch: &Launch, rank: usize, port: u16) -> Result<Child> {
         ))
     })
 }
+
+/// Workers die with their launcher, `kill -9` included: the kernel sends each SIGTERM
+/// when the launcher exits (its own process group keeps a terminal's Ctrl-C from reaching
+/// the workers twice, so nothing else would stop them). A launcher gone before the
+/// worker set this up means the worker exits at once.
+#[cfg(target_os = "linux")]
+fn die_with_launcher(command: &mut Command) {
+    let launcher = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
+    // functions (prctl, getppid, _exit).
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(command, move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != launcher {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Elsewhere workers are stopped only by the launcher's own signals.
+#[cfg(not(target_os = "linux"))]
+fn die_with_launcher(_: &mut Command) {}
 
 /// A port free now on this host, for the rendezvous (the OS picks it).
 fn free_port() -> Result<u16> {
