@@ -451,7 +451,7 @@ fn workers_die_with_a_launcher_killed_by_signal_9() {
     let alive = |pid: &str| {
         // A zombie (dead, not yet reaped by init) counts as gone.
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|s| !s.split_whitespace().nth(2).is_some_and(|st| st == "Z"))
+            .is_ok_and(|s| s.split_whitespace().nth(2).is_none_or(|st| st != "Z"))
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while workers.iter().any(|w| alive(w)) && Instant::now() < deadline {
