@@ -26,6 +26,7 @@ fn env(rank: usize, size: usize, port: u16, timeout_s: u64) -> WorkerEnv {
         master_addr: "127.0.0.1".into(),
         master_port: port,
         timeout: Duration::from_secs(timeout_s),
+        secret: "test secret".into(),
     }
 }
 
@@ -462,4 +463,40 @@ fn workers_die_with_a_launcher_killed_by_signal_9() {
         "workers {workers:?} outlived their launcher"
     );
     let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn strangers_at_the_rendezvous_are_dropped_and_the_ranks_still_meet() {
+    let port = free_port();
+    let rank0 = std::thread::spawn(move || {
+        Collective::join(Some(&env(0, 2, port, 20)), &Device::Cpu, "config").map(|c| c.world())
+    });
+    let connect = || loop {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // A browser, a client that says nothing, and a worker of another run (its secret).
+    let mut http = connect();
+    std::io::Write::write_all(&mut http, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let _idle = connect();
+    let other_run = std::thread::spawn(move || {
+        let mut e = env(1, 2, port, 5);
+        e.secret = "another run".into();
+        Collective::join(Some(&e), &Device::Cpu, "config").is_err()
+    });
+    let started = Instant::now();
+    let rank1 = Collective::join(Some(&env(1, 2, port, 20)), &Device::Cpu, "config").unwrap();
+    assert_eq!(rank1.world(), World { rank: 1, size: 2 });
+    assert_eq!(rank0.join().unwrap().unwrap(), World { rank: 0, size: 2 });
+    assert!(
+        other_run.join().unwrap(),
+        "a rank without the secret joined"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the strangers held the rendezvous up for {:?}",
+        started.elapsed()
+    );
 }

@@ -37,6 +37,10 @@ pub struct WorkerEnv {
     /// How long ranks wait for each other at the start (MULTIPOSE_RENDEZVOUS_TIMEOUT,
     /// seconds; 300 by default: a rank may still be loading its data).
     pub timeout: std::time::Duration,
+    /// The run's rendezvous secret (MULTIPOSE_RDV_SECRET, which `multipose train` hands
+    /// every worker it starts; empty when another launcher sets none): a connection that
+    /// does not present it is not one of this run's ranks.
+    pub secret: String,
 }
 
 impl WorkerEnv {
@@ -94,6 +98,7 @@ impl WorkerEnv {
             None => 300,
         };
         Ok(Some(Self {
+            secret: get("MULTIPOSE_RDV_SECRET").unwrap_or_default(),
             world: World { rank, size },
             local_rank,
             master_addr,

@@ -38,9 +38,10 @@ struct Worker {
 /// naming the first rank that failed and how.
 pub fn launch(launch: &Launch, interrupt: &Arc<AtomicBool>) -> Result<()> {
     let port = free_port()?;
+    let secret = new_secret();
     let mut workers: Vec<Worker> = Vec::new();
     for rank in 0..launch.devices.len() {
-        match spawn(launch, rank, port) {
+        match spawn(launch, rank, (port, &secret)) {
             Ok(child) => workers.push(Worker {
                 child,
                 status: None,
@@ -123,7 +124,26 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
-fn spawn(launch: &Launch, rank: usize, port: u16) -> Result<Child> {
+/// A secret for one run's rendezvous, known only to the launcher and its workers.
+fn new_secret() -> String {
+    use sha2::{Digest, Sha256};
+    let mut seed = Vec::new();
+    // The kernel's random bytes where there are some; the clock and the process otherwise.
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let mut b = [0u8; 32];
+        if std::io::Read::read_exact(&mut f, &mut b).is_ok() {
+            seed.extend(b);
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    seed.extend(now.to_le_bytes());
+    seed.extend(std::process::id().to_le_bytes());
+    format!("{:x}", Sha256::digest(&seed))
+}
+
+fn spawn(launch: &Launch, rank: usize, (port, secret): (u16, &str)) -> Result<Child> {
     let mut command = Command::new(&launch.program);
     command
         .args(&launch.args)
@@ -132,6 +152,7 @@ fn spawn(launch: &Launch, rank: usize, port: u16) -> Result<Child> {
         .env("LOCAL_RANK", rank.to_string())
         .env("MASTER_ADDR", "127.0.0.1")
         .env("MASTER_PORT", port.to_string())
+        .env("MULTIPOSE_RDV_SECRET", secret)
         .stdin(Stdio::null());
     // Each rank keeps a thread pool over all cores (no RAYON_NUM_THREADS share, unlike
     // torchrun's OMP_NUM_THREADS=1): measured on 2 H200s of a 32-core host, a 16-thread

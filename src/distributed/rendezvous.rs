@@ -13,7 +13,18 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-const MAGIC: &[u8; 8] = b"MPOSRDV1";
+const MAGIC: &[u8; 8] = b"MPOSRDV2";
+/// Bytes of a greeting: magic, rank, world size, configuration fingerprint, secret digest.
+const HELLO: usize = 8 + 4 + 4 + 8 + 32;
+/// How long rank 0 waits for a connection's greeting: a rank sends it at once, so a client
+/// that says nothing (or not enough) is dropped without holding up the others for long.
+const GREETING_WAIT: Duration = Duration::from_secs(3);
+
+/// SHA-256 of the run's secret, as a greeting carries it.
+fn digest(secret: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(secret.as_bytes()).into()
+}
 
 /// Open connections between this rank and the others: rank 0 holds one per peer (index =
 /// rank; its own slot empty), every other rank one to rank 0 (index 0).
@@ -73,16 +84,18 @@ fn no_link() -> Error {
 }
 
 fn accept_all(env: &WorkerEnv, fingerprint: [u8; 8], deadline: Instant) -> Result<Links> {
-    let addr = format!("0.0.0.0:{}", env.master_port);
+    // Only on the rendezvous address (MASTER_ADDR), not on every interface of the host.
+    let addr = format!("{}:{}", env.master_addr, env.master_port);
     let listener = TcpListener::bind(&addr).map_err(lost(format!(
         "rank 0 cannot listen on {addr} (port taken? set MULTIPOSE_PORT to a free one)"
     )))?;
+    let secret = digest(&env.secret);
     listener.set_nonblocking(true).map_err(lost("listener"))?;
     let size = env.world.size;
     let mut streams: Vec<Option<TcpStream>> = (0..size).map(|_| None).collect();
     let mut joined = 1;
     while joined < size {
-        let (mut stream, _) = match listener.accept() {
+        let (mut stream, peer) = match listener.accept() {
             Ok(s) => s,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if Instant::now() > deadline {
@@ -102,9 +115,17 @@ fn accept_all(env: &WorkerEnv, fingerprint: [u8; 8], deadline: Instant) -> Resul
         };
         stream.set_nonblocking(false).map_err(lost("connection"))?;
         stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
+            .set_read_timeout(Some(GREETING_WAIT))
             .map_err(lost("connection"))?;
-        let hello = read_hello(&mut stream)?;
+        let hello = match read_hello(&mut stream, &secret) {
+            Ok(h) => h,
+            Err(why) => {
+                // Not a rank of this run (a port scan, a browser, another run): drop it
+                // and keep waiting for the ranks.
+                eprintln!("warning: rendezvous: dropped a connection from {peer}: {why}");
+                continue;
+            }
+        };
         let rank = hello.0;
         let taken = rank == 0 || streams.get(rank).is_none_or(Option::is_some);
         let problem = refusal(hello, size, fingerprint, taken);
@@ -170,6 +191,7 @@ fn connect(env: &WorkerEnv, fingerprint: [u8; 8], deadline: Instant) -> Result<L
     hello.extend((env.world.rank as u32).to_le_bytes());
     hello.extend((env.world.size as u32).to_le_bytes());
     hello.extend(fingerprint);
+    hello.extend(digest(&env.secret));
     stream.write_all(&hello).map_err(lost("greeting rank 0"))?;
     let answer = read_frame(&mut stream).map_err(lost("waiting for rank 0's answer"))?;
     if !answer.is_empty() {
@@ -187,15 +209,21 @@ fn connect(env: &WorkerEnv, fingerprint: [u8; 8], deadline: Instant) -> Result<L
     })
 }
 
-fn read_hello(stream: &mut TcpStream) -> Result<(usize, usize, [u8; 8])> {
-    let mut buf = [0u8; 24];
+/// A rank's greeting `(rank, world size, fingerprint)`, or why the connection is not a
+/// rank of this run (said in the warning that drops it).
+fn read_hello(
+    stream: &mut TcpStream,
+    secret: &[u8; 32],
+) -> std::result::Result<(usize, usize, [u8; 8]), String> {
+    let mut buf = [0u8; HELLO];
     stream
         .read_exact(&mut buf)
-        .map_err(lost("reading a rank's greeting"))?;
+        .map_err(|e| format!("no complete greeting ({e})"))?;
     if &buf[..8] != MAGIC {
-        return Err(Error::Distributed(
-            "something other than a multipose worker connected to MASTER_PORT".into(),
-        ));
+        return Err("not a multipose worker of this version".into());
+    }
+    if buf[24..] != secret[..] {
+        return Err("a multipose worker without this run's secret (MULTIPOSE_RDV_SECRET)".into());
     }
     let word = |i: usize| u32::from_le_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
     let mut print = [0u8; 8];
