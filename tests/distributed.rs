@@ -500,3 +500,19 @@ fn strangers_at_the_rendezvous_are_dropped_and_the_ranks_still_meet() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_rank_that_fails_alone_stops_the_others_at_once_not_after_the_grace_period() {
+    let start = Instant::now();
+    // Rank 0 fails at once; the others would wait (as at the rendezvous) but stop on SIGINT.
+    let script = r#"if [ "$RANK" = 0 ]; then exit 2; fi; trap 'exit 130' INT; sleep 60 & wait"#;
+    let e = launch(&stand_ins(script, 3, 30), &Arc::new(AtomicBool::new(false)))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("rank 0 (dev0) exited with status 2"), "{e}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "took {:?}: the others waited out the 30 s grace period",
+        start.elapsed()
+    );
+}

@@ -72,6 +72,18 @@ pub fn launch(launch: &Launch, interrupt: &Arc<AtomicBool>) -> Result<()> {
             let killed = failed.iter().find(|(_, s)| s.code().is_none());
             first_failure = killed.or(failed.first()).map(|(r, _)| *r);
             stopping_since.get_or_insert_with(Instant::now);
+            // Said at once, and the others asked to stop now (they are killed after the
+            // grace period): a rank that failed alone, say on a busy port before the
+            // rendezvous, must not leave the user waiting in silence.
+            if let Some(rank) = first_failure {
+                eprintln!(
+                    "rank {rank} ({}) failed; stopping the other ranks",
+                    launch.devices[rank]
+                );
+            }
+            for w in workers.iter().filter(|w| w.status.is_none()) {
+                signal_interrupt(&w.child);
+            }
         }
         if interrupt.load(Ordering::SeqCst) && !forwarded {
             forwarded = true;
