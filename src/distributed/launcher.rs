@@ -84,6 +84,12 @@ pub fn launch(launch: &Launch, interrupt: &Arc<AtomicBool>) -> Result<()> {
             for w in workers.iter().filter(|w| w.status.is_none()) {
                 signal_interrupt(&w.child);
             }
+            // Without rank 0 (the rendezvous, the collective's hub, the only writer of the
+            // run folder) the others can neither go on nor save anything: stop them now,
+            // even one still waiting at the rendezvous, where an interrupt does not reach.
+            if first_failure == Some(0) {
+                stop_all(&mut workers);
+            }
         }
         if interrupt.load(Ordering::SeqCst) && !forwarded {
             forwarded = true;
