@@ -358,20 +358,13 @@ fn print_epoch_table(results: &[EpochResult]) {
     }
 }
 
-/// The networks `bench` times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Network {
-    Schnet,
-    Visnet,
-}
-
-impl Network {
-    /// Its name on the command line.
-    fn name(self) -> &'static str {
-        match self {
-            Network::Schnet => "schnet",
-            Network::Visnet => "visnet",
-        }
+multipose::choice! {
+    /// The networks `bench` times.
+    enum Network {
+        /// torch_geometric's SchNet.
+        Schnet = "schnet",
+        /// torch_geometric's ViSNet.
+        Visnet = "visnet",
     }
 }
 
