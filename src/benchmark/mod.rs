@@ -111,7 +111,7 @@ pub fn run(
         plan.seeds.max(1),
         plan.jobs
     ));
-    let few = fewer_than_folds(&data.compounds, plan.folds, plan.regime);
+    let few = fewer_than_folds(&data, plan.folds, plan.regime);
     if !few.is_empty() {
         progress(&format!(
             "{} targets have fewer compounds than the {} folds, so some folds test none of them: {}",
@@ -234,20 +234,16 @@ fn ensemble_mean(rows: Vec<Scored>) -> Vec<Scored> {
 
 /// Targets with fewer compounds than folds (within-target folds only), with their count.
 fn fewer_than_folds(
-    compounds: &[crate::dataset::CompoundData],
+    data: &crate::dataset::Dataset,
     folds: usize,
     regime: Regime,
 ) -> Vec<(String, usize)> {
     if regime != Regime::Within {
         return Vec::new();
     }
-    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
-    for c in compounds {
-        *counts.entry(c.target.as_str()).or_default() += 1;
-    }
-    (counts.into_iter())
-        .filter(|(_, n)| *n < folds)
-        .map(|(t, n)| (t.to_string(), n))
+    (crate::dataset::summarise_targets(data).into_iter())
+        .filter(|t| t.compounds > 0 && t.compounds < folds)
+        .map(|t| (t.target, t.compounds))
         .collect()
 }
 

@@ -2,7 +2,7 @@
 //! paired differences against the baselines, a Markdown table and a plot.
 
 use super::{Arm, Variant};
-use crate::dataset::{CompoundData, Qualifier};
+use crate::dataset::CompoundData;
 use crate::error::{Error, Result};
 use crate::train::metrics::Interval;
 use crate::train::{TargetMetrics, paired_spearman_difference, per_target};
@@ -25,48 +25,77 @@ pub struct Scored {
     pub label: f64,
 }
 
+/// A CSV file read whole, with the position of each asked column; errors name the file
+/// and line.
+struct Table {
+    path: std::path::PathBuf,
+    rows: Vec<csv::StringRecord>,
+    cols: Vec<usize>,
+}
+
+impl Table {
+    /// Reads `path`, which must have every column of `names`.
+    fn read(path: &Path, names: &[&str]) -> Result<Self> {
+        let parse = |line: usize, message: String| Error::Parse {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let mut reader = csv::Reader::from_path(path).map_err(|e| parse(0, e.to_string()))?;
+        let headers = reader
+            .headers()
+            .map_err(|e| parse(1, e.to_string()))?
+            .clone();
+        let cols = (names.iter())
+            .map(|name| {
+                (headers.iter().position(|h| h == *name))
+                    .ok_or_else(|| parse(1, format!("no `{name}` column")))
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        let rows = (reader.records().enumerate())
+            .map(|(k, r)| r.map_err(|e| parse(k + 2, e.to_string())))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            rows,
+            cols,
+        })
+    }
+
+    /// `text`, the cell of data row `row`, as a number.
+    fn number(&self, row: usize, text: &str) -> Result<f64> {
+        text.parse().map_err(|_| Error::Parse {
+            path: self.path.clone(),
+            line: row + 2,
+            message: format!("expected a number, found `{text}`"),
+        })
+    }
+}
+
 /// Test rows with exact labels of a run's `predictions.csv`.
 pub fn read_test_predictions(run_dir: &Path) -> Result<Vec<Scored>> {
     let path = crate::train::RunDir::new(run_dir).predictions();
-    let parse = |line: usize, message: String| Error::Parse {
-        path: path.clone(),
-        line,
-        message,
-    };
-    let mut reader = csv::Reader::from_path(&path).map_err(|e| parse(0, e.to_string()))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| parse(1, e.to_string()))?
-        .clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| parse(1, format!("no `{name}` column")))
-    };
-    let (id, target, split, label, qualifier, prediction) = (
-        col("compound_id")?,
-        col("target")?,
-        col("split")?,
-        col("label")?,
-        col("qualifier")?,
-        col("prediction")?,
-    );
+    let names = [
+        "compound_id",
+        "target",
+        "split",
+        "label",
+        "qualifier",
+        "prediction",
+    ];
+    let table = Table::read(&path, &names)?;
+    let c = &table.cols;
+    let (id, target, split, label, qualifier, prediction) = (c[0], c[1], c[2], c[3], c[4], c[5]);
     let mut out = Vec::new();
-    for (k, record) in reader.records().enumerate() {
-        let r = record.map_err(|e| parse(k + 2, e.to_string()))?;
+    for (k, r) in table.rows.iter().enumerate() {
         if &r[split] != "test" || &r[qualifier] != "=" {
             continue;
         }
-        let number = |c: usize| {
-            r[c].parse::<f64>()
-                .map_err(|_| parse(k + 2, format!("expected a number, found `{}`", &r[c])))
-        };
         out.push(Scored {
             id: r[id].to_string(),
             target: r[target].to_string(),
-            prediction: number(prediction)?,
-            label: number(label)?,
+            prediction: table.number(k, &r[prediction])?,
+            label: table.number(k, &r[label])?,
         });
     }
     Ok(out)
@@ -88,15 +117,11 @@ fn scored_where(
     compounds
         .iter()
         .filter_map(|c| {
-            let l = c
-                .label
-                .as_ref()
-                .filter(|l| l.qualifier == Qualifier::Exact)?;
             Some(Scored {
+                label: c.exact_label()?,
+                prediction: predict(c)?,
                 id: c.id.clone(),
                 target: c.target.clone(),
-                prediction: predict(c)?,
-                label: l.value,
             })
         })
         .collect()
@@ -115,24 +140,10 @@ pub fn fep_plus_predictions(root: &Path, compounds: &[CompoundData]) -> Result<V
             continue;
         }
         files += 1;
-        let parse = |line: usize, message: String| Error::Parse {
-            path: path.clone(),
-            line,
-            message,
-        };
-        let mut reader = csv::Reader::from_path(&path).map_err(|e| parse(0, e.to_string()))?;
-        let headers = reader.headers().map_err(|e| parse(1, e.to_string()))?;
-        let col = |name: &str| {
-            (headers.iter().position(|h| h == name))
-                .ok_or_else(|| parse(1, format!("no `{name}` column")))
-        };
-        let (id, dg) = (col("compound_id")?, col("fep_plus_dg")?);
-        for (k, record) in reader.records().enumerate() {
-            let r = record.map_err(|e| parse(k + 2, e.to_string()))?;
-            let value: f64 = r[dg]
-                .trim()
-                .parse()
-                .map_err(|_| parse(k + 2, format!("expected a number, found `{}`", &r[dg])))?;
+        let table = Table::read(&path, &["compound_id", "fep_plus_dg"])?;
+        let (id, dg) = (table.cols[0], table.cols[1]);
+        for (k, r) in table.rows.iter().enumerate() {
+            let value = table.number(k, r[dg].trim())?;
             let key = match t.is_empty() {
                 true => r[id].to_string(),
                 false => format!("{t}/{}", &r[id]),

@@ -110,6 +110,8 @@ pub fn plan_runs(
     out: &Path,
 ) -> Result<Vec<RunSpec>> {
     let mut runs = Vec::new();
+    // Every compound is hashed once, not once per arm and fold.
+    let digests: Vec<[u8; 32]> = compounds.iter().map(compound_digest).collect();
     for (fold, split) in splits.iter().enumerate() {
         for &arm in arms.iter().filter(|a| a.arm.trains()) {
             let usable = |i: &usize| !needs_docked(arm.arm) || has_docked(&compounds[*i]);
@@ -134,7 +136,7 @@ pub fn plan_runs(
                 (split_file.clone(), json.to_string()),
                 (
                     arm_dir.join(format!("fold{fold}.data.sha256")),
-                    fingerprint(compounds, &all),
+                    fingerprint(&digests, &all),
                 ),
             ];
             for member in 0..members.max(1) {
@@ -193,26 +195,32 @@ pub fn prepare_runs(runs: &[RunSpec]) -> Result<()> {
     Ok(())
 }
 
-/// SHA-256 of what the models see of the compounds `ids`: each one's id, label, and every
-/// pose's elements and coordinates. A run trained on other data (an edited pose file, a
-/// relabelled compound) then no longer matches its split file and is not reused.
-fn fingerprint(compounds: &[CompoundData], ids: &[usize]) -> String {
+/// SHA-256 of what the models see of a compound: its id, label, and every pose's elements
+/// and coordinates. A run trained on other data (an edited pose file, a relabelled
+/// compound) then no longer matches its fold's fingerprint and is not reused.
+fn compound_digest(c: &CompoundData) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    for c in ids.iter().map(|&i| &compounds[i]) {
-        h.update(c.id.as_bytes());
-        if let Some(l) = &c.label {
-            h.update(l.value.to_le_bytes());
-            h.update([l.qualifier as u8]);
-        }
-        for p in &c.poses {
-            h.update((p.len() as u64).to_le_bytes());
-            for (z, x) in p.z().iter().zip(p.pos()) {
-                h.update(z.to_le_bytes());
-                x.iter().for_each(|v| h.update(v.to_le_bytes()));
-            }
+    h.update(c.id.as_bytes());
+    if let Some(l) = &c.label {
+        h.update(l.value.to_le_bytes());
+        h.update([l.qualifier as u8]);
+    }
+    for p in &c.poses {
+        h.update((p.len() as u64).to_le_bytes());
+        for (z, x) in p.z().iter().zip(p.pos()) {
+            h.update(z.to_le_bytes());
+            x.iter().for_each(|v| h.update(v.to_le_bytes()));
         }
     }
+    h.finalize().into()
+}
+
+/// The fingerprint of the compounds `ids`, from each one's [`compound_digest`].
+fn fingerprint(digests: &[[u8; 32]], ids: &[usize]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    ids.iter().for_each(|&i| h.update(digests[i]));
     format!("{:x}", h.finalize())
 }
 

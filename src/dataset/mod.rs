@@ -55,6 +55,14 @@ pub struct CompoundData {
 }
 
 impl CompoundData {
+    /// The label's value when it is exact (censored `<` / `>` labels say only on which
+    /// side the value lies).
+    pub fn exact_label(&self) -> Option<f64> {
+        (self.label.as_ref())
+            .filter(|l| l.qualifier == Qualifier::Exact)
+            .map(|l| l.value)
+    }
+
     /// The best (lowest) docking score of the docked poses (all but the reference poses),
     /// if any has one.
     pub fn best_docked_score(&self) -> Option<f64> {

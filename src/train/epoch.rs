@@ -10,10 +10,8 @@ use super::run_dir::{RunDir, append_line};
 use super::shift::Shift;
 use super::split::{self, Split};
 use super::{Optimizer, RunOptions, TrainConfig};
-use crate::combine::{
-    ChunkPolicy, EngineConfig, GroupedModel, Objective, OutputTerm, Prediction, train_batch,
-};
-use crate::dataset::{CompoundData, Qualifier};
+use crate::combine::{ChunkPolicy, EngineConfig, GroupedModel, Objective, OutputTerm, train_batch};
+use crate::dataset::CompoundData;
 use crate::distributed::Collective;
 use crate::error::{Error, Result};
 use crate::model::CompoundGraphs;
@@ -198,7 +196,12 @@ fn plan_batch(
     let mut pair = None;
     if weight > 0.0 {
         let preds = t.model.predict_batch(graphs, &t.engine.chunk)?;
-        let (loss, grad) = pair_loss(&members(compounds, ids, &preds, &shifts), weight);
+        let z: Vec<f64> = preds
+            .iter()
+            .zip(&shifts)
+            .map(|(p, s)| p.output + s)
+            .collect();
+        let (loss, grad) = pair_loss(&members(compounds, ids, &z), weight);
         let n = ids.len() as f64;
         for (o, g) in objectives.iter_mut().zip(grad) {
             o.output_terms.push(OutputTerm::Linear { weight: n * g });
@@ -213,20 +216,14 @@ fn plan_batch(
     })
 }
 
-/// The compounds `ids` as the pair loss sees them: target, exact label, shifted prediction.
-fn members<'a>(
-    compounds: &'a [CompoundData],
-    ids: &[usize],
-    preds: &[Prediction],
-    shifts: &[f64],
-) -> Vec<Member<'a>> {
-    (ids.iter().zip(preds).zip(shifts))
-        .map(|((&i, p), s)| Member {
+/// The compounds `ids` as the pair loss sees them: target, exact label, and `z`, their
+/// predictions (shifts included).
+fn members<'a>(compounds: &'a [CompoundData], ids: &[usize], z: &[f64]) -> Vec<Member<'a>> {
+    (ids.iter().zip(z))
+        .map(|(&i, &z)| Member {
             target: &compounds[i].target,
-            label: (compounds[i].label.as_ref())
-                .filter(|l| l.qualifier == Qualifier::Exact)
-                .map(|l| l.value),
-            z: p.output + s,
+            label: compounds[i].exact_label(),
+            z,
         })
         .collect()
 }
@@ -350,16 +347,7 @@ pub(super) fn validate(
     }
     if cx.config.loss.pairwise > 0.0 && !val.is_empty() {
         // Over the whole part: every pair of one target, as in training batches.
-        let compounds = &cx.prepared.compounds;
-        let members: Vec<Member> = (val.iter().zip(&shifted))
-            .map(|(&i, &z)| Member {
-                target: &compounds[i].target,
-                label: (compounds[i].label.as_ref())
-                    .filter(|l| l.qualifier == Qualifier::Exact)
-                    .map(|l| l.value),
-                z,
-            })
-            .collect();
+        let members = members(&cx.prepared.compounds, val, &shifted);
         out.loss += pair_loss(&members, cx.config.loss.pairwise).0 * val.len() as f64;
     }
     out.loss = match val.len() {

@@ -7,7 +7,7 @@
 use super::checkpoint::write_text;
 use super::{RunDir, TrainConfig};
 use crate::combine::Objective;
-use crate::dataset::{CompoundData, Qualifier};
+use crate::dataset::CompoundData;
 use crate::error::{Error, Result};
 use crate::model::Params;
 use candle_core::{DType, Tensor};
@@ -45,9 +45,9 @@ impl TargetOffsets {
     pub fn fit(compounds: &[CompoundData], train: &[usize]) -> Self {
         let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
         for c in train.iter().map(|&i| &compounds[i]) {
-            if let Some(l) = c.label.as_ref().filter(|l| l.qualifier == Qualifier::Exact) {
+            if let Some(y) = c.exact_label() {
                 let s = sums.entry(c.target.clone()).or_default();
-                *s = (s.0 + l.value, s.1 + 1);
+                *s = (s.0 + y, s.1 + 1);
             }
         }
         let (total, n) = sums
@@ -198,7 +198,7 @@ impl Shift {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::{Assay, Label};
+    use crate::dataset::{Assay, Label, Qualifier};
 
     fn compound(target: &str, value: f64, qualifier: Qualifier, scores: &[f64]) -> CompoundData {
         CompoundData {

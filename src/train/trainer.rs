@@ -168,12 +168,7 @@ pub fn resume_with(out: &Path, epochs: Option<usize>, options: &RunOptions) -> R
     })?;
     verify_checkpoint(&checkpoint)?;
     let state_path = checkpoint.join(STATE_FILE);
-    let text = std::fs::read_to_string(&state_path).map_err(Error::io(&state_path))?;
-    let mut state: State = serde_json::from_str(&text).map_err(|e| Error::Parse {
-        path: state_path.clone(),
-        line: e.line(),
-        message: e.to_string(),
-    })?;
+    let mut state = read_state(&state_path)?;
     if !state.config.is_empty() {
         // `--optim.epochs` may change the count: config.toml may hold the new one already
         // (another rank wrote it, or a resume that set it was cut before its checkpoint).
@@ -259,6 +254,16 @@ fn changed_keys(a: &str, b: &str, skip: &[&str]) -> Result<Vec<String>> {
         .collect())
 }
 
+/// A checkpoint's progress file; errors name it.
+fn read_state(path: &Path) -> Result<State> {
+    let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+    serde_json::from_str(&text).map_err(|e| Error::Parse {
+        path: path.to_path_buf(),
+        line: e.line(),
+        message: e.to_string(),
+    })
+}
+
 /// Refuses a run whose `config.toml` no longer says what its weights were trained with
 /// (a hand edit: `combination = "max"` made `"mean"` would predict with another model);
 /// the epoch count may differ (a resume extends it). Runs without a checkpoint, or of an
@@ -268,14 +273,10 @@ pub(super) fn check_unedited(dir: &RunDir, config: &TrainConfig) -> Result<()> {
         return Ok(());
     };
     let state_path = checkpoint.join(STATE_FILE);
-    let Ok(text) = std::fs::read_to_string(&state_path) else {
+    if !state_path.is_file() {
         return Ok(());
-    };
-    let state: State = serde_json::from_str(&text).map_err(|e| Error::Parse {
-        path: state_path.clone(),
-        line: e.line(),
-        message: e.to_string(),
-    })?;
+    }
+    let state = read_state(&state_path)?;
     if state.config.is_empty() {
         return Ok(());
     }
