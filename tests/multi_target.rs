@@ -383,3 +383,59 @@ fn a_benchmark_stopped_by_ctrl_c_exits_130_with_one_message() {
     assert_eq!(stderr.matches("interrupted").count(), 1, "{stderr}");
     assert!(!stderr.contains("error"), "{stderr}");
 }
+
+#[test]
+fn benchmark_on_two_fep_plus_series_reports_fep_plus_beside_trained_objectives() {
+    let dir = tmp("fepplus");
+    for s in ["opls_stress__cr_bace1", "opls_stress__fxa_set4"] {
+        copy_dir(&root().join("data/fepplus").join(s), &dir.join(s));
+    }
+    let out = dir.join("out");
+    let run = |regime: &str, arms: &str| {
+        Command::new(env!("CARGO_BIN_EXE_multipose"))
+            .args(["benchmark", "--data"])
+            .arg(&dir)
+            .arg("--out")
+            .arg(&out)
+            .args(["--folds", "2", "--regime", regime, "--arms", arms])
+            .args(["--samples", "50", "--data.poses", "reference"])
+            .args(["--model.hidden_channels", "8", "--model.num_filters", "8"])
+            .args([
+                "--model.num_interactions",
+                "1",
+                "--model.num_gaussians",
+                "8",
+            ])
+            .args(["--model.cutoff", "4.0", "--data.pocket_radius", "4.0"])
+            .args(["--optim.epochs", "1", "--data.min_target_size", "3"])
+            .output()
+            .unwrap()
+    };
+    let done = run("within", "vina,fep_plus,mean+pairwise+delta");
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{stderr}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let arms = results["report"]["arms"].as_array().unwrap();
+    let names: Vec<&str> = arms.iter().map(|a| a["arm"].as_str().unwrap()).collect();
+    assert_eq!(names, ["vina", "fep_plus", "mean+pairwise+delta"]);
+    // FEP+ predicted every compound of both series (22), read from their fep_plus.csv.
+    assert_eq!(arms[1]["compounds"], 22, "{arms:?}");
+    assert!(
+        arms[2]["rho_minus_fep_plus"]["value"].is_number(),
+        "{arms:?}"
+    );
+    let table = std::fs::read_to_string(out.join("benchmark.md")).unwrap();
+    assert!(
+        table.contains("Δρ vs fep_plus") && table.contains("| fep_plus |"),
+        "{table}"
+    );
+    assert!(out.join("mean+pairwise+delta/fold1/summary.json").exists());
+    // FEP+ is relative to a series' own measurements: not a whole-target reference.
+    let refused = run("whole", "vina,fep_plus");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("fep_plus"),
+        "{stderr}"
+    );
+}
