@@ -261,12 +261,18 @@ def compound_task(task: dict) -> dict:
             reasons.append(f"docking failed ({type(e).__name__}: {e})".replace("\n", " ")[:400])
     p0 = modelled[0][0]
     recs = [modelled[0]] + [(m, s, v, dock.heavy_rmsd_or_nan(m, p0)) for m, s, v, _ in modelled[1:]]
-    plain = out.with_suffix("")  # poses/<id>.sdf, gzip-compressed into poses/<id>.sdf.gz
-    write_sdf(plain, name, recs + docked)
-    compress(plain)
+    write_gz(out, name, recs + docked)
     return {"written": len(recs) + len(docked), "n_vina": len(docked),
             "scores": [x[2] for x in recs + docked], "failed": "; ".join(reasons) or None,
             "seconds": round(time.time() - t0, 1)}
+
+
+def write_gz(out: Path, name: str, records) -> None:
+    """dock.write_sdf's poses file, written as poses/<id>.sdf and compressed into `out`
+    (poses/<id>.sdf.gz)."""
+    plain = out.with_suffix("")
+    write_sdf(plain, name, records)
+    compress(plain)
 
 
 def compress(plain: Path) -> None:
@@ -305,9 +311,7 @@ def existing_task(task: dict) -> dict:
     except Exception as e:  # noqa: BLE001 (Vina/meeko raise many types)
         return {"failed": f"docking failed ({type(e).__name__}: {e})".replace("\n", " ")[:400],
                 "n_vina": 0, "written": len(mols), "seconds": round(time.time() - t0, 1)}
-    plain = out.with_suffix("")
-    write_sdf(plain, name, modelled + docked)
-    compress(plain)
+    write_gz(out, name, modelled + docked)
     return {"written": len(modelled) + len(docked), "n_vina": len(docked), "failed": None,
             "scores": [x[2] for x in modelled + docked], "seconds": round(time.time() - t0, 1)}
 
@@ -323,10 +327,13 @@ def dock_existing(args) -> int:
             continue
         rec = args.work / d.name / "receptor.pdbqt"
         for f in sorted((d / "poses").glob("*.sdf.gz")):
-            if not rec.exists() or poses_done(f, False):
+            if not rec.exists():
+                continue
+            mols = read_gz(f)  # read once: whether it is docked, and its size
+            if any(m is not None and m.GetProp("pose_source") == "vina" for m in mols):
                 continue
             tasks.append({"series": d.name, "out": str(f), "receptor": str(rec),
-                          "cost": read_gz(f)[0].GetNumHeavyAtoms()})
+                          "cost": mols[0].GetNumHeavyAtoms() if mols and mols[0] else 0})
     tasks.sort(key=lambda t: -t["cost"])
     log(f"[fepplus] {len(tasks)} compounds to dock from their poses files, {args.jobs} worker(s)")
     results = args.work / "docked_from_poses.jsonl"
